@@ -1,0 +1,3 @@
+//! reasonbank: agent memory that learns.
+
+pub use reasonbank_memory as memory;
