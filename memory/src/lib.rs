@@ -1,1 +1,54 @@
-//! Per-agent SQLite shards with SIMD exact vector search, metadata filters and BM25 hybrid search.
+//! Per-agent SQLite shards with SIMD exact vector search, metadata filters and BM25 hybrid
+//! search: the storage and retrieval core of reasonbank.
+//!
+//! A [`Store`] is a directory of shards; a [`Shard`] is one SQLite file per agent holding
+//! records (text, JSON metadata, a unit-length vector, timestamps and sync stamps), an FTS5
+//! index over the text, and, in memory, a contiguous arena of the live vectors that exact
+//! search scans with the fastest SIMD kernel of the CPU.
+//!
+//! ```
+//! use reasonbank_memory::{Embedding, Filter, NewRecord, Query, SearchOptions, ShardId, Store, StoreOptions};
+//!
+//! # fn main() -> reasonbank_memory::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut opts = StoreOptions::new();
+//! opts.shard_options_mut().dimensions(3).model_id("toy-3d");
+//! let store = Store::open(dir.path(), opts)?;
+//! let shard = store.shard(&ShardId::new("coder")?)?;
+//!
+//! let mut rec = NewRecord::new("use exponential backoff", Embedding::new(vec![1.0, 0.2, 0.0])?);
+//! rec.kind("pattern").metadata(serde_json::json!({"lang": "rust"}));
+//! let id = shard.insert(&rec)?;
+//! shard.insert(&NewRecord::new("cache the parsed config", Embedding::new(vec![0.0, 1.0, 0.3])?))?;
+//!
+//! let mut o = SearchOptions::new(1);
+//! o.filter(r#"{"eq": {"field": "lang", "value": "rust"}}"#.parse::<Filter>()?);
+//! let hits = shard.search(&Query::hybrid(Embedding::new(vec![0.9, 0.1, 0.0])?, "backoff"), &o)?;
+//! assert_eq!(hits[0].id, id);
+//! # Ok(()) }
+//! ```
+
+mod arena;
+mod embedding;
+mod error;
+mod filter;
+mod id;
+pub mod kernels;
+mod record;
+mod schema;
+mod search;
+mod shard;
+mod store;
+
+pub use embedding::Embedding;
+pub use error::{Error, Result};
+pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, TimeRange};
+pub use id::{MAX_SHARD_ID_LEN, RecordId, ShardId};
+pub use record::{
+    DEFAULT_KIND, MAX_KIND_BYTES, MAX_METADATA_BYTES, MAX_NAMESPACE_BYTES, MAX_TEXT_BYTES,
+    NewRecord, Record, RecordUpdate,
+};
+pub use schema::{APPLICATION_ID, Durability, PAGE_SIZE, SCHEMA_VERSION};
+pub use search::{MAX_K, Query, SearchHit, SearchOptions};
+pub use shard::{MAX_DIMENSIONS, Shard, ShardOptions, ShardStats};
+pub use store::{SHARD_SUFFIX, Store, StoreOptions};

@@ -1,0 +1,289 @@
+//! Dot-product kernels with runtime CPU dispatch. The only module of this crate with `unsafe`.
+//!
+//! Every vector in a shard is unit length, so cosine similarity is a dot product. The scalar
+//! kernel is the reference; the SIMD kernels (AVX-512F, AVX2+FMA on x86-64, NEON on aarch64)
+//! must agree with it to floating-point reassociation error, which a property test checks for
+//! every kernel this CPU can run. CPU features are detected once, on first use.
+#![allow(unsafe_code)]
+
+use std::sync::OnceLock;
+
+/// A dot-product kernel. Both slices must have the same length.
+pub type DotFn = fn(&[f32], &[f32]) -> f32;
+
+/// One kernel this CPU can run.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    /// Short name: `scalar`, `avx2`, `avx512`, `neon`.
+    pub name: &'static str,
+    /// The function.
+    pub dot: DotFn,
+}
+
+/// The fastest kernel for this CPU, chosen once.
+pub fn best() -> Kernel {
+    static BEST: OnceLock<Kernel> = OnceLock::new();
+    *BEST.get_or_init(|| {
+        *available()
+            .last()
+            .expect("scalar kernel is always available")
+    })
+}
+
+/// Dot product of `a` and `b` with the fastest kernel for this CPU.
+///
+/// # Panics
+/// If the slices differ in length (a programming error: the store checks dimensions first).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    (best().dot)(a, b)
+}
+
+/// All kernels this CPU can run, slowest first; the first is always the scalar reference.
+pub fn available() -> Vec<Kernel> {
+    let mut out = vec![Kernel {
+        name: "scalar",
+        dot: scalar,
+    }];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            out.push(Kernel {
+                name: "avx2",
+                dot: x86::avx2,
+            });
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            out.push(Kernel {
+                name: "avx512",
+                dot: x86::avx512,
+            });
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            out.push(Kernel {
+                name: "neon",
+                dot: arm::neon,
+            });
+        }
+    }
+    out
+}
+
+/// The reference kernel: a plain sequential sum.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn scalar(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "dot product of slices of different lengths"
+    );
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Safe entry point; only handed out by `available()` after AVX2 and FMA were detected.
+    pub(super) fn avx2(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX2 and FMA,
+        // and the slices have equal length (checked above), which is all `avx2_impl` needs.
+        unsafe { avx2_impl(a, b) }
+    }
+
+    /// Safe entry point; only handed out by `available()` after AVX-512F was detected.
+    pub(super) fn avx512(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX-512F,
+        // and the slices have equal length (checked above), which is all `avx512_impl` needs.
+        unsafe { avx512_impl(a, b) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY (all loads below): every load reads 8 floats starting at index `i + o`, and
+        // the loop conditions guarantee `i + o + 8 <= n` for both slices of length `n`.
+        unsafe {
+            while i + 32 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let o = i + 8 * j;
+                    *acc = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(pa.add(o)),
+                        _mm256_loadu_ps(pb.add(o)),
+                        *acc,
+                    );
+                }
+                i += 32;
+            }
+            while i + 8 <= n {
+                acc[0] = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i)),
+                    _mm256_loadu_ps(pb.add(i)),
+                    acc[0],
+                );
+                i += 8;
+            }
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let hi = _mm256_extractf128_ps(s, 1);
+        let q = _mm_add_ps(_mm256_castps256_ps128(s), hi);
+        let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+        let mut sum = _mm_cvtss_f32(q);
+        for k in i..n {
+            sum += a[k] * b[k];
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        // SAFETY (all loads below): full loads read 16 floats at `i + o` with `i + o + 16 <= n`
+        // guaranteed by the loop conditions; the final masked load touches only the `n - i < 16`
+        // lanes selected by `mask`, all inside both slices.
+        unsafe {
+            while i + 64 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let o = i + 16 * j;
+                    *acc = _mm512_fmadd_ps(
+                        _mm512_loadu_ps(pa.add(o)),
+                        _mm512_loadu_ps(pb.add(o)),
+                        *acc,
+                    );
+                }
+                i += 64;
+            }
+            while i + 16 <= n {
+                acc[0] = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(pa.add(i)),
+                    _mm512_loadu_ps(pb.add(i)),
+                    acc[0],
+                );
+                i += 16;
+            }
+            if i < n {
+                let mask: __mmask16 = (1u16 << (n - i)) - 1;
+                let va = _mm512_maskz_loadu_ps(mask, pa.add(i));
+                let vb = _mm512_maskz_loadu_ps(mask, pb.add(i));
+                acc[1] = _mm512_fmadd_ps(va, vb, acc[1]);
+            }
+        }
+        let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+        _mm512_reduce_add_ps(s)
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use std::arch::aarch64::*;
+
+    /// Safe entry point; only handed out by `available()` after NEON was detected.
+    pub(super) fn neon(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports NEON, and the
+        // slices have equal length (checked above), which is all `neon_impl` needs.
+        unsafe { neon_impl(a, b) }
+    }
+
+    #[target_feature(enable = "neon")]
+    unsafe fn neon_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [vdupq_n_f32(0.0); 4];
+        let mut i = 0;
+        // SAFETY (all loads below): each load reads 4 floats at `i + o` with `i + o + 4 <= n`
+        // guaranteed by the loop conditions.
+        unsafe {
+            while i + 16 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let o = i + 4 * j;
+                    *acc = vfmaq_f32(*acc, vld1q_f32(pa.add(o)), vld1q_f32(pb.add(o)));
+                }
+                i += 16;
+            }
+            while i + 4 <= n {
+                acc[0] = vfmaq_f32(acc[0], vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
+                i += 4;
+            }
+        }
+        let s = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
+        let mut sum = vaddvq_f32(s);
+        for k in i..n {
+            sum += a[k] * b[k];
+        }
+        sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Every kernel this CPU runs agrees with the scalar reference, for every length
+        /// (covering all tail paths) and for values of mixed sign and magnitude.
+        #[test]
+        fn kernels_match_scalar(pairs in (0usize..300).prop_flat_map(|n| (
+            proptest::collection::vec(-10.0f32..10.0, n),
+            proptest::collection::vec(-10.0f32..10.0, n),
+        ))) {
+            let (a, b) = pairs;
+            let reference = f64::from(scalar(&a, &b));
+            let magnitude: f64 = a.iter().zip(&b).map(|(x, y)| f64::from((x * y).abs())).sum();
+            for k in available() {
+                let got = f64::from((k.dot)(&a, &b));
+                prop_assert!(
+                    (got - reference).abs() <= 1e-5 * magnitude.max(1.0),
+                    "kernel {} gave {got}, scalar {reference}", k.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn best_is_the_last_available() {
+        assert_eq!(best().name, available().last().unwrap().name);
+        assert_eq!(dot(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
+    }
+
+    #[test]
+    fn mismatched_lengths_panic_in_every_kernel() {
+        for k in available() {
+            let r = std::panic::catch_unwind(|| (k.dot)(&[1.0, 2.0], &[1.0]));
+            assert!(
+                r.is_err(),
+                "kernel {} accepted slices of different lengths",
+                k.name
+            );
+        }
+    }
+}

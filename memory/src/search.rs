@@ -1,0 +1,212 @@
+//! Search requests and results: vector, full-text (BM25) and hybrid (reciprocal-rank fusion).
+
+use serde::Serialize;
+
+use crate::{Embedding, Error, Filter, Record, RecordId, Result, ShardId};
+
+/// What to search for. A vector alone ranks by cosine similarity, text alone by BM25, and
+/// both by reciprocal-rank fusion of the two rankings.
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub(crate) vector: Option<Embedding>,
+    pub(crate) text: Option<String>,
+}
+
+impl Query {
+    /// Rank by cosine similarity to `v`.
+    pub fn vector(v: Embedding) -> Self {
+        Query {
+            vector: Some(v),
+            text: None,
+        }
+    }
+    /// Rank by BM25 over the records' text.
+    pub fn text(t: impl Into<String>) -> Self {
+        Query {
+            vector: None,
+            text: Some(t.into()),
+        }
+    }
+    /// Fuse both rankings.
+    pub fn hybrid(v: Embedding, t: impl Into<String>) -> Self {
+        Query {
+            vector: Some(v),
+            text: Some(t.into()),
+        }
+    }
+    /// The query vector, if any.
+    pub fn embedding(&self) -> Option<&Embedding> {
+        self.vector.as_ref()
+    }
+}
+
+/// Options of one search.
+///
+/// ```
+/// use reasonbank_memory::{Filter, SearchOptions};
+/// let mut o = SearchOptions::new(5);
+/// o.threshold(0.3).filter(Filter::Kind("pattern".into()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    pub(crate) k: usize,
+    pub(crate) threshold: Option<f32>,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) rrf_k: f32,
+    pub(crate) vector_weight: f32,
+    pub(crate) text_weight: f32,
+    pub(crate) candidates: Option<usize>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions::new(10)
+    }
+}
+
+/// Largest accepted `k`.
+pub const MAX_K: usize = 10_000;
+
+impl SearchOptions {
+    /// Options returning the best `k` hits, with the defaults below.
+    pub fn new(k: usize) -> Self {
+        SearchOptions {
+            k,
+            threshold: None,
+            filter: None,
+            rrf_k: 60.0,
+            vector_weight: 1.0,
+            text_weight: 1.0,
+            candidates: None,
+        }
+    }
+    /// Number of hits to return, 1..=10,000. Defaults to 10.
+    pub fn k(&mut self, k: usize) -> &mut Self {
+        self.k = k;
+        self
+    }
+    /// Minimum cosine similarity in [-1, 1] a hit must reach (vector and hybrid queries).
+    /// Defaults to none.
+    pub fn threshold(&mut self, t: f32) -> &mut Self {
+        self.threshold = Some(t);
+        self
+    }
+    /// Only rows matching `f` are ranked (applied before top-k). Defaults to none.
+    pub fn filter(&mut self, f: Filter) -> &mut Self {
+        self.filter = Some(f);
+        self
+    }
+    /// The constant `c` of reciprocal-rank fusion, `score = Σ w / (c + rank)`. Larger values
+    /// flatten the influence of top ranks. Defaults to 60 (Cormack et al., 2009).
+    pub fn rrf_k(&mut self, c: f32) -> &mut Self {
+        self.rrf_k = c;
+        self
+    }
+    /// Weight of the vector ranking in hybrid fusion. Defaults to 1.0.
+    pub fn vector_weight(&mut self, w: f32) -> &mut Self {
+        self.vector_weight = w;
+        self
+    }
+    /// Weight of the BM25 ranking in hybrid fusion. Defaults to 1.0.
+    pub fn text_weight(&mut self, w: f32) -> &mut Self {
+        self.text_weight = w;
+        self
+    }
+    /// How many candidates each ranking contributes to hybrid fusion.
+    /// Defaults to `max(4 * k, 40)`.
+    pub fn candidates(&mut self, n: usize) -> &mut Self {
+        self.candidates = Some(n);
+        self
+    }
+
+    pub(crate) fn candidate_count(&self) -> usize {
+        self.candidates.unwrap_or((4 * self.k).max(40)).max(self.k)
+    }
+
+    pub(crate) fn validate(&self, query: &Query) -> Result<()> {
+        let bad = |reason: String| Err(Error::InvalidOption { reason });
+        if self.k == 0 || self.k > MAX_K {
+            return bad(format!("k must be in 1..={MAX_K}, got {}", self.k));
+        }
+        if let Some(t) = self.threshold {
+            if !(-1.0..=1.0).contains(&t) {
+                return bad(format!("threshold must be in [-1, 1], got {t}"));
+            }
+            if query.vector.is_none() {
+                return bad("threshold is a cosine similarity and needs a query vector".into());
+            }
+        }
+        for (name, w) in [
+            ("rrf_k", self.rrf_k),
+            ("vector_weight", self.vector_weight),
+            ("text_weight", self.text_weight),
+        ] {
+            if !w.is_finite() || w < 0.0 {
+                return bad(format!("{name} must be finite and >= 0, got {w}"));
+            }
+        }
+        if query.vector.is_none() && query.text.is_none() {
+            return bad("a query needs a vector, a text or both".into());
+        }
+        if let Some(f) = &self.filter {
+            f.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SearchHit {
+    /// The record's id.
+    pub id: RecordId,
+    /// The ranking score: the cosine similarity for vector queries, BM25 (higher is better)
+    /// for text queries, the fused reciprocal-rank score for hybrid queries.
+    pub score: f32,
+    /// Cosine similarity to the query vector, when there was one.
+    pub similarity: Option<f32>,
+    /// BM25 relevance (higher is better), when the record matched the query text.
+    pub bm25: Option<f32>,
+    /// The shard the hit came from, in cross-shard searches.
+    pub shard: Option<ShardId>,
+    /// The record, without its embedding.
+    pub record: Record,
+}
+
+/// Best-first order for hits: score descending, then id ascending.
+pub(crate) fn sort_hits(hits: &mut [SearchHit]) {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+}
+
+/// Turns free text into an FTS5 query: each word quoted (so FTS5 syntax in the user's text is
+/// inert) and OR-ed, so BM25 ranks records by how many and how rare the shared words are.
+/// Returns `None` when the text has no words.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(64)
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_query_quotes_words() {
+        assert_eq!(
+            fts_query("Hello, world!").unwrap(),
+            "\"Hello\" OR \"world\""
+        );
+        assert_eq!(
+            fts_query("NEAR(a b) OR \"x\"*").unwrap(),
+            "\"NEAR\" OR \"a\" OR \"b\" OR \"OR\" OR \"x\""
+        );
+        assert!(fts_query("  ?! ").is_none());
+        assert_eq!(fts_query("café 東京").unwrap(), "\"café\" OR \"東京\"");
+    }
+}

@@ -1,0 +1,948 @@
+//! [`Shard`]: one agent's SQLite file, its in-memory vector arena and every operation on both.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
+use serde_json::Value;
+
+use crate::arena::{Arena, Scored};
+use crate::record::{check_kind, check_namespace, check_text, metadata_json};
+use crate::schema::{self, Durability, Pragmas};
+use crate::search::{fts_query, sort_hits};
+use crate::{
+    Embedding, Error, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, Result, SearchHit,
+    SearchOptions,
+};
+
+/// Largest accepted number of dimensions.
+pub const MAX_DIMENSIONS: usize = 65_536;
+
+/// How a shard is opened. Every setter documents its default.
+#[derive(Clone, Debug)]
+pub struct ShardOptions {
+    pub(crate) dimensions: Option<usize>,
+    pub(crate) model_id: Option<String>,
+    pub(crate) create: bool,
+    pub(crate) pragmas: Pragmas,
+    pub(crate) search_threads: usize,
+}
+
+impl Default for ShardOptions {
+    fn default() -> Self {
+        ShardOptions {
+            dimensions: None,
+            model_id: None,
+            create: true,
+            pragmas: Pragmas {
+                durability: Durability::Process,
+                mmap_bytes: 256 << 20,
+                cache_kib: 16 << 10,
+                busy_timeout: Duration::from_secs(10),
+            },
+            search_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+impl ShardOptions {
+    /// Options with the defaults below.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Dimensions of the vectors, required to create a shard and checked against an existing
+    /// one. Defaults to none (take them from the file).
+    pub fn dimensions(&mut self, d: usize) -> &mut Self {
+        self.dimensions = Some(d);
+        self
+    }
+    /// Id of the embedding model, required to create a shard and checked against an existing
+    /// one: vectors of different models must never be mixed. Defaults to none.
+    pub fn model_id(&mut self, m: impl Into<String>) -> &mut Self {
+        self.model_id = Some(m.into());
+        self
+    }
+    /// Create the shard when the file does not exist. Defaults to true.
+    pub fn create(&mut self, yes: bool) -> &mut Self {
+        self.create = yes;
+        self
+    }
+    /// Commit durability. Defaults to [`Durability::Process`].
+    pub fn durability(&mut self, d: Durability) -> &mut Self {
+        self.pragmas.durability = d;
+        self
+    }
+    /// Bytes of the file SQLite may memory-map for reads (`PRAGMA mmap_size`).
+    /// Defaults to 256 MiB.
+    pub fn mmap_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.pragmas.mmap_bytes = bytes;
+        self
+    }
+    /// SQLite page cache per connection, in KiB (`PRAGMA cache_size`). Defaults to 16 MiB.
+    pub fn cache_kib(&mut self, kib: u32) -> &mut Self {
+        self.pragmas.cache_kib = kib;
+        self
+    }
+    /// How long a write waits for another writer (thread or process) before failing with
+    /// "database is locked" (`PRAGMA busy_timeout`). Defaults to 10 seconds.
+    pub fn busy_timeout(&mut self, t: Duration) -> &mut Self {
+        self.pragmas.busy_timeout = t;
+        self
+    }
+    /// Threads one exact scan may use; scans of fewer than 16K rows per thread stay on one.
+    /// Defaults to the available parallelism.
+    pub fn search_threads(&mut self, n: usize) -> &mut Self {
+        self.search_threads = n.max(1);
+        self
+    }
+}
+
+/// Counters and sizes of a shard.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ShardStats {
+    /// Live records.
+    pub records: u64,
+    /// Tombstones left by deletes.
+    pub tombstones: u64,
+    /// Vector dimensions.
+    pub dimensions: usize,
+    /// Embedding model id.
+    pub model_id: String,
+    /// Similarity metric (`cosine`).
+    pub metric: String,
+    /// On-disk schema version.
+    pub schema_version: u32,
+    /// Bytes of the database file plus its write-ahead log.
+    pub file_bytes: u64,
+    /// Bytes of vectors held in memory for search.
+    pub vector_bytes: u64,
+}
+
+/// SQLite connection plus what the arena has caught up with.
+struct Conn {
+    conn: Connection,
+    /// Highest `seq` reflected in the arena.
+    applied_seq: i64,
+    /// `PRAGMA data_version` when the arena was last caught up; it changes when another
+    /// connection (another process, or another handle in this one) commits.
+    data_version: i64,
+}
+
+/// One agent's shard: a SQLite file plus an in-memory arena of its live vectors.
+///
+/// `Shard` is `Send + Sync`; share it with `Arc`. Writes serialize on one connection and
+/// wait (up to the busy timeout) for writers in other processes; searches scan the arena
+/// under a read lock. Before each search the shard checks whether another connection has
+/// committed and, if so, loads just the changed rows, so a second process's writes are
+/// visible to the next search.
+pub struct Shard {
+    path: PathBuf,
+    dims: usize,
+    model_id: String,
+    origin: String,
+    schema_version: u32,
+    threads: usize,
+    conn: Mutex<Conn>,
+    arena: RwLock<Arena>,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("path", &self.path)
+            .field("dims", &self.dims)
+            .field("model_id", &self.model_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+const RECORD_COLUMNS: &str =
+    "id, kind, namespace, text, metadata, created_at, updated_at, version, origin, deleted";
+
+impl Shard {
+    /// Opens (or, if allowed, creates) the shard at `path`.
+    ///
+    /// # Errors
+    /// - [`Error::NoSuchShard`] if the file is missing and `create` is off;
+    /// - [`Error::MissingShardSpec`] if it must be created but dimensions or model id are unset;
+    /// - [`Error::ModelMismatch`] if it holds vectors of another model or dimension count;
+    /// - [`Error::NotAShard`], [`Error::Corrupt`], [`Error::CorruptRecord`] for files that are
+    ///   not shards or are damaged; [`Error::UnsupportedSchema`] for newer formats.
+    pub fn open(path: impl AsRef<Path>, opts: &ShardOptions) -> Result<Shard> {
+        let path = path.as_ref().to_owned();
+        let want = match (opts.dimensions, &opts.model_id) {
+            (Some(d), Some(m)) => {
+                if d == 0 || d > MAX_DIMENSIONS {
+                    return Err(Error::InvalidOption {
+                        reason: format!("dimensions must be in 1..={MAX_DIMENSIONS}, got {d}"),
+                    });
+                }
+                Some((d, m.as_str()))
+            }
+            _ => None,
+        };
+        let exists = match std::fs::metadata(&path) {
+            Ok(m) => m.len() > 0,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        if exists {
+            check_header(&path)?;
+        } else if !opts.create {
+            return Err(Error::NoSuchShard { path });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(&path, flags).map_err(|e| Error::sqlite(&path, e))?;
+        schema::apply_pragmas(&conn, &opts.pragmas, &path)?;
+        let meta = schema::init(&mut conn, &path, want, now_ms())?;
+        if want.is_none() && (opts.dimensions.is_some() || opts.model_id.is_some()) {
+            // Only one of the two was given: check that one.
+            let dims_ok = opts.dimensions.is_none_or(|d| d == meta.dimensions);
+            let model_ok = opts.model_id.as_deref().is_none_or(|m| m == meta.model_id);
+            if !dims_ok || !model_ok {
+                return Err(Error::ModelMismatch {
+                    path,
+                    found_model: meta.model_id.clone(),
+                    found_dimensions: meta.dimensions,
+                    expected_model: opts.model_id.clone().unwrap_or(meta.model_id),
+                    expected_dimensions: opts.dimensions.unwrap_or(meta.dimensions),
+                });
+            }
+        }
+        let shard = Shard {
+            dims: meta.dimensions,
+            model_id: meta.model_id,
+            origin: meta.origin,
+            schema_version: meta.schema_version,
+            threads: opts.search_threads,
+            conn: Mutex::new(Conn {
+                conn,
+                applied_seq: 0,
+                data_version: 0,
+            }),
+            arena: RwLock::new(Arena::new(meta.dimensions)),
+            path,
+        };
+        {
+            let mut c = shard.lock_conn();
+            let count: i64 = c
+                .conn
+                .query_row("SELECT count(*) FROM records WHERE deleted = 0", [], |r| {
+                    r.get(0)
+                })
+                .map_err(|e| shard.err(e))?;
+            shard
+                .write_arena()
+                .reserve(usize::try_from(count).unwrap_or(0));
+            shard.catch_up(&mut c)?;
+        }
+        Ok(shard)
+    }
+
+    /// The shard file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Dimensions of its vectors.
+    pub fn dimensions(&self) -> usize {
+        self.dims
+    }
+
+    /// Id of the embedding model its vectors come from.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// Id this shard writes as `origin` on local writes.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::sqlite(&self.path, e)
+    }
+
+    fn lock_conn(&self) -> MutexGuard<'_, Conn> {
+        // A panic while the lock was held cannot leave SQLite half-written (an open
+        // transaction rolls back when dropped); the arena may then lag, which the next
+        // catch-up repairs because `applied_seq` only advances after the arena is updated.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_arena(&self) -> RwLockReadGuard<'_, Arena> {
+        self.arena.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_arena(&self) -> RwLockWriteGuard<'_, Arena> {
+        self.arena.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads every row changed since `applied_seq` into the arena.
+    fn catch_up(&self, c: &mut Conn) -> Result<()> {
+        let dv: i64 = c
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let mut stmt = c
+            .conn
+            .prepare_cached(
+                "SELECT rowid, id, deleted, embedding, seq FROM records WHERE seq > ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([c.applied_seq]).map_err(|e| self.err(e))?;
+        let mut arena = self.write_arena();
+        let mut max_seq = c.applied_seq;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
+            let id: String = row.get(1).map_err(|e| self.err(e))?;
+            let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
+            let seq: i64 = row.get(4).map_err(|e| self.err(e))?;
+            max_seq = max_seq.max(seq);
+            if deleted {
+                arena.remove(rowid);
+                continue;
+            }
+            let key = self.parse_id(&id)?.as_u128();
+            let blob = row.get_ref(3).map_err(|e| self.err(e))?;
+            let blob = blob
+                .as_blob()
+                .map_err(|_| self.corrupt(&id, "embedding is not a BLOB"))?;
+            let v = Embedding::from_blob(blob, self.dims).ok_or_else(|| {
+                self.corrupt(
+                    &id,
+                    format!(
+                        "{}-byte vector, expected {} finite little-endian f32 bytes",
+                        blob.len(),
+                        self.dims * 4
+                    ),
+                )
+            })?;
+            arena.upsert(rowid, key, v.as_slice());
+        }
+        c.applied_seq = max_seq;
+        c.data_version = dv;
+        Ok(())
+    }
+
+    /// Catches the arena up if another connection committed since the last check.
+    fn refresh(&self, c: &mut Conn) -> Result<()> {
+        let dv: i64 = c
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if dv != c.data_version {
+            self.catch_up(c)?;
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, id: &str, reason: impl Into<String>) -> Error {
+        Error::CorruptRecord {
+            path: self.path.clone(),
+            id: id.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn parse_id(&self, id: &str) -> Result<RecordId> {
+        id.parse().map_err(|_| self.corrupt(id, "id is not a UUID"))
+    }
+
+    fn check_embedding(&self, e: &Embedding) -> Result<()> {
+        if e.len() != self.dims {
+            return Err(Error::DimensionMismatch {
+                expected: self.dims,
+                actual: e.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in an IMMEDIATE write transaction stamped with fresh `seq`/`version` values,
+    /// commits, then brings the arena up to date with what was committed.
+    ///
+    /// `f` receives the transaction and a [`Stamper`], and returns the arena changes.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut Stamper) -> Result<(T, Vec<ArenaChange>)>,
+    ) -> Result<T> {
+        let mut c = self.lock_conn();
+        let tx = c
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let (max_seq, max_version): (i64, i64) = tx
+            .query_row(
+                "SELECT ifnull(max(seq), 0), ifnull(max(version), 0) FROM records",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let mut stamper = Stamper {
+            first_seq: max_seq + 1,
+            next_seq: max_seq + 1,
+            last_version: max_version,
+            now: now_ms(),
+        };
+        let (out, changes) = f(&tx, &mut stamper)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        if stamper.first_seq == c.applied_seq + 1 {
+            // Nobody else committed in between: apply our own changes directly.
+            let mut arena = self.write_arena();
+            for ch in changes {
+                match ch {
+                    ArenaChange::Upsert(rowid, key, v) => arena.upsert(rowid, key, v.as_slice()),
+                    ArenaChange::Remove(rowid) => arena.remove(rowid),
+                }
+            }
+            drop(arena);
+            c.applied_seq = stamper.next_seq - 1;
+        } else {
+            self.catch_up(&mut c)?;
+        }
+        Ok(out)
+    }
+
+    /// Inserts one record and returns its id. Durable when this returns (see [`Durability`]).
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::TooLarge`], [`Error::InvalidInput`] for bad
+    /// input (nothing is written), [`Error::AlreadyExists`] for a duplicate id.
+    pub fn insert(&self, rec: &NewRecord) -> Result<RecordId> {
+        Ok(self.insert_batch(std::slice::from_ref(rec))?[0])
+    }
+
+    /// Inserts many records in one transaction: all of them or, on any error, none.
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert); every record is checked before anything is written.
+    pub fn insert_batch(&self, recs: &[NewRecord]) -> Result<Vec<RecordId>> {
+        let mut prepared = Vec::with_capacity(recs.len());
+        for r in recs {
+            self.check_embedding(&r.embedding)?;
+            check_text(&r.text)?;
+            check_kind(&r.kind)?;
+            check_namespace(&r.namespace)?;
+            let meta = metadata_json(&r.metadata)?;
+            prepared.push((r.id.unwrap_or_default(), meta));
+        }
+        self.write(|tx, st| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO records (id, kind, namespace, text, metadata, embedding, \
+                     created_at, updated_at, version, origin, deleted, seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, 0, ?10)",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut ids = Vec::with_capacity(recs.len());
+            let mut changes = Vec::with_capacity(recs.len());
+            for (r, (id, meta)) in recs.iter().zip(&prepared) {
+                let (seq, version) = st.stamp();
+                let res = stmt.execute(rusqlite::params![
+                    id.to_string(),
+                    r.kind,
+                    r.namespace,
+                    r.text,
+                    meta,
+                    r.embedding.to_blob(),
+                    st.now,
+                    version,
+                    self.origin,
+                    seq,
+                ]);
+                match res {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::AlreadyExists { id: *id });
+                    }
+                    Err(e) => return Err(self.err(e)),
+                }
+                let rowid = tx.last_insert_rowid();
+                changes.push(ArenaChange::Upsert(
+                    rowid,
+                    id.as_u128(),
+                    r.embedding.clone(),
+                ));
+                ids.push(*id);
+            }
+            Ok((ids, changes))
+        })
+    }
+
+    /// The live record `id` with its embedding, or `None` if it does not exist or was deleted.
+    ///
+    /// # Errors
+    /// SQLite failures and [`Error::CorruptRecord`] for rows that do not decode.
+    pub fn get(&self, id: RecordId) -> Result<Option<Record>> {
+        let c = self.lock_conn();
+        let mut stmt = c
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS}, embedding FROM records WHERE id = ?1 AND deleted = 0"
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([id.to_string()]).map_err(|e| self.err(e))?;
+        match rows.next().map_err(|e| self.err(e))? {
+            Some(row) => self.read_record(row, true).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Updates the fields set in `upd` of the live record `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no live record `id`; input errors as for inserts.
+    pub fn update(&self, id: RecordId, upd: &RecordUpdate) -> Result<()> {
+        if let Some(e) = &upd.embedding {
+            self.check_embedding(e)?;
+        }
+        if let Some(t) = &upd.text {
+            check_text(t)?;
+        }
+        if let Some(k) = &upd.kind {
+            check_kind(k)?;
+        }
+        if let Some(n) = &upd.namespace {
+            check_namespace(n)?;
+        }
+        let meta = upd.metadata.as_ref().map(metadata_json).transpose()?;
+        self.write(|tx, st| {
+            let rowid: Option<i64> = tx
+                .query_row(
+                    "SELECT rowid FROM records WHERE id = ?1 AND deleted = 0",
+                    [id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let Some(rowid) = rowid else {
+                return Err(Error::NotFound { id });
+            };
+            let (seq, version) = st.stamp();
+            tx.execute(
+                "UPDATE records SET \
+                 text = coalesce(?2, text), metadata = coalesce(?3, metadata), \
+                 embedding = coalesce(?4, embedding), kind = coalesce(?5, kind), \
+                 namespace = coalesce(?6, namespace), \
+                 updated_at = ?7, version = ?8, origin = ?9, seq = ?10 WHERE rowid = ?1",
+                rusqlite::params![
+                    rowid,
+                    upd.text,
+                    meta,
+                    upd.embedding.as_ref().map(Embedding::to_blob),
+                    upd.kind,
+                    upd.namespace,
+                    st.now,
+                    version,
+                    self.origin,
+                    seq,
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+            let changes = upd
+                .embedding
+                .iter()
+                .map(|e| ArenaChange::Upsert(rowid, id.as_u128(), e.clone()))
+                .collect();
+            Ok(((), changes))
+        })
+    }
+
+    /// Deletes record `id`, leaving a tombstone (id, times, version, origin) so that the
+    /// delete wins over older copies during sync. The text, metadata and vector are erased.
+    /// Returns whether a live record was deleted.
+    ///
+    /// # Errors
+    /// SQLite failures only; deleting a missing record returns `Ok(false)`.
+    pub fn delete(&self, id: RecordId) -> Result<bool> {
+        self.write(|tx, st| {
+            let rowid: Option<i64> = tx
+                .query_row(
+                    "SELECT rowid FROM records WHERE id = ?1 AND deleted = 0",
+                    [id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let Some(rowid) = rowid else {
+                return Ok((false, Vec::new()));
+            };
+            let (seq, version) = st.stamp();
+            tx.execute(
+                "UPDATE records SET deleted = 1, text = '', metadata = '{}', embedding = NULL, \
+                 updated_at = ?2, version = ?3, origin = ?4, seq = ?5 WHERE rowid = ?1",
+                rusqlite::params![rowid, st.now, version, self.origin, seq],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok((true, vec![ArenaChange::Remove(rowid)]))
+        })
+    }
+
+    /// Live records matching `filter` (all if `None`), ordered by id (creation time), at
+    /// most `limit`, starting after id `after` (keyset pagination).
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] and SQLite failures.
+    pub fn scan(
+        &self,
+        filter: Option<&Filter>,
+        limit: usize,
+        after: Option<RecordId>,
+    ) -> Result<Vec<Record>> {
+        let (fsql, mut params) = filter_sql(filter)?;
+        params.push(SqlValue::Text(
+            after.map(|a| a.to_string()).unwrap_or_default(),
+        ));
+        params.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let n = params.len();
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS}, embedding FROM records \
+             WHERE deleted = 0 AND {fsql} AND id > ?{} ORDER BY id LIMIT ?{n}",
+            n - 1
+        );
+        let c = self.lock_conn();
+        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            out.push(self.read_record(row, true)?);
+        }
+        Ok(out)
+    }
+
+    /// Number of live records matching `filter` (all if `None`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] and SQLite failures.
+    pub fn count(&self, filter: Option<&Filter>) -> Result<u64> {
+        let (fsql, params) = filter_sql(filter)?;
+        let sql = format!("SELECT count(*) FROM records WHERE deleted = 0 AND {fsql}");
+        let c = self.lock_conn();
+        let n: i64 = c
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(rusqlite::params_from_iter(params), |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Row counts, sizes, dimensions and model.
+    ///
+    /// # Errors
+    /// SQLite and file-system failures.
+    pub fn stats(&self) -> Result<ShardStats> {
+        let (live, dead): (i64, i64) = {
+            let c = self.lock_conn();
+            c.conn
+                .query_row(
+                    "SELECT count(*) FILTER (WHERE deleted = 0), count(*) FILTER (WHERE deleted = 1) FROM records",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(|e| self.err(e))?
+        };
+        let mut file_bytes = 0;
+        for suffix in ["", "-wal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            match std::fs::metadata(&p) {
+                Ok(m) => file_bytes += m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: p.into(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(ShardStats {
+            records: u64::try_from(live).unwrap_or(0),
+            tombstones: u64::try_from(dead).unwrap_or(0),
+            dimensions: self.dims,
+            model_id: self.model_id.clone(),
+            metric: schema::METRIC.to_owned(),
+            schema_version: self.schema_version,
+            file_bytes,
+            vector_bytes: self.read_arena().vector_bytes() as u64,
+        })
+    }
+
+    /// Searches the shard: exact cosine top-k for a vector query, BM25 for a text query,
+    /// reciprocal-rank fusion of both for a hybrid query. A filter is applied before top-k,
+    /// so when at least `k` live rows match it (and reach the threshold), `k` hits return.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`], [`Error::InvalidFilter`], [`Error::DimensionMismatch`], and
+    /// SQLite failures. An empty shard or no match is `Ok` with no hits.
+    pub fn search(&self, query: &Query, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
+        opts.validate(query)?;
+        if let Some(v) = &query.vector {
+            self.check_embedding(v)?;
+        }
+        let fts = query.text.as_deref().and_then(fts_query);
+        if query.vector.is_none() && fts.is_none() {
+            return Err(Error::InvalidOption {
+                reason: "the query text has no words to search for".into(),
+            });
+        }
+        let hybrid = query.vector.is_some() && fts.is_some();
+        let want = if hybrid {
+            opts.candidate_count()
+        } else {
+            opts.k
+        };
+        let threshold = opts.threshold.unwrap_or(f32::NEG_INFINITY);
+
+        let vector_hits = match &query.vector {
+            Some(v) => self.vector_top(v, want, threshold, opts.filter.as_ref())?,
+            None => Vec::new(),
+        };
+        let text_hits = match &fts {
+            Some(q) => self.text_top(q, want, opts.filter.as_ref())?,
+            None => Vec::new(),
+        };
+
+        // rowid -> (score, similarity, bm25)
+        let mut fused: HashMap<i64, (f32, Option<f32>, Option<f32>)> = HashMap::new();
+        if !hybrid {
+            for h in &vector_hits {
+                fused.insert(h.rowid, (h.score, Some(h.score), None));
+            }
+            for &(rowid, bm25) in &text_hits {
+                fused.insert(rowid, (bm25, None, Some(bm25)));
+            }
+        } else {
+            for (rank, h) in vector_hits.iter().enumerate() {
+                let e = fused.entry(h.rowid).or_insert((0.0, None, None));
+                e.0 += opts.vector_weight / (opts.rrf_k + rank as f32 + 1.0);
+                e.1 = Some(h.score);
+            }
+            let arena = self.read_arena();
+            let qv = query.vector.as_ref().map(Embedding::as_slice);
+            for (rank, &(rowid, bm25)) in text_hits.iter().enumerate() {
+                // Text-only candidates get their similarity too, and must meet the threshold.
+                let sim = match fused.get(&rowid).and_then(|e| e.1) {
+                    Some(s) => s,
+                    None => match (arena.slot(rowid), qv) {
+                        (Some(slot), Some(q)) => crate::kernels::dot(q, arena.vector(slot)),
+                        _ => continue,
+                    },
+                };
+                if sim < threshold {
+                    continue;
+                }
+                let e = fused.entry(rowid).or_insert((0.0, None, None));
+                e.0 += opts.text_weight / (opts.rrf_k + rank as f32 + 1.0);
+                e.1 = Some(sim);
+                e.2 = Some(bm25);
+            }
+        }
+        let mut hits = Vec::with_capacity(fused.len());
+        {
+            let c = self.lock_conn();
+            let mut stmt = c
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE rowid = ?1 AND deleted = 0"
+                ))
+                .map_err(|e| self.err(e))?;
+            for (rowid, (score, similarity, bm25)) in fused {
+                let mut rows = stmt.query([rowid]).map_err(|e| self.err(e))?;
+                // A row deleted by another connection since the scan is simply not returned.
+                if let Some(row) = rows.next().map_err(|e| self.err(e))? {
+                    let record = self.read_record(row, false)?;
+                    hits.push(SearchHit {
+                        id: record.id,
+                        score,
+                        similarity,
+                        bm25,
+                        shard: None,
+                        record,
+                    });
+                }
+            }
+        }
+        sort_hits(&mut hits);
+        hits.truncate(opts.k);
+        Ok(hits)
+    }
+
+    /// Exact top-`k` by cosine over the arena, restricted to rows matching `filter`.
+    fn vector_top(
+        &self,
+        q: &Embedding,
+        k: usize,
+        threshold: f32,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Scored>> {
+        let mut c = self.lock_conn();
+        self.refresh(&mut c)?;
+        let subset = match filter {
+            None => None,
+            Some(f) => {
+                let (fsql, params) = filter_sql(Some(f))?;
+                let sql = format!("SELECT rowid FROM records WHERE deleted = 0 AND {fsql}");
+                let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+                let rowids = stmt
+                    .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
+                    .map_err(|e| self.err(e))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+                    .map_err(|e| self.err(e))?;
+                let arena = self.read_arena();
+                let mut slots: Vec<usize> =
+                    rowids.into_iter().filter_map(|r| arena.slot(r)).collect();
+                slots.sort_unstable();
+                Some(slots)
+            }
+        };
+        drop(c);
+        let arena = self.read_arena();
+        Ok(arena.top_k(q.as_slice(), k, threshold, subset.as_deref(), self.threads))
+    }
+
+    /// Top-`k` `(rowid, bm25)` for an FTS5 query, best first; BM25 is reported so that
+    /// higher is better.
+    fn text_top(&self, fts: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<(i64, f32)>> {
+        // The filter's anonymous `?` parameters must come first in the statement text: SQLite
+        // numbers each `?` after the largest number seen so far.
+        let (fsql, mut params) = filter_sql(filter)?;
+        let base = params.len();
+        params.push(SqlValue::Text(fts.to_owned()));
+        params.push(SqlValue::Integer(i64::try_from(k).unwrap_or(i64::MAX)));
+        let sql = format!(
+            "SELECT r.rowid, bm25(records_fts) AS s FROM records_fts \
+             JOIN records r ON r.rowid = records_fts.rowid \
+             WHERE r.deleted = 0 AND {fsql} AND records_fts MATCH ?{} \
+             ORDER BY s, r.id LIMIT ?{}",
+            base + 1,
+            base + 2
+        );
+        let c = self.lock_conn();
+        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get::<_, i64>(0)?, -(r.get::<_, f64>(1)? as f32)))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Decodes a row selected with `RECORD_COLUMNS` (and `embedding` last if `with_vec`).
+    fn read_record(&self, row: &Row<'_>, with_vec: bool) -> Result<Record> {
+        let e = |err| self.err(err);
+        let id: String = row.get(0).map_err(e)?;
+        let metadata: String = row.get(4).map_err(e)?;
+        let metadata = match serde_json::from_str::<Value>(&metadata) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(self.corrupt(&id, "metadata is not a JSON object")),
+        };
+        let deleted: bool = row.get(9).map_err(e)?;
+        let embedding =
+            if with_vec && !deleted {
+                let blob = row.get_ref(10).map_err(e)?;
+                let blob = blob
+                    .as_blob()
+                    .map_err(|_| self.corrupt(&id, "embedding is not a BLOB"))?;
+                Some(Embedding::from_blob(blob, self.dims).ok_or_else(|| {
+                    self.corrupt(&id, "vector has the wrong length or is not finite")
+                })?)
+            } else {
+                None
+            };
+        Ok(Record {
+            id: self.parse_id(&id)?,
+            kind: row.get(1).map_err(e)?,
+            namespace: row.get(2).map_err(e)?,
+            text: row.get(3).map_err(e)?,
+            metadata,
+            embedding,
+            created_at: row.get(5).map_err(e)?,
+            updated_at: row.get(6).map_err(e)?,
+            version: row.get::<_, i64>(7).map_err(e)? as u64,
+            origin: row.get(8).map_err(e)?,
+            deleted,
+        })
+    }
+}
+
+/// Issues `seq` and hybrid-logical-clock `version` stamps inside one write transaction.
+struct Stamper {
+    first_seq: i64,
+    next_seq: i64,
+    last_version: i64,
+    now: i64,
+}
+
+impl Stamper {
+    /// The next `(seq, version)`: `seq` counts up by one; `version` is the wall clock in ms
+    /// shifted left 16 bits, or one more than the last version if the clock is behind.
+    fn stamp(&mut self) -> (i64, i64) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.last_version = (self.now << 16).max(self.last_version + 1);
+        (seq, self.last_version)
+    }
+}
+
+enum ArenaChange {
+    Upsert(i64, u128, Embedding),
+    Remove(i64),
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
+}
+
+/// Compiles an optional filter to `(sql, params)`; `None` is the always-true `1`.
+fn filter_sql(filter: Option<&Filter>) -> Result<(String, Vec<SqlValue>)> {
+    match filter {
+        None => Ok(("1".to_owned(), Vec::new())),
+        Some(f) => {
+            let s = f.to_sql()?;
+            Ok((s.sql, s.params))
+        }
+    }
+}
+
+/// Refuses files that are not SQLite databases before SQLite sees them, with a clear reason.
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let n = f.read(&mut header).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    if n < 16 || &header != b"SQLite format 3\0" {
+        return Err(Error::NotAShard {
+            path: path.to_owned(),
+            reason: "it does not start with the SQLite file header".into(),
+        });
+    }
+    Ok(())
+}

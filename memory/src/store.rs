@@ -1,0 +1,197 @@
+//! [`Store`]: a directory of shards, with a bounded cache of open ones.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::search::sort_hits;
+use crate::{Error, Query, Result, SearchHit, SearchOptions, Shard, ShardId, ShardOptions};
+
+/// File name suffix of shard files: shard `coder` lives in `coder.sqlite`.
+pub const SHARD_SUFFIX: &str = ".sqlite";
+
+/// How a store is opened. Every setter documents its default.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    shard: ShardOptions,
+    max_open: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            shard: ShardOptions::default(),
+            max_open: 256,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Options with the defaults below.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Options every shard is opened with (dimensions and model id included).
+    /// Defaults to [`ShardOptions::default`].
+    pub fn shard_options(&mut self, o: ShardOptions) -> &mut Self {
+        self.shard = o;
+        self
+    }
+    /// Mutable access to the shard options.
+    pub fn shard_options_mut(&mut self) -> &mut ShardOptions {
+        &mut self.shard
+    }
+    /// Most shards kept open at once; the least recently used is closed beyond it. Each open
+    /// shard holds three file descriptors (database, WAL, shared memory) and its vectors in
+    /// memory. Defaults to 256.
+    pub fn max_open(&mut self, n: usize) -> &mut Self {
+        self.max_open = n.max(1);
+        self
+    }
+}
+
+/// A directory of shards, one SQLite file per agent.
+///
+/// Shards are opened on first use and kept in an LRU of at most
+/// [`max_open`](StoreOptions::max_open); a store can hold any number of shards on disk while
+/// a few hundred are in use. Evicting a shard only drops the store's handle: callers still
+/// holding an `Arc<Shard>` keep it open until they drop it.
+pub struct Store {
+    root: PathBuf,
+    opts: StoreOptions,
+    open: Mutex<Lru>,
+}
+
+#[derive(Default)]
+struct Lru {
+    tick: u64,
+    shards: HashMap<ShardId, (Arc<Shard>, u64)>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `root`, creating the directory if needed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the directory cannot be created.
+    pub fn open(root: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
+        let root = root.as_ref().to_owned();
+        std::fs::create_dir_all(&root).map_err(|source| Error::Io {
+            path: root.clone(),
+            source,
+        })?;
+        Ok(Store {
+            root,
+            opts,
+            open: Mutex::new(Lru::default()),
+        })
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of shard `id`'s file (inside the root by construction of [`ShardId`]).
+    pub fn path_of(&self, id: &ShardId) -> PathBuf {
+        self.root.join(format!("{id}{SHARD_SUFFIX}"))
+    }
+
+    /// Whether shard `id` exists on disk.
+    pub fn exists(&self, id: &ShardId) -> bool {
+        self.path_of(id).is_file()
+    }
+
+    /// Shard `id`, opened (or created, as the shard options allow) on first use.
+    ///
+    /// # Errors
+    /// As [`Shard::open`].
+    pub fn shard(&self, id: &ShardId) -> Result<Arc<Shard>> {
+        let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        lru.tick += 1;
+        let tick = lru.tick;
+        if let Some((shard, used)) = lru.shards.get_mut(id) {
+            *used = tick;
+            return Ok(Arc::clone(shard));
+        }
+        let shard = Arc::new(Shard::open(self.path_of(id), &self.opts.shard)?);
+        if lru.shards.len() >= self.opts.max_open
+            && let Some(oldest) = lru
+                .shards
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            lru.shards.remove(&oldest);
+        }
+        lru.shards.insert(id.clone(), (Arc::clone(&shard), tick));
+        Ok(shard)
+    }
+
+    /// Number of shards the store currently holds open.
+    pub fn open_count(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .shards
+            .len()
+    }
+
+    /// Ids of all shards on disk, sorted. Files whose names are not valid shard ids are
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the directory cannot be read.
+    pub fn list(&self) -> Result<Vec<ShardId>> {
+        let io = |source| Error::Io {
+            path: self.root.clone(),
+            source,
+        };
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.root).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            if let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(SHARD_SUFFIX))
+                .and_then(|n| ShardId::new(n).ok())
+            {
+                out.push(id);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Searches several shards and merges their hits into one top-k, each hit tagged with
+    /// its shard. Vector scores (cosine) are comparable across shards of one model; fused
+    /// hybrid scores are per-shard ranks and merge approximately.
+    ///
+    /// # Errors
+    /// The first error of any shard (an unknown shard is [`Error::NoSuchShard`] when the
+    /// store does not create shards, otherwise it is created empty).
+    pub fn search(
+        &self,
+        shards: &[ShardId],
+        query: &Query,
+        opts: &SearchOptions,
+    ) -> Result<Vec<SearchHit>> {
+        let mut all = Vec::new();
+        for id in shards {
+            let shard = self.shard(id)?;
+            for mut hit in shard.search(query, opts)? {
+                hit.shard = Some(id.clone());
+                all.push(hit);
+            }
+        }
+        sort_hits(&mut all);
+        all.truncate(opts.k);
+        Ok(all)
+    }
+}
