@@ -275,7 +275,8 @@ impl Compiler {
         })
     }
 
-    /// `field == value`, strictly typed, never NULL.
+    /// `field == value`, strictly typed. Like every leaf, the expression is 0 or 1, never
+    /// NULL, so that `NOT` is an exact negation (SQL's `NOT NULL` is NULL, i.e. false).
     fn eq(&mut self, field: &str, value: &Value) -> Result<String> {
         self.term()?;
         let path = json_path(field)?;
@@ -294,7 +295,7 @@ impl Compiler {
                 let p2 = self.bind(SqlValue::Text(path));
                 let v = self.bind(number(value)?);
                 format!(
-                    "(json_type(metadata, {p1}) IN ('integer', 'real') AND json_extract(metadata, {p2}) = {v})"
+                    "coalesce(json_type(metadata, {p1}) IN ('integer', 'real') AND json_extract(metadata, {p2}) = {v}, 0)"
                 )
             }
             Value::String(s) => {
@@ -302,7 +303,7 @@ impl Compiler {
                 let p2 = self.bind(SqlValue::Text(path));
                 let v = self.bind(SqlValue::Text(s.clone()));
                 format!(
-                    "(json_type(metadata, {p1}) IS 'text' AND json_extract(metadata, {p2}) = {v})"
+                    "coalesce(json_type(metadata, {p1}) IS 'text' AND json_extract(metadata, {p2}) = {v}, 0)"
                 )
             }
             Value::Array(_) | Value::Object(_) => {
@@ -330,7 +331,7 @@ impl Compiler {
         let p2 = self.bind(SqlValue::Text(path));
         let v = self.bind(v);
         Ok(format!(
-            "(json_type(metadata, {p1}) IN {types} AND json_extract(metadata, {p2}) {op} {v})"
+            "coalesce(json_type(metadata, {p1}) IN {types} AND json_extract(metadata, {p2}) {op} {v}, 0)"
         ))
     }
 

@@ -1,0 +1,119 @@
+//! Several threads and two processes write and read one shard at once: no "database is
+//! locked" reaches the caller and nothing is lost.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+
+use reasonbank_memory::{NewRecord, Query, RecordId, SearchOptions};
+
+use crate::{child, clustered, open_shard};
+
+const DIM: usize = 32;
+const PER_WRITER: usize = 150;
+
+/// Child side: inserts `PER_WRITER` records one by one, printing each id, while searching.
+#[test]
+#[ignore = "child process of concurrency::threads_and_processes_share_a_shard"]
+fn child_process_writer() {
+    let Ok(path) = std::env::var("RB_CONC_SHARD") else {
+        return;
+    };
+    let shard = open_shard(std::path::Path::new(&path), DIM);
+    let vecs = clustered(PER_WRITER, DIM, 4, 77);
+    for (i, v) in vecs.into_iter().enumerate() {
+        let id = shard
+            .insert(&NewRecord::new(format!("child {i}"), v.clone()))
+            .unwrap();
+        println!("ID {id}");
+        if i % 10 == 0 {
+            shard
+                .search(&Query::vector(v), &SearchOptions::new(5))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn threads_and_processes_share_a_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conc.sqlite");
+    let shard = Arc::new(open_shard(&path, DIM));
+    // A second handle in this process: its own connection, like another library user.
+    let second = Arc::new(open_shard(&path, DIM));
+
+    let mut proc = child(
+        "concurrency::child_process_writer",
+        &[("RB_CONC_SHARD", path.to_str().unwrap())],
+    )
+    .spawn()
+    .unwrap();
+    let stdout = proc.stdout.take().unwrap();
+
+    let mut handles = Vec::new();
+    for t in 0..4 {
+        let s = Arc::clone(if t % 2 == 0 { &shard } else { &second });
+        handles.push(std::thread::spawn(move || {
+            let vecs = clustered(PER_WRITER, DIM, 4, t);
+            let mut ids = Vec::new();
+            for (i, v) in vecs.into_iter().enumerate() {
+                if i % 3 == 0 {
+                    let batch = vec![
+                        NewRecord::new(format!("t{t} {i}a"), v.clone()),
+                        NewRecord::new(format!("t{t} {i}b"), v.clone()),
+                    ];
+                    ids.extend(s.insert_batch(&batch).unwrap());
+                } else {
+                    ids.push(
+                        s.insert(&NewRecord::new(format!("t{t} {i}"), v.clone()))
+                            .unwrap(),
+                    );
+                }
+                let hits = s
+                    .search(&Query::hybrid(v, format!("t{t}")), &SearchOptions::new(3))
+                    .unwrap();
+                assert!(!hits.is_empty());
+            }
+            // Updates and deletes race with the other writers too.
+            for id in ids.iter().step_by(10) {
+                assert!(s.delete(*id).unwrap());
+            }
+            ids.into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % 10 != 0)
+                .map(|(_, id)| id)
+                .collect::<Vec<RecordId>>()
+        }));
+    }
+    let mut expected: HashSet<RecordId> = HashSet::new();
+    for h in handles {
+        expected.extend(h.join().unwrap());
+    }
+    let child_ids: Vec<RecordId> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| crate::tagged(&l, "ID ").map(|id| id.parse().unwrap()))
+        .collect();
+    assert!(proc.wait().unwrap().success(), "child writer failed");
+    assert_eq!(child_ids.len(), PER_WRITER);
+    expected.extend(child_ids.iter().copied());
+
+    for s in [&shard, &second] {
+        assert_eq!(s.count(None).unwrap() as usize, expected.len());
+        for id in &expected {
+            assert!(s.get(*id).unwrap().is_some());
+        }
+        // The arena caught up with the other process's writes: a child vector is findable.
+        let v = clustered(PER_WRITER, DIM, 4, 77).remove(5);
+        let hits = s.search(&Query::vector(v), &SearchOptions::new(1)).unwrap();
+        assert!(hits[0].similarity.unwrap() > 0.9999);
+        let all = s
+            .search(
+                &Query::vector(clustered(1, DIM, 1, 5).remove(0)),
+                &SearchOptions::new(10_000),
+            )
+            .unwrap();
+        let found: HashSet<RecordId> = all.iter().map(|h| h.id).collect();
+        assert_eq!(found, expected, "search sees exactly the live rows");
+    }
+}

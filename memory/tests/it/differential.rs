@@ -1,0 +1,133 @@
+//! Exact search equals brute force: ids, order and ties, through inserts, updates, deletes.
+
+use reasonbank_memory::{
+    Embedding, NewRecord, Query, RecordId, RecordUpdate, SearchOptions, kernels,
+};
+
+use crate::{clustered, open_shard};
+
+/// Brute force over `(id, vector)`: score descending, then id ascending.
+fn brute(rows: &[(RecordId, Embedding)], q: &Embedding, k: usize, threshold: f32) -> Vec<RecordId> {
+    let mut scored: Vec<(f32, RecordId)> = rows
+        .iter()
+        .map(|(id, v)| (kernels::dot(q.as_slice(), v.as_slice()), *id))
+        .filter(|(s, _)| *s >= threshold)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(k).map(|(_, id)| id).collect()
+}
+
+fn search(
+    shard: &reasonbank_memory::Shard,
+    q: &Embedding,
+    k: usize,
+    threshold: Option<f32>,
+) -> Vec<RecordId> {
+    let mut o = SearchOptions::new(k);
+    if let Some(t) = threshold {
+        o.threshold(t);
+    }
+    shard
+        .search(&Query::vector(q.clone()), &o)
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect()
+}
+
+#[test]
+fn exact_search_equals_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 48;
+    let shard = open_shard(&dir.path().join("d.sqlite"), dim);
+    let mut vecs = clustered(2500, dim, 12, 7);
+    // Exact duplicates create score ties that must be broken by id.
+    for i in 0..50 {
+        vecs.push(vecs[i * 3].clone());
+    }
+    let recs: Vec<NewRecord> = vecs.iter().map(|v| NewRecord::new("", v.clone())).collect();
+    let ids = shard.insert_batch(&recs).unwrap();
+    let mut rows: Vec<(RecordId, Embedding)> = ids.into_iter().zip(vecs).collect();
+
+    let queries = clustered(40, dim, 12, 99);
+    let check = |rows: &[(RecordId, Embedding)]| {
+        for (i, q) in queries.iter().enumerate() {
+            for k in [1, 10, 37] {
+                assert_eq!(
+                    search(&shard, q, k, None),
+                    brute(rows, q, k, f32::NEG_INFINITY),
+                    "query {i} k {k}"
+                );
+            }
+            assert_eq!(
+                search(&shard, q, 50, Some(0.6)),
+                brute(rows, q, 50, 0.6),
+                "query {i} threshold"
+            );
+            // A query equal to a stored duplicate: the tie is broken by id.
+            let dup = &rows[i * 3].1;
+            assert_eq!(
+                search(&shard, dup, 5, None),
+                brute(rows, dup, 5, f32::NEG_INFINITY)
+            );
+        }
+    };
+    check(&rows);
+
+    // Deletes, updates of vectors, and fresh inserts keep the arena consistent.
+    for i in (0..rows.len()).step_by(7).rev() {
+        assert!(shard.delete(rows[i].0).unwrap());
+        rows.swap_remove(i);
+    }
+    let newv = clustered(200, dim, 5, 1234);
+    for (i, v) in newv.iter().enumerate().take(100) {
+        let mut u = RecordUpdate::new();
+        u.embedding(v.clone());
+        shard.update(rows[i * 5].0, &u).unwrap();
+        rows[i * 5].1 = v.clone();
+    }
+    for v in &newv[100..] {
+        let id = shard.insert(&NewRecord::new("", v.clone())).unwrap();
+        rows.push((id, v.clone()));
+    }
+    check(&rows);
+
+    // Reopening rebuilds the arena from the rows: same answers.
+    drop(shard);
+    let shard = open_shard(&dir.path().join("d.sqlite"), dim);
+    for q in &queries {
+        assert_eq!(
+            search(&shard, q, 10, None),
+            brute(&rows, q, 10, f32::NEG_INFINITY)
+        );
+    }
+}
+
+#[test]
+fn large_scan_uses_threads_and_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 16;
+    let shard = open_shard(&dir.path().join("big.sqlite"), dim);
+    let vecs = clustered(40_000, dim, 30, 3);
+    let recs: Vec<NewRecord> = vecs.iter().map(|v| NewRecord::new("", v.clone())).collect();
+    let ids = shard.insert_batch(&recs).unwrap();
+    let rows: Vec<(RecordId, Embedding)> = ids.into_iter().zip(vecs).collect();
+    for q in clustered(10, dim, 30, 4) {
+        assert_eq!(
+            search(&shard, &q, 20, None),
+            brute(&rows, &q, 20, f32::NEG_INFINITY)
+        );
+    }
+}
+
+#[test]
+fn k_larger_than_shard_and_empty_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = open_shard(&dir.path().join("e.sqlite"), 4);
+    let q = Embedding::new(vec![1.0, 0.0, 0.0, 0.0]).unwrap();
+    assert!(search(&shard, &q, 10, None).is_empty());
+    for v in clustered(3, 4, 1, 1) {
+        shard.insert(&NewRecord::new("", v)).unwrap();
+    }
+    assert_eq!(search(&shard, &q, 10, None).len(), 3);
+}
