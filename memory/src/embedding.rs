@@ -73,10 +73,15 @@ impl Embedding {
     /// The BLOB stored in SQLite: `dims` little-endian IEEE-754 f32 values, no header.
     pub fn to_blob(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.0.len() * 4);
+        self.write_blob(&mut out);
+        out
+    }
+
+    /// Appends the BLOB form to `out` (lets a bulk insert reuse one buffer).
+    pub fn write_blob(&self, out: &mut Vec<u8>) {
         for x in self.0.iter() {
             out.extend_from_slice(&x.to_le_bytes());
         }
-        out
     }
 
     /// Reads a BLOB written by [`to_blob`](Self::to_blob) without re-normalizing.

@@ -104,6 +104,16 @@ impl RecordId {
     pub fn as_u128(&self) -> u128 {
         self.0.as_u128()
     }
+
+    /// The 16 big-endian bytes stored in the `id` column; byte order is id order.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// Reads the 16 bytes of an `id` column; `None` for any other length.
+    pub fn from_slice(b: &[u8]) -> Option<Self> {
+        uuid::Uuid::from_slice(b).ok().map(RecordId)
+    }
 }
 
 impl Default for RecordId {
@@ -115,6 +125,14 @@ impl Default for RecordId {
 impl fmt::Display for RecordId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.hyphenated().fmt(f)
+    }
+}
+
+impl rusqlite::ToSql for RecordId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Blob(self.as_bytes()),
+        ))
     }
 }
 

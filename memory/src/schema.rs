@@ -26,7 +26,7 @@ CREATE TABLE meta (
 
 CREATE TABLE records (
     rowid      INTEGER PRIMARY KEY,
-    id         TEXT    NOT NULL UNIQUE,
+    id         BLOB    NOT NULL UNIQUE CHECK (length(id) = 16),
     kind       TEXT    NOT NULL,
     namespace  TEXT    NOT NULL DEFAULT '',
     text       TEXT    NOT NULL,
@@ -42,7 +42,6 @@ CREATE TABLE records (
 );
 CREATE UNIQUE INDEX records_seq ON records (seq);
 CREATE INDEX records_version ON records (version);
-CREATE INDEX records_kind_namespace ON records (kind, namespace);
 
 CREATE VIRTUAL TABLE records_fts USING fts5 (
     text,
@@ -50,16 +49,6 @@ CREATE VIRTUAL TABLE records_fts USING fts5 (
     content_rowid = 'rowid',
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER records_fts_insert AFTER INSERT ON records BEGIN
-    INSERT INTO records_fts (rowid, text) VALUES (new.rowid, new.text);
-END;
-CREATE TRIGGER records_fts_delete AFTER DELETE ON records BEGIN
-    INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-END;
-CREATE TRIGGER records_fts_update AFTER UPDATE OF text ON records BEGIN
-    INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
-    INSERT INTO records_fts (rowid, text) VALUES (new.rowid, new.text);
-END;
 "#;
 
 /// How much durability a commit buys (`PRAGMA synchronous`).

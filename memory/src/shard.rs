@@ -308,7 +308,7 @@ impl Shard {
         let mut max_seq = c.applied_seq;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
-            let id: String = row.get(1).map_err(|e| self.err(e))?;
+            let id = self.read_id(row, 1)?;
             let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
             let seq: i64 = row.get(4).map_err(|e| self.err(e))?;
             max_seq = max_seq.max(seq);
@@ -316,11 +316,11 @@ impl Shard {
                 arena.remove(rowid);
                 continue;
             }
-            let key = self.parse_id(&id)?.as_u128();
+            let key = id.as_u128();
             let blob = row.get_ref(3).map_err(|e| self.err(e))?;
             let blob = blob
                 .as_blob()
-                .map_err(|_| self.corrupt(&id, "embedding is not a BLOB"))?;
+                .map_err(|_| self.corrupt(id, "embedding is not a BLOB"))?;
             let v = Embedding::from_blob(blob, self.dims).ok_or_else(|| {
                 self.corrupt(
                     &id,
@@ -350,16 +350,22 @@ impl Shard {
         Ok(())
     }
 
-    fn corrupt(&self, id: &str, reason: impl Into<String>) -> Error {
+    fn corrupt(&self, id: impl std::fmt::Display, reason: impl Into<String>) -> Error {
         Error::CorruptRecord {
             path: self.path.clone(),
-            id: id.to_owned(),
+            id: id.to_string(),
             reason: reason.into(),
         }
     }
 
-    fn parse_id(&self, id: &str) -> Result<RecordId> {
-        id.parse().map_err(|_| self.corrupt(id, "id is not a UUID"))
+    /// Reads the 16-byte `id` column at `idx`.
+    fn read_id(&self, row: &Row<'_>, idx: usize) -> Result<RecordId> {
+        let v = row.get_ref(idx).map_err(|e| self.err(e))?;
+        let b = v.as_blob().unwrap_or_default();
+        RecordId::from_slice(b).ok_or_else(|| {
+            let shown: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            self.corrupt(shown, "id is not a 16-byte UUID")
+        })
     }
 
     fn check_embedding(&self, e: &Embedding) -> Result<()> {
@@ -376,9 +382,9 @@ impl Shard {
     /// commits, then brings the arena up to date with what was committed.
     ///
     /// `f` receives the transaction and a [`Stamper`], and returns the arena changes.
-    fn write<T>(
+    fn write<'a, T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, &mut Stamper) -> Result<(T, Vec<ArenaChange>)>,
+        f: impl FnOnce(&Transaction<'_>, &mut Stamper) -> Result<(T, Vec<ArenaChange<'a>>)>,
     ) -> Result<T> {
         let mut c = self.lock_conn();
         let tx = c
@@ -386,8 +392,11 @@ impl Shard {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let (max_seq, max_version): (i64, i64) = tx
+            // Two scalar subqueries, not one SELECT with two aggregates: SQLite answers a lone
+            // `max(col)` from the index in O(log n) but scans the table for two at once.
             .query_row(
-                "SELECT ifnull(max(seq), 0), ifnull(max(version), 0) FROM records",
+                "SELECT ifnull((SELECT max(seq) FROM records), 0), \
+                        ifnull((SELECT max(version) FROM records), 0)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -403,6 +412,7 @@ impl Shard {
         if stamper.first_seq == c.applied_seq + 1 {
             // Nobody else committed in between: apply our own changes directly.
             let mut arena = self.write_arena();
+            arena.reserve(changes.len());
             for ch in changes {
                 match ch {
                     ArenaChange::Upsert(rowid, key, v) => arena.upsert(rowid, key, v.as_slice()),
@@ -448,17 +458,23 @@ impl Shard {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, 0, ?10)",
                 )
                 .map_err(|e| self.err(e))?;
+            let mut fts = tx
+                .prepare_cached("INSERT INTO records_fts (rowid, text) VALUES (?1, ?2)")
+                .map_err(|e| self.err(e))?;
             let mut ids = Vec::with_capacity(recs.len());
             let mut changes = Vec::with_capacity(recs.len());
+            let mut blob = Vec::with_capacity(self.dims * 4);
             for (r, (id, meta)) in recs.iter().zip(&prepared) {
                 let (seq, version) = st.stamp();
+                blob.clear();
+                r.embedding.write_blob(&mut blob);
                 let res = stmt.execute(rusqlite::params![
-                    id.to_string(),
+                    id,
                     r.kind,
                     r.namespace,
                     r.text,
                     meta,
-                    r.embedding.to_blob(),
+                    blob,
                     st.now,
                     version,
                     self.origin,
@@ -472,11 +488,8 @@ impl Shard {
                     Err(e) => return Err(self.err(e)),
                 }
                 let rowid = tx.last_insert_rowid();
-                changes.push(ArenaChange::Upsert(
-                    rowid,
-                    id.as_u128(),
-                    r.embedding.clone(),
-                ));
+                fts.execute((rowid, &r.text)).map_err(|e| self.err(e))?;
+                changes.push(ArenaChange::Upsert(rowid, id.as_u128(), &r.embedding));
                 ids.push(*id);
             }
             Ok((ids, changes))
@@ -495,7 +508,7 @@ impl Shard {
                 "SELECT {RECORD_COLUMNS}, embedding FROM records WHERE id = ?1 AND deleted = 0"
             ))
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([id.to_string()]).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([id]).map_err(|e| self.err(e))?;
         match rows.next().map_err(|e| self.err(e))? {
             Some(row) => self.read_record(row, true).map(Some),
             None => Ok(None),
@@ -521,15 +534,7 @@ impl Shard {
         }
         let meta = upd.metadata.as_ref().map(metadata_json).transpose()?;
         self.write(|tx, st| {
-            let rowid: Option<i64> = tx
-                .query_row(
-                    "SELECT rowid FROM records WHERE id = ?1 AND deleted = 0",
-                    [id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?;
-            let Some(rowid) = rowid else {
+            let Some((rowid, old_text)) = self.live_row(tx, id)? else {
                 return Err(Error::NotFound { id });
             };
             let (seq, version) = st.stamp();
@@ -553,13 +558,38 @@ impl Shard {
                 ],
             )
             .map_err(|e| self.err(e))?;
+            if let Some(text) = &upd.text {
+                self.reindex(tx, rowid, &old_text, text)?;
+            }
             let changes = upd
                 .embedding
                 .iter()
-                .map(|e| ArenaChange::Upsert(rowid, id.as_u128(), e.clone()))
+                .map(|e| ArenaChange::Upsert(rowid, id.as_u128(), e))
                 .collect();
             Ok(((), changes))
         })
+    }
+
+    /// `(rowid, text)` of the live record `id`.
+    fn live_row(&self, tx: &Transaction<'_>, id: RecordId) -> Result<Option<(i64, String)>> {
+        tx.prepare_cached("SELECT rowid, text FROM records WHERE id = ?1 AND deleted = 0")
+            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Replaces the full-text entry of `rowid` (external-content FTS5 needs the old text to
+    /// delete its tokens). Every write path calls this in the transaction of the row change.
+    fn reindex(&self, tx: &Transaction<'_>, rowid: i64, old: &str, new: &str) -> Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', ?1, ?2)",
+        )
+        .and_then(|mut s| s.execute((rowid, old)))
+        .and_then(|_| {
+            tx.prepare_cached("INSERT INTO records_fts (rowid, text) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute((rowid, new)))
+        })
+        .map(|_| ())
+        .map_err(|e| self.err(e))
     }
 
     /// Deletes record `id`, leaving a tombstone (id, times, version, origin) so that the
@@ -570,15 +600,7 @@ impl Shard {
     /// SQLite failures only; deleting a missing record returns `Ok(false)`.
     pub fn delete(&self, id: RecordId) -> Result<bool> {
         self.write(|tx, st| {
-            let rowid: Option<i64> = tx
-                .query_row(
-                    "SELECT rowid FROM records WHERE id = ?1 AND deleted = 0",
-                    [id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| self.err(e))?;
-            let Some(rowid) = rowid else {
+            let Some((rowid, old_text)) = self.live_row(tx, id)? else {
                 return Ok((false, Vec::new()));
             };
             let (seq, version) = st.stamp();
@@ -588,6 +610,7 @@ impl Shard {
                 rusqlite::params![rowid, st.now, version, self.origin, seq],
             )
             .map_err(|e| self.err(e))?;
+            self.reindex(tx, rowid, &old_text, "")?;
             Ok((true, vec![ArenaChange::Remove(rowid)]))
         })
     }
@@ -848,11 +871,11 @@ impl Shard {
     /// Decodes a row selected with `RECORD_COLUMNS` (and `embedding` last if `with_vec`).
     fn read_record(&self, row: &Row<'_>, with_vec: bool) -> Result<Record> {
         let e = |err| self.err(err);
-        let id: String = row.get(0).map_err(e)?;
+        let id = self.read_id(row, 0)?;
         let metadata: String = row.get(4).map_err(e)?;
         let metadata = match serde_json::from_str::<Value>(&metadata) {
             Ok(Value::Object(m)) => m,
-            _ => return Err(self.corrupt(&id, "metadata is not a JSON object")),
+            _ => return Err(self.corrupt(id, "metadata is not a JSON object")),
         };
         let deleted: bool = row.get(9).map_err(e)?;
         let embedding =
@@ -860,7 +883,7 @@ impl Shard {
                 let blob = row.get_ref(10).map_err(e)?;
                 let blob = blob
                     .as_blob()
-                    .map_err(|_| self.corrupt(&id, "embedding is not a BLOB"))?;
+                    .map_err(|_| self.corrupt(id, "embedding is not a BLOB"))?;
                 Some(Embedding::from_blob(blob, self.dims).ok_or_else(|| {
                     self.corrupt(&id, "vector has the wrong length or is not finite")
                 })?)
@@ -868,7 +891,7 @@ impl Shard {
                 None
             };
         Ok(Record {
-            id: self.parse_id(&id)?,
+            id,
             kind: row.get(1).map_err(e)?,
             namespace: row.get(2).map_err(e)?,
             text: row.get(3).map_err(e)?,
@@ -902,8 +925,8 @@ impl Stamper {
     }
 }
 
-enum ArenaChange {
-    Upsert(i64, u128, Embedding),
+enum ArenaChange<'a> {
+    Upsert(i64, u128, &'a Embedding),
     Remove(i64),
 }
 

@@ -116,4 +116,5 @@ fn threads_and_processes_share_a_shard() {
         let found: HashSet<RecordId> = all.iter().map(|h| h.id).collect();
         assert_eq!(found, expected, "search sees exactly the live rows");
     }
+    crate::assert_fts_consistent(&path);
 }

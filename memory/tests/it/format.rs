@@ -103,7 +103,7 @@ fn v1_fixture_opens_and_reads() {
     let blob: Vec<u8> = c
         .query_row(
             "SELECT embedding FROM records WHERE id = ?1",
-            [rows[1].0],
+            [rows[1].0.parse::<RecordId>().unwrap()],
             |r| r.get(0),
         )
         .unwrap();
@@ -114,4 +114,13 @@ fn v1_fixture_opens_and_reads() {
             .flat_map(|x| x.to_le_bytes())
             .collect::<Vec<u8>>()
     );
+    // Ids are 16 big-endian bytes.
+    let id: Vec<u8> = c
+        .query_row("SELECT id FROM records WHERE rowid = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        id,
+        rows[0].0.parse::<uuid::Uuid>().unwrap().as_bytes().to_vec()
+    );
+    crate::assert_fts_consistent(&path);
 }

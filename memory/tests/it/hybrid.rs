@@ -106,6 +106,7 @@ fn bm25_and_hybrid_fusion() {
             .unwrap()
             .is_empty()
     );
+    crate::assert_fts_consistent(&dir.path().join("h.sqlite"));
 }
 
 #[test]

@@ -62,3 +62,13 @@ pub fn child(test: &str, env: &[(&str, &str)]) -> std::process::Command {
 pub fn tagged<'a>(line: &'a str, tag: &str) -> Option<&'a str> {
     line.split_once(tag).map(|(_, v)| v.trim())
 }
+
+/// Asserts FTS5's own check that the full-text index matches the `records` text column.
+pub fn assert_fts_consistent(path: &std::path::Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute(
+        "INSERT INTO records_fts (records_fts) VALUES ('integrity-check')",
+        [],
+    )
+    .expect("full-text index matches the records");
+}
