@@ -4,6 +4,21 @@
 //! slot), loaded at open and kept in step with every committed write. A query is one pass of
 //! the SIMD dot kernel over that memory: no SQLite cursor, no BLOB decoding per query.
 //! Deleting swaps the last slot into the hole, so the arena stays dense.
+//!
+//! # Exact search in two passes
+//!
+//! A flat f32 scan is bound by memory bandwidth (100K × 384 × 4 bytes = 154 MB per query).
+//! The arena therefore also keeps every vector rounded to IEEE binary16 (half the bytes) and,
+//! per row, `err = ‖v − f16(v)‖₂`. For a unit query `q`, Cauchy–Schwarz bounds the difference
+//! between the f16 score and the exact one: `|q·v − q·f16(v)| ≤ ‖q‖·‖v − f16(v)‖ = err`.
+//! Adding `slack` for the rounding of both float sums gives, for every row, an interval
+//! `[lo, hi]` that is certain to contain the score the f32 kernel computes.
+//!
+//! Pass 1 streams the f16 copy, keeps the k largest `lo` (their minimum is `τ`) and every row
+//! whose `hi ≥ τ` at the time. Pass 2 rescores those candidates with the f32 kernel and takes
+//! the top k. Any row of the true top k has `hi ≥ score ≥ k-th best score ≥ τ`, so it is a
+//! candidate: the result is identical to a full f32 scan (ids, order, ties and scores), which
+//! the differential tests check, at about half the memory traffic.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -49,16 +64,42 @@ pub(crate) fn sort_best_first(hits: &mut [Scored]) {
 #[derive(Debug, Default)]
 pub(crate) struct Arena {
     dims: usize,
+    /// Bound on the rounding error of the two float dot products (see the module docs).
+    slack: f32,
     vectors: Vec<f32>,
+    /// The vectors rounded to binary16, same layout.
+    halves: Vec<u16>,
+    /// Per slot, `‖v − f16(v)‖₂` rounded up.
+    errs: Vec<f32>,
     keys: Vec<u128>,
     rowids: Vec<i64>,
     slot_of: HashMap<i64, usize>,
 }
 
+/// Rounds `v` to binary16 into `out`, returning `‖v − f16(v)‖₂` rounded up.
+fn to_f16(v: &[f32], out: &mut [u16]) -> f32 {
+    let mut err = 0f64;
+    for (h, &x) in out.iter_mut().zip(v) {
+        let r = half::f16::from_f32(x);
+        *h = r.to_bits();
+        let d = f64::from(x) - f64::from(r.to_f32());
+        err += d * d;
+    }
+    // Round the f64 result up into f32 so the stored bound never understates the error.
+    let e = err.sqrt();
+    let f = e as f32;
+    if f64::from(f) < e { f.next_up() } else { f }
+}
+
 impl Arena {
     pub fn new(dims: usize) -> Self {
+        // A computed dot product of two vectors of norm ≤ 1 is within n·u of the true one
+        // (u = 2^-24, sequential or tree summation alike). Both passes round, so 2·n·u, and a
+        // factor 2 of margin covers the query's own normalization error and FMA variants.
+        let slack = 4.0 * dims as f32 * f32::EPSILON / 2.0 + 1e-6;
         Arena {
             dims,
+            slack,
             ..Default::default()
         }
     }
@@ -69,6 +110,8 @@ impl Arena {
 
     pub fn reserve(&mut self, additional: usize) {
         self.vectors.reserve(additional * self.dims);
+        self.halves.reserve(additional * self.dims);
+        self.errs.reserve(additional);
         self.keys.reserve(additional);
         self.rowids.reserve(additional);
         self.slot_of.reserve(additional);
@@ -77,18 +120,25 @@ impl Arena {
     /// Inserts or replaces the vector of `rowid`. `v.len()` must equal the arena's dims.
     pub fn upsert(&mut self, rowid: i64, key: u128, v: &[f32]) {
         debug_assert_eq!(v.len(), self.dims);
-        match self.slot_of.get(&rowid) {
+        let d = self.dims;
+        let slot = match self.slot_of.get(&rowid) {
             Some(&slot) => {
-                self.vectors[slot * self.dims..(slot + 1) * self.dims].copy_from_slice(v);
+                self.vectors[slot * d..(slot + 1) * d].copy_from_slice(v);
                 self.keys[slot] = key;
+                slot
             }
             None => {
-                self.slot_of.insert(rowid, self.rowids.len());
+                let slot = self.rowids.len();
+                self.slot_of.insert(rowid, slot);
                 self.rowids.push(rowid);
                 self.keys.push(key);
                 self.vectors.extend_from_slice(v);
+                self.halves.resize(self.halves.len() + d, 0);
+                self.errs.push(0.0);
+                slot
             }
-        }
+        };
+        self.errs[slot] = to_f16(v, &mut self.halves[slot * d..(slot + 1) * d]);
     }
 
     /// Removes `rowid` if present (swap-remove keeps the arena dense).
@@ -101,13 +151,18 @@ impl Arena {
             let moved = self.rowids[last];
             self.rowids[slot] = moved;
             self.keys[slot] = self.keys[last];
+            self.errs[slot] = self.errs[last];
             self.vectors
+                .copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
+            self.halves
                 .copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
             self.slot_of.insert(moved, slot);
         }
         self.rowids.pop();
         self.keys.pop();
+        self.errs.pop();
         self.vectors.truncate(last * self.dims);
+        self.halves.truncate(last * self.dims);
     }
 
     /// Slot of `rowid`, if it has a live vector.
@@ -120,9 +175,9 @@ impl Arena {
         &self.vectors[slot * self.dims..(slot + 1) * self.dims]
     }
 
-    /// Bytes of vector data held in memory.
+    /// Bytes of vector data held in memory (f32 and f16 copies and error bounds).
     pub fn vector_bytes(&self) -> usize {
-        self.vectors.len() * 4
+        self.vectors.len() * 4 + self.halves.len() * 2 + self.errs.len() * 4
     }
 
     /// Exact top-`k` over all slots (`subset == None`) or the given slots, best first.
@@ -136,52 +191,49 @@ impl Arena {
         threads: usize,
     ) -> Vec<Scored> {
         let total = subset.map_or(self.len(), <[usize]>::len);
+        if k == 0 || total == 0 {
+            return Vec::new();
+        }
         let threads = threads
             .clamp(1, 64)
             .min(total / PARALLEL_MIN_ROWS_PER_THREAD)
             .max(1);
-        let mut hits = if threads == 1 {
-            self.scan(query, k, threshold, subset, 0, total)
+        let passes: Vec<Pass> = if threads == 1 {
+            vec![self.first_pass(query, k, threshold, subset, 0, total)]
         } else {
             let chunk = total.div_ceil(threads);
             std::thread::scope(|s| {
                 let handles: Vec<_> = (0..threads)
                     .map(|t| {
                         let (lo, hi) = (t * chunk, ((t + 1) * chunk).min(total));
-                        s.spawn(move || self.scan(query, k, threshold, subset, lo, hi))
+                        s.spawn(move || self.first_pass(query, k, threshold, subset, lo, hi))
                     })
                     .collect();
-                let mut merged = Vec::with_capacity(k * threads);
-                for h in handles {
-                    // A scan never panics on valid slots; if it did, re-raise it here.
-                    merged.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                }
-                merged
+                handles
+                    .into_iter()
+                    // A pass never panics on valid slots; if it did, re-raise it here.
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
             })
         };
-        sort_best_first(&mut hits);
-        hits.truncate(k);
-        hits
-    }
-
-    /// Scans positions `lo..hi` (of all slots, or of `subset`) keeping the best `k`.
-    fn scan(
-        &self,
-        query: &[f32],
-        k: usize,
-        threshold: f32,
-        subset: Option<&[usize]>,
-        lo: usize,
-        hi: usize,
-    ) -> Vec<Scored> {
+        // τ: the k-th largest lower bound over all passes.
+        let mut lows: Vec<f32> = passes.iter().flat_map(|p| p.lows.iter().copied()).collect();
+        let tau = if lows.len() >= k {
+            let (_, kth, _) = lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            *kth
+        } else {
+            f32::NEG_INFINITY
+        };
         let dot = kernels::best().dot;
         let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
-        // Score that a candidate must beat once the heap is full.
-        let mut floor = f32::NEG_INFINITY;
-        let mut consider = |slot: usize| {
+        for &(slot, hi) in passes.iter().flat_map(|p| p.candidates.iter()) {
+            if hi < tau {
+                continue;
+            }
+            let slot = slot as usize;
             let score = dot(query, self.vector(slot));
-            if score < threshold || score < floor {
-                return;
+            if score < threshold {
+                continue;
             }
             let hit = Scored {
                 score,
@@ -190,25 +242,91 @@ impl Arena {
             };
             if heap.len() < k {
                 heap.push(hit);
-            } else if let Some(mut worst) = heap.peek_mut() {
-                if hit < *worst {
-                    *worst = hit;
-                }
+            } else if let Some(mut worst) = heap.peek_mut()
+                && hit < *worst
+            {
+                *worst = hit;
             }
-            if heap.len() == k {
-                floor = heap.peek().map_or(f32::NEG_INFINITY, |w| w.score);
+        }
+        let mut hits = heap.into_vec();
+        sort_best_first(&mut hits);
+        hits
+    }
+
+    /// Pass 1 over positions `lo..hi` (of all slots, or of `subset`): f16 scores with their
+    /// error intervals, the `k` largest lower bounds, and every row that may still make the
+    /// top k.
+    fn first_pass(
+        &self,
+        query: &[f32],
+        k: usize,
+        threshold: f32,
+        subset: Option<&[usize]>,
+        lo: usize,
+        hi: usize,
+    ) -> Pass {
+        let dot16 = kernels::best().dot_f16;
+        let d = self.dims;
+        // Min-heap of the k largest lower bounds; `tau` is its minimum once full.
+        let mut lows: BinaryHeap<std::cmp::Reverse<OrdF32>> = BinaryHeap::with_capacity(k + 1);
+        let mut tau = f32::NEG_INFINITY;
+        let mut candidates = Vec::new();
+        let mut consider = |slot: usize| {
+            let approx = dot16(query, &self.halves[slot * d..(slot + 1) * d]);
+            let e = self.errs[slot] + self.slack;
+            let upper = approx + e;
+            if upper < threshold || upper < tau {
+                return;
+            }
+            // Slots index a `Vec`, and the arena never holds more than u32::MAX rows
+            // (that would be 6 TB of 384-d vectors).
+            candidates.push((slot as u32, upper));
+            let lower = approx - e;
+            if lows.len() < k {
+                lows.push(std::cmp::Reverse(OrdF32(lower)));
+            } else if let Some(mut min) = lows.peek_mut()
+                && lower > min.0.0
+            {
+                *min = std::cmp::Reverse(OrdF32(lower));
+            }
+            if lows.len() == k {
+                tau = lows.peek().map_or(f32::NEG_INFINITY, |m| m.0.0);
             }
         };
         match subset {
             None => (lo..hi).for_each(&mut consider),
             Some(slots) => slots[lo..hi].iter().copied().for_each(&mut consider),
         }
-        heap.into_vec()
+        Pass {
+            lows: lows.into_iter().map(|r| r.0.0).collect(),
+            candidates,
+        }
+    }
+}
+
+/// What one first pass hands to the rescoring pass.
+struct Pass {
+    lows: Vec<f32>,
+    candidates: Vec<(u32, f32)>,
+}
+
+/// An f32 with a total order (scores are always finite here).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct OrdF32(f32);
+impl Eq for OrdF32 {}
+impl PartialOrd for OrdF32 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdF32 {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
     }
 }
 
 /// Below this many rows per thread, splitting a scan costs more (thread start-up) than it saves.
-const PARALLEL_MIN_ROWS_PER_THREAD: usize = 16_384;
+const PARALLEL_MIN_ROWS_PER_THREAD: usize = 8_192;
 
 #[cfg(test)]
 mod tests {

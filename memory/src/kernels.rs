@@ -1,23 +1,29 @@
 //! Dot-product kernels with runtime CPU dispatch. The only module of this crate with `unsafe`.
 //!
-//! Every vector in a shard is unit length, so cosine similarity is a dot product. The scalar
-//! kernel is the reference; the SIMD kernels (AVX-512F, AVX2+FMA on x86-64, NEON on aarch64)
-//! must agree with it to floating-point reassociation error, which a property test checks for
-//! every kernel this CPU can run. CPU features are detected once, on first use.
+//! Every vector in a shard is unit length, so cosine similarity is a dot product. Two kernels
+//! per CPU level: `dot` (f32 · f32) and `dot_f16` (f32 query · IEEE binary16 row, used by the
+//! exact search's first pass, see `arena.rs`). The scalar kernels are the reference; the SIMD
+//! kernels (AVX-512F, AVX2+FMA+F16C on x86-64, NEON on aarch64) must agree with them to
+//! floating-point reassociation error, which a property test checks for every kernel this CPU
+//! can run. CPU features are detected once, on first use.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
 
 /// A dot-product kernel. Both slices must have the same length.
 pub type DotFn = fn(&[f32], &[f32]) -> f32;
+/// A dot product of an f32 vector with a vector of IEEE binary16 bit patterns.
+pub type DotF16Fn = fn(&[f32], &[u16]) -> f32;
 
-/// One kernel this CPU can run.
+/// The kernels of one CPU level.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel {
     /// Short name: `scalar`, `avx2`, `avx512`, `neon`.
     pub name: &'static str,
-    /// The function.
+    /// f32 · f32.
     pub dot: DotFn,
+    /// f32 · f16.
+    pub dot_f16: DotF16Fn,
 }
 
 /// The fastest kernel for this CPU, chosen once.
@@ -44,29 +50,35 @@ pub fn available() -> Vec<Kernel> {
     let mut out = vec![Kernel {
         name: "scalar",
         dot: scalar,
+        dot_f16: scalar_f16,
     }];
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") && has!("f16c") {
             out.push(Kernel {
                 name: "avx2",
                 dot: x86::avx2,
+                dot_f16: x86::avx2_f16,
             });
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if has!("avx512f") {
             out.push(Kernel {
                 name: "avx512",
                 dot: x86::avx512,
+                dot_f16: x86::avx512_f16,
             });
         }
     }
     #[cfg(target_arch = "aarch64")]
     {
         if std::arch::is_aarch64_feature_detected!("neon") {
+            // f16 -> f32 conversion instructions need the `fp16` target feature, which stable
+            // Rust does not expose yet: the f16 pass runs the scalar kernel on aarch64.
             out.push(Kernel {
                 name: "neon",
                 dot: arm::neon,
+                dot_f16: scalar_f16,
             });
         }
     }
@@ -86,9 +98,118 @@ pub fn scalar(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The reference f16 kernel.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn scalar_f16(a: &[f32], b: &[u16]) -> f32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "dot product of slices of different lengths"
+    );
+    a.iter()
+        .zip(b)
+        .map(|(x, &h)| x * half::f16::from_bits(h).to_f32())
+        .sum()
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// Safe entry point; only handed out by `available()` after AVX2, FMA and F16C were detected.
+    pub(super) fn avx2_f16(a: &[f32], b: &[u16]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX2, FMA and
+        // F16C, and the slices have equal length (checked above).
+        unsafe { avx2_f16_impl(a, b) }
+    }
+
+    /// Safe entry point; only handed out by `available()` after AVX-512F was detected.
+    pub(super) fn avx512_f16(a: &[f32], b: &[u16]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX-512F
+        // (which includes the 512-bit f16 conversion), and the slices have equal length.
+        unsafe { avx512_f16_impl(a, b) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn avx2_f16_impl(a: &[f32], b: &[u16]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY (all loads below): each load reads 8 values at `i + o` with `i + o + 8 <= n`
+        // guaranteed by the loop conditions, for both slices of length `n`.
+        unsafe {
+            while i + 16 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let o = i + 8 * j;
+                    let h = _mm256_cvtph_ps(_mm_loadu_si128(pb.add(o).cast()));
+                    *acc = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(o)), h, *acc);
+                }
+                i += 16;
+            }
+            while i + 8 <= n {
+                let h = _mm256_cvtph_ps(_mm_loadu_si128(pb.add(i).cast()));
+                acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), h, acc[0]);
+                i += 8;
+            }
+        }
+        let mut sum = hsum256(_mm256_add_ps(acc[0], acc[1]));
+        for k in i..n {
+            sum += a[k] * half::f16::from_bits(b[k]).to_f32();
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512_f16_impl(a: &[f32], b: &[u16]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY (all loads below): each load reads 16 values at `i + o` with
+        // `i + o + 16 <= n` guaranteed by the loop conditions, for both slices of length `n`.
+        unsafe {
+            while i + 32 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let o = i + 16 * j;
+                    let h = _mm512_cvtph_ps(_mm256_loadu_si256(pb.add(o).cast()));
+                    *acc = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(o)), h, *acc);
+                }
+                i += 32;
+            }
+            while i + 16 <= n {
+                let h = _mm512_cvtph_ps(_mm256_loadu_si256(pb.add(i).cast()));
+                acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), h, acc[0]);
+                i += 16;
+            }
+        }
+        let mut sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+        for k in i..n {
+            sum += a[k] * half::f16::from_bits(b[k]).to_f32();
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn hsum256(s: __m256) -> f32 {
+        let hi = _mm256_extractf128_ps(s, 1);
+        let q = _mm_add_ps(_mm256_castps256_ps128(s), hi);
+        let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        let q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+        _mm_cvtss_f32(q)
+    }
 
     /// Safe entry point; only handed out by `available()` after AVX2 and FMA were detected.
     pub(super) fn avx2(a: &[f32], b: &[f32]) -> f32 {
@@ -144,11 +265,7 @@ mod x86 {
             }
         }
         let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        let hi = _mm256_extractf128_ps(s, 1);
-        let q = _mm_add_ps(_mm256_castps256_ps128(s), hi);
-        let q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        let q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
-        let mut sum = _mm_cvtss_f32(q);
+        let mut sum = hsum256(s);
         for k in i..n {
             sum += a[k] * b[k];
         }
@@ -264,6 +381,15 @@ mod tests {
                 prop_assert!(
                     (got - reference).abs() <= 1e-5 * magnitude.max(1.0),
                     "kernel {} gave {got}, scalar {reference}", k.name
+                );
+            }
+            let h: Vec<u16> = b.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+            let reference = f64::from(scalar_f16(&a, &h));
+            for k in available() {
+                let got = f64::from((k.dot_f16)(&a, &h));
+                prop_assert!(
+                    (got - reference).abs() <= 1e-5 * magnitude.max(1.0),
+                    "f16 kernel {} gave {got}, scalar {reference}", k.name
                 );
             }
         }
