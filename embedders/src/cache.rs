@@ -290,7 +290,8 @@ impl Embedder for CachedEmbedder {
                 }
                 let dims = self.inner.dimensions();
                 let mut rows = Vec::with_capacity(lead.len());
-                for (((key, positions), vector), tx) in lead.into_iter().zip(vectors).zip(&senders) {
+                for (((key, positions), vector), tx) in lead.into_iter().zip(vectors).zip(&senders)
+                {
                     if vector.len() != dims {
                         return Err(Error::DimensionMismatch {
                             index: positions[0],
@@ -315,11 +316,11 @@ impl Embedder for CachedEmbedder {
 
             for (mut rx, positions) in waits {
                 // Err: the leader failed or was cancelled; the next round embeds it here.
-                if let Ok(value) = rx.wait_for(Option::is_some).await {
-                    if let Some(vector) = value.as_ref() {
-                        for &i in &positions {
-                            found[i] = Some(Arc::clone(vector));
-                        }
+                if let Ok(value) = rx.wait_for(Option::is_some).await
+                    && let Some(vector) = value.as_ref()
+                {
+                    for &i in &positions {
+                        found[i] = Some(Arc::clone(vector));
                     }
                 }
             }

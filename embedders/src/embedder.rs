@@ -55,8 +55,9 @@ impl Prefixes {
         }
     }
 
-    /// `text` with the prefix for `kind` in front (borrowed when the prefix is empty).
-    pub(crate) fn apply<'a>(&self, kind: EmbedKind, text: &'a str) -> std::borrow::Cow<'a, str> {
+    /// `text` with the prefix for `kind` in front (borrowed when the prefix is empty). For
+    /// implementors of [`Embedder`].
+    pub fn apply<'a>(&self, kind: EmbedKind, text: &'a str) -> std::borrow::Cow<'a, str> {
         let prefix = self.get(kind);
         if prefix.is_empty() {
             std::borrow::Cow::Borrowed(text)

@@ -220,7 +220,10 @@ impl OnnxEmbedderBuilder {
         if self.max_length != DEFAULT_MAX_LENGTH {
             model_id.push_str(&format!(";max_length={}", self.max_length));
         }
-        for (kind, name) in [(EmbedKind::Query, "query"), (EmbedKind::Document, "document")] {
+        for (kind, name) in [
+            (EmbedKind::Query, "query"),
+            (EmbedKind::Document, "document"),
+        ] {
             let prefix = self.prefixes.get(kind);
             if !prefix.is_empty() {
                 model_id.push_str(&format!(";{name}_prefix={prefix:?}"));
@@ -352,14 +355,14 @@ impl OnnxEmbedder {
     ///
     /// [`Error::Tokenizer`] if tokenization fails.
     pub fn token_count(&self, text: &str) -> Result<usize> {
-        let encoding = self
-            .inner
-            .tokenizer
-            .encode(text, true)
-            .map_err(|source| Error::Tokenizer {
-                during: "encoding",
-                source,
-            })?;
+        let encoding =
+            self.inner
+                .tokenizer
+                .encode(text, true)
+                .map_err(|source| Error::Tokenizer {
+                    during: "encoding",
+                    source,
+                })?;
         Ok(encoding.len())
     }
 }
@@ -369,10 +372,8 @@ impl Inner {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let inputs: Vec<std::borrow::Cow<'_, str>> = texts
-            .iter()
-            .map(|t| self.prefixes.apply(kind, t))
-            .collect();
+        let inputs: Vec<std::borrow::Cow<'_, str>> =
+            texts.iter().map(|t| self.prefixes.apply(kind, t)).collect();
         let encodings = self.encode(&inputs)?;
 
         // Shortest first: neighbours then have similar lengths, so little is padding.

@@ -133,10 +133,7 @@ impl std::fmt::Debug for OpenAiCompatibleEmbedder {
 impl OpenAiCompatibleEmbedder {
     /// A builder for `model`, whose vectors have `dimensions` components; other settings default
     /// (see the setters).
-    pub fn builder(
-        model: impl Into<String>,
-        dimensions: usize,
-    ) -> OpenAiCompatibleEmbedderBuilder {
+    pub fn builder(model: impl Into<String>, dimensions: usize) -> OpenAiCompatibleEmbedderBuilder {
         OpenAiCompatibleEmbedderBuilder {
             base_url: "https://api.openai.com/v1".into(),
             model: model.into(),

@@ -282,7 +282,11 @@ pub struct ModelFiles {
 ///
 /// [`Error::NoCacheDir`] when none of these variables is set.
 pub fn default_cache_dir() -> Result<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(home) = var(REASONBANK_HOME_ENV) {
         return Ok(home.join("models"));
     }
@@ -362,10 +366,10 @@ pub fn fetch(opts: &ProvisionOptions) -> Result<ModelFiles> {
     let cache = opts.effective_cache_dir()?;
     let mut opts = opts.clone();
     opts.allow_fetch(true);
-    if opts.ort_library.is_none() {
-        if let Some(runtime) = RUNTIME.as_ref() {
-            ensure(runtime, &cache, &opts, true)?;
-        }
+    if opts.ort_library.is_none()
+        && let Some(runtime) = RUNTIME.as_ref()
+    {
+        ensure(runtime, &cache, &opts, true)?;
     }
     ensure(&MODEL, &cache, &opts, true)?;
     ensure(&TOKENIZER, &cache, &opts, true)?;
@@ -391,7 +395,12 @@ fn require_file(what: &'static str, path: PathBuf) -> Result<PathBuf> {
 ///
 /// With `repair`, a cached directory that fails verification is replaced; without it, that is an
 /// error.
-fn ensure(artifact: &Artifact, cache: &Path, opts: &ProvisionOptions, repair: bool) -> Result<PathBuf> {
+fn ensure(
+    artifact: &Artifact,
+    cache: &Path,
+    opts: &ProvisionOptions,
+    repair: bool,
+) -> Result<PathBuf> {
     let dir = cache.join(artifact.dir);
     match check_dir(artifact, &dir) {
         Ok(()) => return Ok(dir),

@@ -19,7 +19,10 @@ fn reference() -> Reference {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Tolerance against the Python onnxruntime reference, per component.
@@ -64,10 +67,19 @@ async fn vectors_are_unit_and_finite() {
 #[tokio::test]
 async fn paraphrases_score_higher_than_unrelated_pairs() {
     let pairs = [
-        ("How do I reset my password?", "I forgot my password and need to change it."),
+        (
+            "How do I reset my password?",
+            "I forgot my password and need to change it.",
+        ),
         ("The cat sits on the mat.", "A cat is sitting on a mat."),
-        ("What is the capital of France?", "Paris is the capital and largest city of France."),
-        ("The stock market fell sharply on Monday.", "Share prices dropped steeply at the start of the week."),
+        (
+            "What is the capital of France?",
+            "Paris is the capital and largest city of France.",
+        ),
+        (
+            "The stock market fell sharply on Monday.",
+            "Share prices dropped steeply at the start of the week.",
+        ),
     ];
     let mut texts = Vec::new();
     for (a, b) in pairs {
@@ -81,7 +93,10 @@ async fn paraphrases_score_higher_than_unrelated_pairs() {
         for j in 0..n {
             if j != i {
                 let other = dot(&v[2 * i], &v[2 * j + 1]);
-                assert!(same > other + 0.1, "pair {i}: {same} vs unrelated {j}: {other}");
+                assert!(
+                    same > other + 0.1,
+                    "pair {i}: {same} vs unrelated {j}: {other}"
+                );
             }
         }
     }
@@ -90,7 +105,10 @@ async fn paraphrases_score_higher_than_unrelated_pairs() {
 #[tokio::test]
 async fn empty_and_whitespace_texts_are_typed_errors() {
     let e = embedder();
-    let err = e.embed(&strings(&["fine", ""]), EmbedKind::Document).await.unwrap_err();
+    let err = e
+        .embed(&strings(&["fine", ""]), EmbedKind::Document)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::EmptyText { index: 1 }), "{err}");
     let err = e.embed_one(" \t\n ", EmbedKind::Query).await.unwrap_err();
     assert!(matches!(err, Error::EmptyText { index: 0 }), "{err}");
@@ -131,9 +149,17 @@ async fn order_is_preserved_across_length_sorted_batches() {
 #[tokio::test]
 async fn works_as_arc_dyn_embedder_with_a_cache() {
     let dynamic: Arc<dyn Embedder> = Arc::new(embedder().clone());
-    let cached = reasonbank_embedders::CachedEmbedder::builder(dynamic).build().unwrap();
-    let a = cached.embed_one("cache me", EmbedKind::Query).await.unwrap();
-    let b = cached.embed_one("cache me", EmbedKind::Query).await.unwrap();
+    let cached = reasonbank_embedders::CachedEmbedder::builder(dynamic)
+        .build()
+        .unwrap();
+    let a = cached
+        .embed_one("cache me", EmbedKind::Query)
+        .await
+        .unwrap();
+    let b = cached
+        .embed_one("cache me", EmbedKind::Query)
+        .await
+        .unwrap();
     assert_eq!(a, b);
     assert_eq!(cached.model_id(), reasonbank_embedders::DEFAULT_MODEL_ID);
 }

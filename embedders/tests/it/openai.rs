@@ -35,7 +35,9 @@ async fn serve(answer: Answer) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
     tokio::spawn(async move {
         // Bounded: a test makes at most a handful of requests.
         for _ in 0..16 {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let answer = answer.clone();
             let log = Arc::clone(&log);
             tokio::spawn(async move {
@@ -59,7 +61,8 @@ async fn serve(answer: Answer) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
                             })
                             .unwrap_or(0);
                         if buf.len() >= end + 4 + len {
-                            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+                            let body =
+                                String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
                             break (head, body);
                         }
                     }
@@ -98,7 +101,10 @@ async fn embeds_in_order_and_normalizes() {
     ))
     .await;
     let e = client(&base, 3);
-    let v = e.embed(&strings(&["a", "b"]), EmbedKind::Query).await.unwrap();
+    let v = e
+        .embed(&strings(&["a", "b"]), EmbedKind::Query)
+        .await
+        .unwrap();
     assert_eq!(v[0], vec![0.6, 0.8, 0.0]);
     assert_eq!(v[1], vec![0.0, 1.0, 0.0]);
     assert!((dot(&v[0], &v[0]) - 1.0).abs() < 1e-6);
@@ -106,7 +112,11 @@ async fn embeds_in_order_and_normalizes() {
     let seen = seen.lock().unwrap();
     let (head, body) = &seen[0];
     assert!(head.starts_with("POST /v1/embeddings "), "{head}");
-    assert!(head.to_ascii_lowercase().contains("authorization: bearer sk-test"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("authorization: bearer sk-test"),
+        "{head}"
+    );
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["model"], "test-model");
     assert_eq!(body["input"], serde_json::json!(["query: a", "query: b"]));
@@ -120,7 +130,10 @@ async fn http_error_status_is_typed() {
         delay: Duration::ZERO,
     })
     .await;
-    let err = client(&base, 3).embed_one("a", EmbedKind::Document).await.unwrap_err();
+    let err = client(&base, 3)
+        .embed_one("a", EmbedKind::Document)
+        .await
+        .unwrap_err();
     match err {
         Error::Http { status, body } => {
             assert_eq!(status, 401);
@@ -137,14 +150,20 @@ async fn slow_server_times_out() {
         ..ok(r#"{"data":[]}"#)
     })
     .await;
-    let err = client(&base, 3).embed_one("a", EmbedKind::Document).await.unwrap_err();
+    let err = client(&base, 3)
+        .embed_one("a", EmbedKind::Document)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn malformed_json_is_typed() {
     let (base, _) = serve(ok("{not json")).await;
-    let err = client(&base, 3).embed_one("a", EmbedKind::Document).await.unwrap_err();
+    let err = client(&base, 3)
+        .embed_one("a", EmbedKind::Document)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::MalformedResponse { .. }), "{err}");
 }
 
@@ -155,15 +174,34 @@ async fn wrong_count_is_typed() {
         .embed(&strings(&["a", "b"]), EmbedKind::Document)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::CountMismatch { expected: 2, actual: 1 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::CountMismatch {
+                expected: 2,
+                actual: 1
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn wrong_dimensions_are_typed() {
     let (base, _) = serve(ok(r#"{"data":[{"index":0,"embedding":[1,0]}]}"#)).await;
-    let err = client(&base, 3).embed_one("a", EmbedKind::Document).await.unwrap_err();
+    let err = client(&base, 3)
+        .embed_one("a", EmbedKind::Document)
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, Error::DimensionMismatch { expected: 3, actual: 2, .. }),
+        matches!(
+            err,
+            Error::DimensionMismatch {
+                expected: 3,
+                actual: 2,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -185,7 +223,10 @@ async fn connection_refused_is_a_transport_error() {
 #[tokio::test]
 async fn empty_text_never_reaches_the_server() {
     let (base, seen) = serve(ok(r#"{"data":[]}"#)).await;
-    let err = client(&base, 3).embed_one("", EmbedKind::Document).await.unwrap_err();
+    let err = client(&base, 3)
+        .embed_one("", EmbedKind::Document)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::EmptyText { .. }));
     assert!(seen.lock().unwrap().is_empty());
 }

@@ -50,7 +50,10 @@ fn fetch_from_scratch_into_an_empty_directory() {
 
     // The process already runs another ONNX Runtime: switching is a typed error, not a crash.
     let err = OnnxEmbedder::builder().files(a).build().unwrap_err();
-    assert!(matches!(err, Error::RuntimeAlreadyInitialized { .. }), "{err}");
+    assert!(
+        matches!(err, Error::RuntimeAlreadyInitialized { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn missing_model_names_the_file_and_the_fix() {
         other => panic!("unexpected {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("model.onnx") && msg.contains(FIX_COMMAND), "{msg}");
+    assert!(
+        msg.contains("model.onnx") && msg.contains(FIX_COMMAND),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -73,7 +79,10 @@ fn missing_ort_library_names_the_file_and_the_fix() {
     let err = provision::resolve(&opts).unwrap_err();
     assert!(matches!(err, Error::MissingFile { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("libonnxruntime.so") && msg.contains(FIX_COMMAND), "{msg}");
+    assert!(
+        msg.contains("libonnxruntime.so") && msg.contains(FIX_COMMAND),
+        "{msg}"
+    );
 
     // The same through the embedder builder.
     let err = OnnxEmbedder::builder().provision(opts).build().unwrap_err();
