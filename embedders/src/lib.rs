@@ -75,7 +75,7 @@ pub use error::{BoxError, Error, FIX_COMMAND, Result};
 #[cfg(feature = "onnx")]
 pub use onnx::{
     DEFAULT_DIMENSIONS, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_LENGTH, DEFAULT_MODEL_ID,
-    OnnxEmbedder, OnnxEmbedderBuilder, init_runtime,
+    GraphOptimization, OnnxEmbedder, OnnxEmbedderBuilder, init_runtime,
 };
 #[cfg(feature = "openai")]
 pub use openai::{OpenAiCompatibleEmbedder, OpenAiCompatibleEmbedderBuilder};
