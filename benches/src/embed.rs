@@ -53,6 +53,9 @@ pub struct EmbedArgs {
     /// Skip the Python fastembed comparison.
     #[arg(long)]
     no_python: bool,
+    /// Batch size for Python fastembed (its default is 256; smaller is faster on mixed lengths).
+    #[arg(long, default_value_t = 256)]
+    python_batch_size: usize,
     /// Python with fastembed 0.9.1 installed (default: a virtualenv created under the model cache).
     #[arg(long)]
     python: Option<PathBuf>,
@@ -197,6 +200,7 @@ fn run_python(
         .arg("--tokenizer-dir")
         .arg(&files.tokenizer_dir)
         .args(["--short-query", SHORT_QUERY])
+        .args(["--batch-size", &args.python_batch_size.to_string()])
         .stderr(Stdio::inherit())
         .output()?;
     anyhow::ensure!(output.status.success(), "python benchmark failed");
@@ -271,6 +275,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        report["python_fastembed_batch_size"] = args.python_batch_size.into();
         report["python_fastembed_texts_per_s"] = round(py_tps).into();
         report["python_fastembed_p50_short_ms"] = py["p50_short_ms"].clone();
         report["python_fastembed_peak_rss_mb"] = py["peak_rss_mb"].clone();
