@@ -1,6 +1,8 @@
 //! Text embedders for reasonbank: turn text into unit-length vectors.
 //!
 //! ```no_run
+//! # #[cfg(feature = "onnx")]
+//! # mod demo {
 //! use std::sync::Arc;
 //! use reasonbank_embedders::{CachedEmbedder, EmbedKind, Embedder, OnnxEmbedder};
 //! use reasonbank_embedders::provision::ProvisionOptions;
@@ -21,6 +23,7 @@
 //! assert_eq!(query.len(), 384);
 //! # let _ = score;
 //! # Ok(())
+//! # }
 //! # }
 //! ```
 //!

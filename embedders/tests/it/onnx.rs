@@ -166,3 +166,21 @@ async fn works_as_arc_dyn_embedder_with_a_cache() {
     assert_eq!(a, b);
     assert_eq!(cached.model_id(), reasonbank_embedders::DEFAULT_MODEL_ID);
 }
+
+#[tokio::test]
+async fn default_embedder_is_a_shared_cached_onnx_embedder() {
+    // Commit the runtime the same way as the other tests (same library, so no conflict).
+    let _ = embedder();
+    let opts = reasonbank_embedders::provision::ProvisionOptions::new();
+    let shared = tokio::task::spawn_blocking(move || reasonbank_embedders::default_embedder(&opts))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shared.dimensions(), 384);
+    let a = shared.embed_one("hello", EmbedKind::Query).await.unwrap();
+    let b = embedder()
+        .embed_one("hello", EmbedKind::Query)
+        .await
+        .unwrap();
+    assert!(max_abs_diff(&a, &b) <= TOLERANCE);
+}
