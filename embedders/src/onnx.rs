@@ -596,6 +596,22 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_is_not_onnx_runtime_is_a_load_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("libonnxruntime.so");
+        std::fs::write(&fake, b"not a shared library").unwrap();
+        let err = init_runtime(&fake).unwrap_err();
+        assert!(matches!(err, Error::RuntimeLoad { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("libonnxruntime.so") && msg.contains(crate::FIX_COMMAND),
+            "{msg}"
+        );
+        // Nothing was committed: a failed load does not poison the process.
+        assert!(RUNTIME.lock().unwrap().is_none());
+    }
+
+    #[test]
     fn builder_rejects_bad_lengths() {
         let err = OnnxEmbedder::builder().max_length(0).build().unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(_)));
