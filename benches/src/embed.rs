@@ -3,6 +3,7 @@
 //! One run measures, on the texts of a JSONL file:
 //! - `texts_per_s`: all texts embedded in one call (the embedder batches them), best of
 //!   `--repeat` runs after a warm-up;
+//! - `short_texts_per_s`: the same for the texts of at most 20 words;
 //! - `p50_short_ms`: one short query through the async `Embedder::embed_one` path;
 //! - `cold_start_ms`: wall time from spawning this binary in a mode that loads the model and
 //!   embeds one text to reading its output (median of `--cold-runs`);
@@ -238,6 +239,22 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
     }
     let texts_per_s = texts.len() as f64 / best.as_secs_f64();
 
+    // The short texts alone (at most 20 words), like queries and one-line memories.
+    let short: Vec<String> = texts
+        .iter()
+        .filter(|t| t.split_whitespace().count() <= 20)
+        .cloned()
+        .collect();
+    let mut short_best = Duration::MAX;
+    if !short.is_empty() {
+        for _ in 0..args.repeat.max(1) {
+            let start = Instant::now();
+            runtime.block_on(embedder.embed(&short, EmbedKind::Document))?;
+            short_best = short_best.min(start.elapsed());
+        }
+    }
+    let short_texts_per_s = short.len() as f64 / short_best.as_secs_f64();
+
     let mut latencies = Vec::with_capacity(args.latency_samples);
     for _ in 0..args.latency_samples.max(1) {
         let start = Instant::now();
@@ -253,6 +270,8 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
         "texts": texts.len(),
         "threads": args.threads,
         "texts_per_s": round(texts_per_s),
+        "short_texts": short.len(),
+        "short_texts_per_s": round(short_texts_per_s),
         "p50_short_ms": round(p50_short_ms),
         "cold_start_ms": round(cold_ms),
         "cold_start_first_ms": round(cold_first_ms),
