@@ -6,6 +6,17 @@
 //! model, mean-pooled over the attention mask (like sentence-transformers; fastembed's default
 //! would be CLS pooling) and L2-normalized.
 //!
+//! # Why not the fastembed crate
+//!
+//! fastembed 7.5's `TextEmbedding` keeps its ONNX session private and tokenizes inside `embed`,
+//! padding fixed-count batches to their longest text. That rules out sorting by token length,
+//! token-capped batches and buffer reuse, which on mixed-length text are worth several times the
+//! throughput and most of the memory (see [`OnnxEmbedderBuilder::max_batch_tokens`]). So this
+//! module drives `ort` (the `=2.0.0-rc.15` that fastembed 7.5 pins, `load-dynamic`) and
+//! `tokenizers` (the version fastembed uses) directly, with fastembed's recipe: the model's
+//! `tokenizer.json`, `token_type_ids` when the graph wants them, mean pooling, L2 norm. Python
+//! fastembed is the baseline of `reasonbank-bench embed`.
+//!
 //! # Throughput
 //!
 //! A batch is tokenized once, sorted by token count and cut into sub-batches bounded by the
