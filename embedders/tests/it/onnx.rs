@@ -25,7 +25,9 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Tolerance against the Python onnxruntime reference, per component.
+/// Tolerance against the Python onnxruntime reference, per component. Observed: ~1.4e-7 (both
+/// sides ONNX Runtime 1.31.1; Rust uses the `Basic` graph optimization and length-sorted batches,
+/// the reference the default `All` and one text at a time).
 const TOLERANCE: f32 = 1e-5;
 
 #[tokio::test]
