@@ -22,7 +22,12 @@ async fn main() -> anyhow::Result<()> {
     let embedder = tokio::task::spawn_blocking(|| OnnxEmbedder::new(&ProvisionOptions::new()))
         .await?
         .context("loading the local embedding model")?;
-    println!("model {} ({} dims) ready in {:.0?}", embedder.model_id(), embedder.dimensions(), started.elapsed());
+    println!(
+        "model {} ({} dims) ready in {:.0?}",
+        embedder.model_id(),
+        embedder.dimensions(),
+        started.elapsed()
+    );
 
     let mut opts = StoreOptions::new();
     opts.shard_options_mut()
@@ -32,12 +37,36 @@ async fn main() -> anyhow::Result<()> {
     let shard = store.shard(&ShardId::new("quickstart-agent")?)?;
 
     let memories = [
-        ("Retry flaky HTTP calls with exponential backoff and jitter.", "strategy", "http"),
-        ("Never retry a POST that is not idempotent: it can charge a card twice.", "pitfall", "http"),
-        ("Parse the config file once at start-up and share it behind an Arc.", "strategy", "rust"),
-        ("cargo test -- --nocapture shows println output of passing tests.", "strategy", "rust"),
-        ("SQLite in WAL mode lets readers run while one writer commits.", "strategy", "db"),
-        ("Holding a std Mutex guard across an .await can deadlock the runtime.", "pitfall", "rust"),
+        (
+            "Retry flaky HTTP calls with exponential backoff and jitter.",
+            "strategy",
+            "http",
+        ),
+        (
+            "Never retry a POST that is not idempotent: it can charge a card twice.",
+            "pitfall",
+            "http",
+        ),
+        (
+            "Parse the config file once at start-up and share it behind an Arc.",
+            "strategy",
+            "rust",
+        ),
+        (
+            "cargo test -- --nocapture shows println output of passing tests.",
+            "strategy",
+            "rust",
+        ),
+        (
+            "SQLite in WAL mode lets readers run while one writer commits.",
+            "strategy",
+            "db",
+        ),
+        (
+            "Holding a std Mutex guard across an .await can deadlock the runtime.",
+            "pitfall",
+            "rust",
+        ),
     ];
     let texts: Vec<String> = memories.iter().map(|m| m.0.to_owned()).collect();
     let vectors = embedder.embed(&texts, EmbedKind::Document).await?;
@@ -52,12 +81,22 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let shard2 = shard.clone();
     tokio::task::spawn_blocking(move || shard2.insert_batch(&records)).await??;
-    println!("remembered {} memories in {}", texts.len(), shard.path().display());
+    println!(
+        "remembered {} memories in {}",
+        texts.len(),
+        shard.path().display()
+    );
 
     for (query, filter) in [
-        ("the payment endpoint timed out, should I call it again?", None),
+        (
+            "the payment endpoint timed out, should I call it again?",
+            None,
+        ),
         ("my async code hangs", None),
-        ("how do tests print output", Some(Filter::Kind("strategy".into()))),
+        (
+            "how do tests print output",
+            Some(Filter::Kind("strategy".into())),
+        ),
     ] {
         let qv = Embedding::new(embedder.embed_one(query, EmbedKind::Query).await?)?;
         let mut o = SearchOptions::new(2);

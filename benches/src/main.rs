@@ -1,7 +1,11 @@
 //! `reasonbank-bench`: measures reasonbank and, in the same run, the peer a user would pick
 //! instead, and prints medians and same-run ratios (one JSON object per line with `--json`).
+//!
+//! Kept out of the library crates (`publish = false`) so the peers' build dependencies stay
+//! out of the libraries.
 
 mod data;
+mod embed;
 mod vectors;
 
 use clap::{Parser, Subcommand};
@@ -17,10 +21,17 @@ struct Cli {
 enum Cmd {
     /// Vector insert and search: reasonbank shards vs sqlite-vec (vec0) on the same data.
     Vectors(vectors::Args),
+    /// Embedding throughput, latency, cold start and memory, against Python fastembed.
+    Embed(embed::EmbedArgs),
+    /// Internal: load the default embedder, embed one text, print `ok` (for cold-start timing).
+    #[command(hide = true)]
+    EmbedCold(embed::ColdArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Vectors(a) => vectors::run(&a),
+        Cmd::Embed(a) => embed::run(&a),
+        Cmd::EmbedCold(a) => embed::cold(&a),
     }
 }

@@ -74,17 +74,26 @@ pub(crate) struct Arena {
     keys: Vec<u128>,
     rowids: Vec<i64>,
     slot_of: HashMap<i64, usize>,
+    /// Reused buffer of `to_f16`.
+    scratch: Vec<f32>,
 }
 
-/// Rounds `v` to binary16 into `out`, returning `‖v − f16(v)‖₂` rounded up.
-fn to_f16(v: &[f32], out: &mut [u16]) -> f32 {
-    let mut err = 0f64;
-    for (h, &x) in out.iter_mut().zip(v) {
-        let r = half::f16::from_f32(x);
-        *h = r.to_bits();
-        let d = f64::from(x) - f64::from(r.to_f32());
-        err += d * d;
-    }
+/// Rounds `v` to binary16 into `out` (SIMD conversion where the CPU has it), returning
+/// `‖v − f16(v)‖₂` rounded up. `scratch` is reused between calls.
+fn to_f16(v: &[f32], out: &mut [u16], scratch: &mut Vec<f32>) -> f32 {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    let halves: &mut [half::f16] = out.reinterpret_cast_mut();
+    halves.convert_from_f32_slice(v);
+    scratch.resize(v.len(), 0.0);
+    halves.convert_to_f32_slice(scratch);
+    let err: f64 = v
+        .iter()
+        .zip(scratch.iter())
+        .map(|(&x, &r)| {
+            let d = f64::from(x) - f64::from(r);
+            d * d
+        })
+        .sum();
     // Round the f64 result up into f32 so the stored bound never understates the error.
     let e = err.sqrt();
     let f = e as f32;
@@ -138,7 +147,11 @@ impl Arena {
                 slot
             }
         };
-        self.errs[slot] = to_f16(v, &mut self.halves[slot * d..(slot + 1) * d]);
+        self.errs[slot] = to_f16(
+            v,
+            &mut self.halves[slot * d..(slot + 1) * d],
+            &mut self.scratch,
+        );
     }
 
     /// Removes `rowid` if present (swap-remove keeps the arena dense).
@@ -168,6 +181,11 @@ impl Arena {
     /// Slot of `rowid`, if it has a live vector.
     pub fn slot(&self, rowid: i64) -> Option<usize> {
         self.slot_of.get(&rowid).copied()
+    }
+
+    /// Record id (as u128) of `rowid`, if it has a live vector.
+    pub fn key(&self, rowid: i64) -> Option<u128> {
+        self.slot(rowid).map(|s| self.keys[s])
     }
 
     /// The vector in `slot`.
@@ -201,20 +219,24 @@ impl Arena {
         let passes: Vec<Pass> = if threads == 1 {
             vec![self.first_pass(query, k, threshold, subset, 0, total)]
         } else {
+            // The calling thread scans the first chunk while rayon's pool scans the others:
+            // a persistent pool costs microseconds per query where spawning threads costs tens.
             let chunk = total.div_ceil(threads);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let (lo, hi) = (t * chunk, ((t + 1) * chunk).min(total));
-                        s.spawn(move || self.first_pass(query, k, threshold, subset, lo, hi))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    // A pass never panics on valid slots; if it did, re-raise it here.
-                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
+            let mut passes: Vec<Option<Pass>> = (0..threads).map(|_| None).collect();
+            let (first, rest) = passes.split_at_mut(1);
+            rayon::in_place_scope(|s| {
+                for (i, out) in rest.iter_mut().enumerate() {
+                    let t = i + 1;
+                    let (lo, hi) = (t * chunk, ((t + 1) * chunk).min(total));
+                    s.spawn(move |_| {
+                        *out = Some(self.first_pass(query, k, threshold, subset, lo, hi));
+                    });
+                }
+                first[0] = Some(self.first_pass(query, k, threshold, subset, 0, chunk.min(total)));
+            });
+            // Every slot was filled: the scope returns only after all its spawns finished
+            // (a panic in one is re-raised by the scope).
+            passes.into_iter().flatten().collect()
         };
         // τ: the k-th largest lower bound over all passes.
         let mut lows: Vec<f32> = passes.iter().flat_map(|p| p.lows.iter().copied()).collect();
@@ -326,7 +348,7 @@ impl Ord for OrdF32 {
 }
 
 /// Below this many rows per thread, splitting a scan costs more (thread start-up) than it saves.
-const PARALLEL_MIN_ROWS_PER_THREAD: usize = 8_192;
+const PARALLEL_MIN_ROWS_PER_THREAD: usize = 2_048;
 
 #[cfg(test)]
 mod tests {

@@ -148,7 +148,7 @@ mod x86 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm256_setzero_ps(); 2];
         let mut i = 0;
-        // SAFETY (all loads below): each load reads 8 values at `i + o` with `i + o + 8 <= n`
+        // SAFETY: for all loads below, each load reads 8 values at `i + o` with `i + o + 8 <= n`
         // guaranteed by the loop conditions, for both slices of length `n`.
         unsafe {
             while i + 16 <= n {
@@ -178,7 +178,7 @@ mod x86 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm512_setzero_ps(); 2];
         let mut i = 0;
-        // SAFETY (all loads below): each load reads 16 values at `i + o` with
+        // SAFETY: for all loads below, each load reads 16 values at `i + o` with
         // `i + o + 16 <= n` guaranteed by the loop conditions, for both slices of length `n`.
         unsafe {
             while i + 32 <= n {
@@ -241,7 +241,7 @@ mod x86 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm256_setzero_ps(); 4];
         let mut i = 0;
-        // SAFETY (all loads below): every load reads 8 floats starting at index `i + o`, and
+        // SAFETY: for all loads below, every load reads 8 floats starting at index `i + o`, and
         // the loop conditions guarantee `i + o + 8 <= n` for both slices of length `n`.
         unsafe {
             while i + 32 <= n {
@@ -278,7 +278,7 @@ mod x86 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm512_setzero_ps(); 4];
         let mut i = 0;
-        // SAFETY (all loads below): full loads read 16 floats at `i + o` with `i + o + 16 <= n`
+        // SAFETY: for all loads below, full loads read 16 floats at `i + o` with `i + o + 16 <= n`
         // guaranteed by the loop conditions; the final masked load touches only the `n - i < 16`
         // lanes selected by `mask`, all inside both slices.
         unsafe {
@@ -335,7 +335,7 @@ mod arm {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [vdupq_n_f32(0.0); 4];
         let mut i = 0;
-        // SAFETY (all loads below): each load reads 4 floats at `i + o` with `i + o + 4 <= n`
+        // SAFETY: for all loads below, each load reads 4 floats at `i + o` with `i + o + 4 <= n`
         // guaranteed by the loop conditions.
         unsafe {
             while i + 16 <= n {

@@ -49,6 +49,6 @@ pub use record::{
     NewRecord, Record, RecordUpdate,
 };
 pub use schema::{APPLICATION_ID, Durability, PAGE_SIZE, SCHEMA_VERSION};
-pub use search::{MAX_K, Query, SearchHit, SearchOptions};
+pub use search::{MAX_K, Query, STOP_WORDS, SearchHit, SearchOptions};
 pub use shard::{MAX_DIMENSIONS, Shard, ShardOptions, ShardStats};
 pub use store::{SHARD_SUFFIX, Store, StoreOptions};

@@ -179,13 +179,33 @@ pub(crate) fn sort_hits(hits: &mut [SearchHit]) {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
 }
 
-/// Turns free text into an FTS5 query: each word quoted (so FTS5 syntax in the user's text is
-/// inert) and OR-ed, so BM25 ranks records by how many and how rare the shared words are.
-/// Returns `None` when the text has no words.
+/// English function words left out of full-text queries. Agents ask in sentences ("how do I
+/// retry the call?"); without this list, BM25 ranks records by shared words such as "the" and
+/// "how", and that noise outvotes the vector ranking in hybrid fusion. Stored text is indexed
+/// in full; only the query drops these words.
+#[rustfmt::skip]
+pub const STOP_WORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are",
+    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
+    "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for",
+    "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself",
+    "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on",
+    "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same",
+    "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
+    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
+    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which",
+    "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself",
+    "yourselves",
+];
+
+/// Turns free text into an FTS5 query: each word that is not a [stop word](STOP_WORDS) quoted
+/// (so FTS5 syntax in the user's text is inert) and OR-ed, so BM25 ranks records by how many
+/// and how rare the shared words are. Returns `None` when no word is left.
 pub(crate) fn fts_query(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+        .filter(|w| !w.is_empty() && !STOP_WORDS.contains(&w.to_lowercase().as_str()))
         .take(64)
         .map(|w| format!("\"{w}\""))
         .collect();
@@ -204,7 +224,7 @@ mod tests {
         );
         assert_eq!(
             fts_query("NEAR(a b) OR \"x\"*").unwrap(),
-            "\"NEAR\" OR \"a\" OR \"b\" OR \"OR\" OR \"x\""
+            "\"NEAR\" OR \"b\" OR \"x\""
         );
         assert!(fts_query("  ?! ").is_none());
         assert_eq!(fts_query("café 東京").unwrap(), "\"café\" OR \"東京\"");

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::arena::{Arena, Scored};
 use crate::record::{check_kind, check_namespace, check_text, metadata_json};
 use crate::schema::{self, Durability, Pragmas};
-use crate::search::{fts_query, sort_hits};
+use crate::search::fts_query;
 use crate::{
     Embedding, Error, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, Result, SearchHit,
     SearchOptions,
@@ -92,7 +92,8 @@ impl ShardOptions {
         self.pragmas.busy_timeout = t;
         self
     }
-    /// Threads one exact scan may use; scans of fewer than 16K rows per thread stay on one.
+    /// Threads one exact scan may use (the caller plus rayon's pool); scans of fewer than
+    /// 2,048 rows per thread stay on the calling thread.
     /// Defaults to the available parallelism.
     pub fn search_threads(&mut self, n: usize) -> &mut Self {
         self.search_threads = n.max(1);
@@ -323,7 +324,7 @@ impl Shard {
                 .map_err(|_| self.corrupt(id, "embedding is not a BLOB"))?;
             let v = Embedding::from_blob(blob, self.dims).ok_or_else(|| {
                 self.corrupt(
-                    &id,
+                    id,
                     format!(
                         "{}-byte vector, expected {} finite little-endian f32 bytes",
                         blob.len(),
@@ -725,6 +726,10 @@ impl Shard {
                 reason: "the query text has no words to search for".into(),
             });
         }
+        {
+            let mut c = self.lock_conn();
+            self.refresh(&mut c)?;
+        }
         let hybrid = query.vector.is_some() && fts.is_some();
         let want = if hybrid {
             opts.candidate_count()
@@ -777,34 +782,61 @@ impl Shard {
                 e.2 = Some(bm25);
             }
         }
-        let mut hits = Vec::with_capacity(fused.len());
-        {
-            let c = self.lock_conn();
-            let mut stmt = c
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT {RECORD_COLUMNS} FROM records WHERE rowid = ?1 AND deleted = 0"
-                ))
-                .map_err(|e| self.err(e))?;
-            for (rowid, (score, similarity, bm25)) in fused {
-                let mut rows = stmt.query([rowid]).map_err(|e| self.err(e))?;
-                // A row deleted by another connection since the scan is simply not returned.
-                if let Some(row) = rows.next().map_err(|e| self.err(e))? {
-                    let record = self.read_record(row, false)?;
-                    hits.push(SearchHit {
-                        id: record.id,
-                        score,
-                        similarity,
-                        bm25,
-                        shard: None,
-                        record,
-                    });
-                }
-            }
+        // Rank before fetching, so only the k winners are read from SQLite. Ties break on the
+        // record id, which the arena holds for every live row. A row committed by another
+        // connection after this search caught up is not in the arena yet and is left out, as
+        // if the search had run a moment earlier.
+        let mut ranked: Vec<(Scored, Option<f32>, Option<f32>)> = {
+            let arena = self.read_arena();
+            fused
+                .into_iter()
+                .filter_map(|(rowid, (score, sim, bm25))| {
+                    let key = arena.key(rowid)?;
+                    Some((Scored { score, key, rowid }, sim, bm25))
+                })
+                .collect()
+        };
+        ranked.sort_unstable_by_key(|r| r.0);
+        ranked.truncate(opts.k);
+        let mut records = self.fetch_records(ranked.iter().map(|r| r.0.rowid))?;
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(s, similarity, bm25)| {
+                // A row deleted by another connection since the scan is not returned.
+                let record = records.remove(&s.rowid)?;
+                Some(SearchHit {
+                    id: record.id,
+                    score: s.score,
+                    similarity,
+                    bm25,
+                    shard: None,
+                    record,
+                })
+            })
+            .collect())
+    }
+
+    /// Live records (without embeddings) of the given rowids, in one statement.
+    fn fetch_records(&self, rowids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Record>> {
+        let rowids: Vec<SqlValue> = rowids.map(SqlValue::Integer).collect();
+        if rowids.is_empty() {
+            return Ok(HashMap::new());
         }
-        sort_hits(&mut hits);
-        hits.truncate(opts.k);
-        Ok(hits)
+        let marks = vec!["?"; rowids.len()].join(", ");
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS}, rowid FROM records WHERE deleted = 0 AND rowid IN ({marks})"
+        );
+        let c = self.lock_conn();
+        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(rowids))
+            .map_err(|e| self.err(e))?;
+        let mut out = HashMap::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let rowid: i64 = row.get(10).map_err(|e| self.err(e))?;
+            out.insert(rowid, self.read_record(row, false)?);
+        }
+        Ok(out)
     }
 
     /// Exact top-`k` by cosine over the arena, restricted to rows matching `filter`.
@@ -815,8 +847,7 @@ impl Shard {
         threshold: f32,
         filter: Option<&Filter>,
     ) -> Result<Vec<Scored>> {
-        let mut c = self.lock_conn();
-        self.refresh(&mut c)?;
+        let c = self.lock_conn();
         let subset = match filter {
             None => None,
             Some(f) => {
@@ -885,7 +916,7 @@ impl Shard {
                     .as_blob()
                     .map_err(|_| self.corrupt(id, "embedding is not a BLOB"))?;
                 Some(Embedding::from_blob(blob, self.dims).ok_or_else(|| {
-                    self.corrupt(&id, "vector has the wrong length or is not finite")
+                    self.corrupt(id, "vector has the wrong length or is not finite")
                 })?)
             } else {
                 None

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder, provision::ProvisionOptions};
-use reasonbank::memory::{Embedding, NewRecord, Query, SearchOptions, ShardId, Store, StoreOptions};
+use reasonbank::memory::{
+    Embedding, NewRecord, Query, SearchOptions, ShardId, Store, StoreOptions,
+};
 
 fn embedder() -> Arc<OnnxEmbedder> {
     Arc::new(OnnxEmbedder::new(&ProvisionOptions::new()).expect("model provisioned"))
@@ -14,7 +16,9 @@ async fn remember_and_recall_by_meaning() {
     let e = tokio::task::spawn_blocking(embedder).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut opts = StoreOptions::new();
-    opts.shard_options_mut().dimensions(e.dimensions()).model_id(e.model_id());
+    opts.shard_options_mut()
+        .dimensions(e.dimensions())
+        .model_id(e.model_id());
     let store = Store::open(dir.path(), opts).unwrap();
     let shard = store.shard(&ShardId::new("agent").unwrap()).unwrap();
 
@@ -36,15 +40,24 @@ async fn remember_and_recall_by_meaning() {
     let ids = shard.insert_batch(&recs).unwrap();
 
     for (query, want) in [
-        ("the server keeps timing out, how often should I try again?", 0),
-        ("my async program freezes forever", 2),
+        (
+            "the server keeps timing out, how often should I try again?",
+            0,
+        ),
+        ("async code stuck waiting on a lock", 2),
+        ("fast lookup of records between two dates", 3),
+        ("read settings only once when the program starts", 1),
         ("oven temperature for a loaf", 4),
     ] {
         let qv = Embedding::new(e.embed_one(query, EmbedKind::Query).await.unwrap()).unwrap();
         // Vector only: the query shares no words with the answer, meaning must carry it.
-        let hits = shard.search(&Query::vector(qv.clone()), &SearchOptions::new(1)).unwrap();
+        let hits = shard
+            .search(&Query::vector(qv.clone()), &SearchOptions::new(1))
+            .unwrap();
         assert_eq!(hits[0].id, ids[want], "vector recall for {query:?}");
-        let hits = shard.search(&Query::hybrid(qv, query), &SearchOptions::new(1)).unwrap();
+        let hits = shard
+            .search(&Query::hybrid(qv, query), &SearchOptions::new(1))
+            .unwrap();
         assert_eq!(hits[0].id, ids[want], "hybrid recall for {query:?}");
     }
 }
@@ -58,7 +71,11 @@ fn cli_models_path_finds_provisioned_files() {
         .args(["models", "path", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in ["ort_library", "model", "tokenizer_dir"] {
         let p = v[key].as_str().unwrap();

@@ -24,7 +24,7 @@ fn child_writer() {
     let vecs = clustered(256, DIM, 8, std::process::id() as u64);
     let mut i = 0usize;
     loop {
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             let batch: Vec<NewRecord> = (0..8)
                 .map(|j| NewRecord::new(format!("batch row {i} {j}"), vecs[(i + j) % 256].clone()))
                 .collect();

