@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
             "the payment endpoint timed out, should I call it again?",
             None,
         ),
-        ("my async code hangs", None),
+        ("why is my async task stuck waiting on a lock?", None),
         (
             "how do tests print output",
             Some(Filter::Kind("strategy".into())),
