@@ -1,6 +1,7 @@
 //! reasonbank: memory for agents that learns.
 //!
-//! This facade composes the member crates; it computes nothing itself.
+//! This facade composes the member crates; it computes nothing itself. [`AgentMemory`] is the
+//! handle an agent loop holds: `remember` text, `recall` it by meaning and words.
 //!
 //! - [`memory`] (`reasonbank-memory`): per-agent SQLite shards with exact SIMD vector search,
 //!   metadata filters and BM25 hybrid search.
@@ -31,5 +32,13 @@
 //! # Ok(()) }
 //! ```
 
+mod agent;
+mod error;
+
+pub use agent::{
+    AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, Memory, RecallMode, RecallOptions, Recalled,
+    Why,
+};
+pub use error::{Error, Result};
 pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::arena::Scored;
 use crate::{Embedding, Error, Filter, Record, RecordId, Result, ShardId};
 
 /// What to search for. A vector alone ranks by cosine similarity, text alone by BM25, and
@@ -174,9 +175,70 @@ pub struct SearchHit {
     pub record: Record,
 }
 
-/// Best-first order for hits: score descending, then id ascending.
-pub(crate) fn sort_hits(hits: &mut [SearchHit]) {
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+/// One candidate of one shard: its row, its ranking score and record key, and what is known
+/// of its similarity and BM25.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Candidate {
+    pub hit: Scored,
+    pub similarity: Option<f32>,
+    pub bm25: Option<f32>,
+}
+
+/// A shard's candidates for a query: by cosine (best first) and by BM25 (best first).
+#[derive(Debug, Default)]
+pub(crate) struct Rankings {
+    pub vector: Vec<Candidate>,
+    pub text: Vec<Candidate>,
+    pub hybrid: bool,
+}
+
+/// Merges the rankings of one or more shards into the final top-k, best first; each pick
+/// names the index of the ranking (shard) it came from.
+///
+/// Plain vector and text queries merge by score (cosine, or BM25). Hybrid queries rank every
+/// shard's vector candidates *together* by cosine and every shard's text candidates together
+/// by BM25, then fuse the two global rankings: `Σ w / (c + rank)`. Fusing per shard and merging
+/// the fused scores would make each shard's best hit tie at `1 / (c + 1)` regardless of how
+/// good it is. Ties break on record id.
+pub(crate) fn fuse(rankings: &[Rankings], opts: &SearchOptions) -> Vec<(usize, Candidate)> {
+    let hybrid = rankings.iter().any(|r| r.hybrid);
+    let mut picks: Vec<(usize, Candidate)> = if !hybrid {
+        rankings
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.vector.iter().chain(&r.text).map(move |c| (i, *c)))
+            .collect()
+    } else {
+        let mut fused: std::collections::HashMap<(usize, i64), Candidate> = Default::default();
+        for (list, weight) in [(0, opts.vector_weight), (1, opts.text_weight)] {
+            let mut all: Vec<(usize, Candidate)> = rankings
+                .iter()
+                .enumerate()
+                .flat_map(|(i, r)| {
+                    let l = if list == 0 { &r.vector } else { &r.text };
+                    l.iter().map(move |c| (i, *c))
+                })
+                .collect();
+            all.sort_unstable_by_key(|(_, c)| c.hit);
+            for (rank, (i, c)) in all.into_iter().enumerate() {
+                let e = fused.entry((i, c.hit.rowid)).or_insert(Candidate {
+                    hit: Scored {
+                        score: 0.0,
+                        ..c.hit
+                    },
+                    similarity: None,
+                    bm25: None,
+                });
+                e.hit.score += weight / (opts.rrf_k + rank as f32 + 1.0);
+                e.similarity = e.similarity.or(c.similarity);
+                e.bm25 = e.bm25.or(c.bm25);
+            }
+        }
+        fused.into_iter().map(|((i, _), c)| (i, c)).collect()
+    };
+    picks.sort_unstable_by_key(|(_, c)| c.hit);
+    picks.truncate(opts.k);
+    picks
 }
 
 /// English function words left out of full-text queries. Agents ask in sentences ("how do I

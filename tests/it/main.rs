@@ -1,3 +1,6 @@
-//! Integration tests of the facade crate: the real ONNX model and runtime, real shard files.
+//! Integration tests of the facade crate: the real ONNX model and runtime, real shard files,
+//! the real `reasonbank` binary.
 
+mod agent;
+mod cli;
 mod end_to_end;

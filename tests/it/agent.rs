@@ -1,0 +1,189 @@
+//! `AgentMemory` end to end with the real model: remember, recall among 1,000 memories,
+//! modes, filters, other agents' shards, update, forget, and errors.
+
+use reasonbank::memory::{Filter, ShardId};
+use reasonbank::{AgentMemory, Error, Memory, RecallMode, RecallOptions};
+use serde_json::json;
+
+async fn memory(root: &std::path::Path, agent: &str) -> AgentMemory {
+    AgentMemory::builder(root)
+        .agent(agent)
+        .build()
+        .await
+        .expect("open agent memory")
+}
+
+const TOPICS: [&str; 10] = [
+    "database",
+    "network",
+    "compiler",
+    "frontend",
+    "deployment",
+    "testing",
+    "security",
+    "logging",
+    "caching",
+    "scheduling",
+];
+const ACTIONS: [&str; 10] = [
+    "check the",
+    "profile the",
+    "restart the",
+    "document the",
+    "refactor the",
+    "monitor the",
+    "benchmark the",
+    "review the",
+    "upgrade the",
+    "simplify the",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recall_finds_the_right_memory_among_a_thousand() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = memory(dir.path(), "coder").await;
+    let mut batch = Vec::new();
+    for i in 0..999 {
+        let t = TOPICS[i % 10];
+        let a = ACTIONS[(i / 10) % 10];
+        batch.push(
+            Memory::new(format!(
+                "Routine {i}: {a} {t} module before the weekly sync."
+            ))
+            .metadata(json!({"topic": t, "n": i})),
+        );
+    }
+    let needle = "Rotate the TLS certificates on the load balancer before they expire on Friday.";
+    batch.insert(
+        500,
+        Memory::new(needle).metadata(json!({"topic": "security", "needle": true})),
+    );
+    let ids = mem.remember_batch(batch).await.unwrap();
+    assert_eq!(ids.len(), 1000);
+    assert_eq!(mem.stats().await.unwrap().records, 1000);
+
+    for mode in [RecallMode::Hybrid, RecallMode::Vector] {
+        let mut o = RecallOptions::new();
+        o.k(3).mode(mode);
+        let hits = mem
+            .recall("our HTTPS certs are about to lapse, what do we do?", &o)
+            .await
+            .unwrap();
+        assert_eq!(
+            hits[0].id,
+            ids[500],
+            "{mode:?}: {:?}",
+            hits.iter().map(|h| &h.text).collect::<Vec<_>>()
+        );
+        assert_eq!(hits[0].shard.as_str(), "coder");
+        assert!(hits[0].why.similarity.unwrap() > 0.3);
+        assert!(hits[0].why.recency > 0.99);
+    }
+    let mut o = RecallOptions::new();
+    o.mode(RecallMode::Text).k(1);
+    let hits = mem.recall("certificates", &o).await.unwrap();
+    assert_eq!(hits[0].id, ids[500]);
+    assert!(hits[0].why.bm25.is_some() && hits[0].why.similarity.is_none());
+
+    // Filter before ranking: only `logging` memories, and exactly k of them.
+    let mut o = RecallOptions::new();
+    o.k(7).filter(Filter::Eq {
+        field: "topic".into(),
+        value: json!("logging"),
+    });
+    let hits = mem.recall("TLS certificates", &o).await.unwrap();
+    assert_eq!(hits.len(), 7);
+    assert!(hits.iter().all(|h| h.metadata["topic"] == "logging"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_update_forget_and_other_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let coder = memory(dir.path(), "coder").await;
+    let reviewer = memory(dir.path(), "reviewer").await;
+    let a = coder
+        .remember("Use cargo nextest for faster test runs.", json!({}))
+        .await
+        .unwrap();
+    let b = reviewer
+        .remember(
+            "Reject pull requests that add unwrap() without a comment.",
+            json!({"severity": "high"}),
+        )
+        .await
+        .unwrap();
+
+    let got = coder.get(a).await.unwrap().unwrap();
+    assert_eq!(got.text, "Use cargo nextest for faster test runs.");
+    assert_eq!(got.embedding.unwrap().len(), 384);
+
+    // Update text: re-embedded, so recall follows the new meaning.
+    coder
+        .update(
+            a,
+            Some("Bake sourdough bread at 230 degrees."),
+            Some(json!({"v": 2})),
+        )
+        .await
+        .unwrap();
+    let hits = coder
+        .recall("oven temperature for a loaf", &RecallOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(hits[0].id, a);
+    assert_eq!(hits[0].metadata["v"], 2);
+
+    // Searching another agent's shard too, each hit attributed.
+    let mut o = RecallOptions::new();
+    o.shards(vec![ShardId::new("reviewer").unwrap()]).k(2);
+    let hits = coder
+        .recall("code review rules about panics", &o)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].id, b);
+    assert_eq!(hits[0].shard.as_str(), "reviewer");
+
+    assert!(coder.forget(a).await.unwrap());
+    assert!(!coder.forget(a).await.unwrap());
+    assert!(coder.get(a).await.unwrap().is_none());
+    assert!(
+        coder
+            .recall("bread", &RecallOptions::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = memory(dir.path(), "a").await;
+    assert!(matches!(
+        mem.remember("   ", json!({})).await,
+        Err(Error::Embedder(_))
+    ));
+    assert!(matches!(
+        mem.remember("ok", json!([1])).await,
+        Err(Error::Memory(_))
+    ));
+    assert!(matches!(
+        mem.recall("", &RecallOptions::new()).await,
+        Err(Error::Embedder(_))
+    ));
+    let mut o = RecallOptions::new();
+    o.shards(vec![ShardId::new("nobody").unwrap()]);
+    assert!(matches!(mem.recall("x", &o).await, Err(Error::Memory(_))));
+    let mut o = RecallOptions::new();
+    o.k(0);
+    assert!(matches!(mem.recall("x", &o).await, Err(Error::Memory(_))));
+    assert!(matches!(
+        AgentMemory::builder(dir.path())
+            .agent("../etc")
+            .build()
+            .await,
+        Err(Error::Memory(_))
+    ));
+    assert_eq!(mem.stats().await.unwrap().records, 0);
+    assert!("fuzzy".parse::<RecallMode>().is_err());
+}

@@ -1,0 +1,152 @@
+//! The `reasonbank` binary: every command, its JSON output and its exit codes.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rb(root: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run reasonbank")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn remember_recall_get_forget_import_export_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = ok(&rb(
+        root,
+        &[
+            "--json",
+            "remember",
+            "Retry flaky HTTP calls with exponential backoff.",
+            "--meta",
+            r#"{"topic":"http"}"#,
+        ],
+    ));
+    let id = serde_json::from_str::<Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(&rb(
+        root,
+        &["remember", "Bake bread at 230 degrees.", "--kind", "recipe"],
+    ));
+
+    let out = ok(&rb(
+        root,
+        &["recall", "the API times out", "--k", "1", "--json"],
+    ));
+    let hits: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(hits[0]["id"], id.as_str());
+    assert_eq!(hits[0]["metadata"]["topic"], "http");
+    assert!(hits[0]["why"]["similarity"].as_f64().unwrap() > 0.2);
+    let out = ok(&rb(
+        root,
+        &[
+            "recall",
+            "bread",
+            "--filter",
+            r#"{"kind":"memory"}"#,
+            "--mode",
+            "text",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let out = ok(&rb(root, &["get", &id, "--json"]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["text"],
+        "Retry flaky HTTP calls with exponential backoff."
+    );
+
+    // Export, import into another agent, same texts.
+    let export = dir.path().join("out.jsonl");
+    ok(&rb(root, &["export", export.to_str().unwrap()]));
+    let lines = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+    let out = ok(&rb(
+        root,
+        &[
+            "--agent",
+            "copy",
+            "--json",
+            "import",
+            export.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["imported"], 2);
+    let out = ok(&rb(root, &["stats", "--all", "--json"]));
+    let stats: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(stats.len(), 2);
+    assert!(
+        stats
+            .iter()
+            .all(|s| s["records"] == 2 && s["dimensions"] == 384)
+    );
+    assert!(ok(&rb(root, &["stats"])).contains("default"));
+
+    ok(&rb(root, &["forget", &id]));
+    let gone = rb(root, &["get", &id]);
+    assert_eq!(gone.status.code(), Some(3), "not found exits with 3");
+    assert_eq!(rb(root, &["forget", &id]).status.code(), Some(3));
+}
+
+#[test]
+fn errors_have_clear_messages_and_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (args, needle) in [
+        (
+            vec!["--agent", "../x", "remember", "hi"],
+            "invalid shard id",
+        ),
+        (
+            vec!["remember", "hi", "--meta", "{bad"],
+            "--meta is not valid JSON",
+        ),
+        (vec!["recall", "hi", "--filter", "{\"like\":1}"], "--filter"),
+        (vec!["recall", "hi", "--mode", "fuzzy"], "recall mode"),
+        (vec!["get", "not-a-uuid"], "invalid record id"),
+    ] {
+        let out = rb(root, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"text\": \"fine\"}\n{\"nope\": 1}\n").unwrap();
+    let out = rb(root, &["import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+    assert_eq!(rb(root, &["no-such-command"]).status.code(), Some(2));
+    assert_eq!(
+        rb(root, &["get", "01890000-0000-7000-8000-000000000001"])
+            .status
+            .code(),
+        Some(3)
+    );
+}
