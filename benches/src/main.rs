@@ -6,6 +6,7 @@
 
 mod data;
 mod embed;
+mod memory;
 mod vectors;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ struct Cli {
 enum Cmd {
     /// Vector insert and search: reasonbank shards vs sqlite-vec (vec0) on the same data.
     Vectors(vectors::Args),
+    /// AgentMemory end to end: remember throughput, recall latency with query embedding.
+    Memory(memory::Args),
     /// Embedding throughput, latency, cold start and memory, against Python fastembed.
     Embed(embed::EmbedArgs),
     /// Internal: load the default embedder, embed one text, print `ok` (for cold-start timing).
@@ -31,6 +34,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Vectors(a) => vectors::run(&a),
+        Cmd::Memory(a) => memory::run(&a),
         Cmd::Embed(a) => embed::run(&a),
         Cmd::EmbedCold(a) => embed::cold(&a),
     }
