@@ -578,6 +578,15 @@ impl Embedder for OnnxEmbedder {
         &self.inner.model_id
     }
 
+    /// Tokens of `text` without `[CLS]`/`[SEP]` and without truncation: the parts cut off at
+    /// `max_length` stay in the encoding as non-overlapping (stride 0) overflowing pieces, so
+    /// their lengths add up to the full count.
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        let encoding = self.inner.tokenizer.encode(text, false).ok()?;
+        let overflow: usize = encoding.get_overflowing().iter().map(|e| e.len()).sum();
+        Some(encoding.len() + overflow)
+    }
+
     fn dimensions(&self) -> usize {
         self.inner.dimensions
     }
