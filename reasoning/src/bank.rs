@@ -148,10 +148,8 @@ impl BankBuilder {
                 format!("must be in [0, 1], got {}", c.mmr_lambda),
             );
         }
-        if !(c.prior.alpha > 0.0 && c.prior.beta > 0.0)
-            || !c.prior.alpha.is_finite()
-            || !c.prior.beta.is_finite()
-        {
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        if !(positive(c.prior.alpha) && positive(c.prior.beta)) {
             return bad(
                 "prior",
                 format!("pseudo-counts must be > 0, got {:?}", c.prior),

@@ -152,7 +152,8 @@ impl ExtractiveDistiller {
                 format!("Pitfall: no action taken for {}", clip(&t.task, 80))
             }
         };
-        if !v.reasons.is_empty() {
+        // An explicit verdict's reasons only say who decided; a rule's or an LLM's say why.
+        if !v.reasons.is_empty() && v.judge != "explicit" {
             content.push_str(&format!("Why it failed: {}\n", clip(&v.reasons, 300)));
         }
         ItemDraft {

@@ -193,7 +193,7 @@ impl RuleJudge {
             t.steps
                 .iter()
                 .enumerate()
-                .last()
+                .next_back()
                 .map(|(i, s)| (i, s.observation.as_str()))
                 .into_iter()
                 .collect()

@@ -490,7 +490,7 @@ impl MemoryItem {
     }
 }
 
-/// A stored trajectory, as [`ReasoningBank::experiences_for`](crate::ReasoningBank) reads it back.
+/// Metadata of a stored trajectory (see the module docs).
 pub(crate) fn experience_metadata(t: &Trajectory, verdict: &Verdict, items: &[RecordId]) -> Value {
     json!({
         "rb": LAYOUT_VERSION,

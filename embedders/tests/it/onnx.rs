@@ -144,6 +144,12 @@ fn count_tokens_is_untruncated_and_cached_embedders_delegate() {
     assert_eq!(one + 2, e.token_count(sentence).unwrap());
     // Far past the 256-token truncation, the count keeps growing with the text.
     assert_eq!(e.count_tokens(&sentence.repeat(40)).unwrap(), 40 * one);
+    let mixed = "Die Größe von 東京 ist beeindruckend; naïve café-owners agree. ".repeat(60);
+    let piece = "Die Größe von 東京 ist beeindruckend; naïve café-owners agree. ";
+    assert_eq!(
+        e.count_tokens(&mixed).unwrap(),
+        60 * e.count_tokens(piece).unwrap()
+    );
     let dynamic: Arc<dyn Embedder> = Arc::new(e.clone());
     let cached = reasonbank_embedders::CachedEmbedder::builder(dynamic)
         .build()

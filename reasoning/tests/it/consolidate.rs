@@ -170,7 +170,12 @@ async fn prune_archives_unreliable_items_and_decay_forgets_old_evidence() {
         ItemStatus::Archived
     );
     let hits = bank
-        .find_similar_patterns(&[agent.clone()], "deploy the web service", 0.0, 5)
+        .find_similar_patterns(
+            std::slice::from_ref(&agent),
+            "deploy the web service",
+            0.0,
+            5,
+        )
         .await
         .unwrap();
     assert!(hits.iter().all(|h| h.item.id != bad.id));

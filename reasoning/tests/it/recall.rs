@@ -145,7 +145,12 @@ async fn recall_records_usage_and_honours_threshold_and_kind() {
     );
 
     let none = bank
-        .find_similar_patterns(&[agent.clone()], "bake a sourdough bread", 0.6, 5)
+        .find_similar_patterns(
+            std::slice::from_ref(&agent),
+            "bake a sourdough bread",
+            0.6,
+            5,
+        )
         .await
         .unwrap();
     assert!(none.is_empty(), "{none:?}");
