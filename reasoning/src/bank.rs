@@ -359,10 +359,12 @@ impl ReasoningBank {
     /// A builder over `store` (whose shard options must name the embedder's model and
     /// dimensions) and `embedder`; other settings default (see [`BankBuilder`]).
     pub fn builder(store: Arc<Store>, embedder: Arc<dyn Embedder>) -> BankBuilder {
+        let mut judge = ExplicitJudge::new();
+        judge.fallback(Arc::new(RuleJudge::new()));
         BankBuilder {
             store,
             embedder,
-            judge: Arc::new(ExplicitJudge::new().fallback(Arc::new(RuleJudge::new()))),
+            judge: Arc::new(judge),
             distiller: Arc::new(ExtractiveDistiller::new()),
             config: Config {
                 weights: Weights::default(),
@@ -469,6 +471,15 @@ impl ReasoningBank {
         runs: Vec<(Trajectory, Verdict)>,
         drafts: Vec<ItemDraft>,
     ) -> Result<LearnReport> {
+        if let Some(d) = drafts
+            .iter()
+            .find(|d| d.title.trim().is_empty() || d.content.trim().is_empty())
+        {
+            return Err(Error::InvalidInput {
+                what: "distilled item",
+                reason: format!("the distiller returned an item without title or content: {d:?}"),
+            });
+        }
         let exp_ids: Vec<RecordId> = runs.iter().map(|_| RecordId::new()).collect();
         let item_ids: Vec<RecordId> = drafts.iter().map(|_| RecordId::new()).collect();
         let mut texts: Vec<String> = runs.iter().map(|(t, _)| t.task.clone()).collect();
@@ -561,7 +572,8 @@ impl ReasoningBank {
     /// The best active items for `task` across the option's shards: candidates by cosine
     /// similarity (to the items, or in [`RecallMode::TaskQuery`] to past tasks), scored
     /// `w_sim·similarity + w_rec·recency + w_rel·reliability`, near-duplicates across shards
-    /// dropped, ordered by MMR. Usage is recorded as configured.
+    /// dropped, ordered by MMR. Usage is recorded as configured. Shards that do not exist
+    /// contribute nothing (reading never creates a shard).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for `k` = 0 or a threshold outside [-1, 1]; embedder and
@@ -610,6 +622,10 @@ impl ReasoningBank {
             let n = inner.config.candidates.max(k);
             let mut out = Vec::new();
             for sid in &o.shards {
+                // Reading must not create shards: one that does not exist has no items.
+                if !inner.store.exists(sid) {
+                    continue;
+                }
                 let shard = Self::open(&inner, sid)?;
                 let mut so = SearchOptions::new(n.min(reasonbank_memory::MAX_K));
                 if let Some(t) = o.threshold {

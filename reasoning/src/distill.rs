@@ -94,17 +94,17 @@ impl ExtractiveDistiller {
     }
     /// The rule judge whose error markers locate the failing step. Defaults to
     /// [`RuleJudge::new`].
-    pub fn markers(mut self, judge: RuleJudge) -> Self {
+    pub fn markers(&mut self, judge: RuleJudge) -> &mut Self {
         self.markers = judge;
         self
     }
     /// Longest content, in characters. Defaults to 800.
-    pub fn max_chars(mut self, n: usize) -> Self {
+    pub fn max_chars(&mut self, n: usize) -> &mut Self {
         self.max_chars = n.max(40);
         self
     }
     /// Most items per call. Defaults to 3.
-    pub fn max_items(mut self, n: usize) -> Self {
+    pub fn max_items(&mut self, n: usize) -> &mut Self {
         self.max_items = n;
         self
     }
@@ -390,12 +390,12 @@ impl LlmDistiller {
         }
     }
     /// Most items kept per trajectory. Defaults to 3 (the paper's limit).
-    pub fn max_items(mut self, n: usize) -> Self {
+    pub fn max_items(&mut self, n: usize) -> &mut Self {
         self.max_items = n;
         self
     }
     /// Most items kept per contrastive group. Defaults to 5.
-    pub fn max_contrastive_items(mut self, n: usize) -> Self {
+    pub fn max_contrastive_items(&mut self, n: usize) -> &mut Self {
         self.max_contrastive_items = n;
         self
     }

@@ -47,13 +47,13 @@ impl ExplicitJudge {
         Self::default()
     }
     /// A reward at or above this is a success. Defaults to 0.5.
-    pub fn threshold(mut self, t: f32) -> Self {
+    pub fn threshold(&mut self, t: f32) -> &mut Self {
         self.threshold = t;
         self
     }
     /// The judge asked when a trajectory has no outcome and no reward. Defaults to none (an
     /// error).
-    pub fn fallback(mut self, judge: Arc<dyn Judge>) -> Self {
+    pub fn fallback(&mut self, judge: Arc<dyn Judge>) -> &mut Self {
         self.fallback = Some(judge);
         self
     }
@@ -133,7 +133,7 @@ impl RuleJudge {
     }
     /// Case-insensitive substrings that mark a failed observation. Defaults to
     /// [`DEFAULT_ERROR_MARKERS`].
-    pub fn error_markers<I, S>(mut self, markers: I) -> Self
+    pub fn error_markers<I, S>(&mut self, markers: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -145,7 +145,7 @@ impl RuleJudge {
         self
     }
     /// Case-insensitive substrings the answer must contain. Defaults to none.
-    pub fn required_in_answer<I, S>(mut self, patterns: I) -> Self
+    pub fn required_in_answer<I, S>(&mut self, patterns: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -157,7 +157,7 @@ impl RuleJudge {
         self
     }
     /// Check every step's observation for error markers, not just the last. Defaults to false.
-    pub fn check_all_steps(mut self, yes: bool) -> Self {
+    pub fn check_all_steps(&mut self, yes: bool) -> &mut Self {
         self.check_all_steps = yes;
         self
     }
@@ -280,6 +280,10 @@ pub(crate) fn render_trajectory(t: &Trajectory) -> String {
 /// malformed output) unless a fallback judge is configured with
 /// [`fallback`](LlmJudge::fallback): then the fallback decides, a warning is logged (crate
 /// `log`), and the verdict records the LLM's error in [`Verdict::fallback_from`].
+///
+/// It judges every trajectory, even one that carries the caller's outcome. To trust the
+/// caller's outcome when there is one and ask the LLM only otherwise, use it as the fallback
+/// of an [`ExplicitJudge`].
 #[derive(Clone, Debug)]
 pub struct LlmJudge {
     client: ChatClient,
@@ -296,7 +300,7 @@ impl LlmJudge {
     }
     /// The judge that decides, with a logged warning, when the LLM call fails. Defaults to
     /// none (the failure is returned).
-    pub fn fallback(mut self, judge: Arc<dyn Judge>) -> Self {
+    pub fn fallback(&mut self, judge: Arc<dyn Judge>) -> &mut Self {
         self.fallback = Some(judge);
         self
     }
@@ -416,7 +420,8 @@ mod tests {
         let v = j.judge(&t).await.unwrap();
         assert_eq!(v.outcome, Outcome::Failure);
         assert!(v.reasons.contains("step 2"), "{}", v.reasons);
-        let j = RuleJudge::new().required_in_answer(["d"]);
+        let mut j = RuleJudge::new();
+        j.required_in_answer(["d"]);
         let mut t = Trajectory::new("x");
         t.answer("abc");
         assert_eq!(j.judge(&t).await.unwrap().outcome, Outcome::Failure);
@@ -429,7 +434,8 @@ mod tests {
         assert!(matches!(j.judge(&t).await, Err(Error::NoOutcome { .. })));
         t.reward(0.7);
         assert_eq!(j.judge(&t).await.unwrap().outcome, Outcome::Success);
-        let j = ExplicitJudge::new().fallback(Arc::new(RuleJudge::new()));
+        let mut j = ExplicitJudge::new();
+        j.fallback(Arc::new(RuleJudge::new()));
         let v = j.judge(&Trajectory::new("x")).await.unwrap();
         assert_eq!((v.outcome, v.judge.as_str()), (Outcome::Failure, "rule"));
     }

@@ -22,6 +22,10 @@
 //! | `merged_into` | string (UUID) or null | the item that absorbed this one |
 //! | `merged_from` | array of UUID strings | items folded into this one (provenance) |
 //! | `contradicts` | array of UUID strings | similar items with the opposite outcome |
+//! | `decayed_at` | integer, optional | Unix ms of the last evidence decay by consolidation |
+//!
+//! Keys that other layers add to an item's metadata survive every rewrite by this crate;
+//! readers ignore unknown keys and treat missing counters as zero.
 //!
 //! A [`Trajectory`] is a record of kind [`EXPERIENCE_KIND`] whose text is the task query (so
 //! a new task can be matched against past *tasks*, the paper's retrieval) and whose metadata

@@ -239,7 +239,8 @@ async fn llm_contrastive_distillation_uses_the_matts_prompt() {
     let fx = Fixture::new().await;
     let client = server.client(Duration::from_secs(10));
     // The caller's outcomes first; the LLM judges only trajectories without one.
-    let judge = ExplicitJudge::new().fallback(Arc::new(LlmJudge::new(client.clone())));
+    let mut judge = ExplicitJudge::new();
+    judge.fallback(Arc::new(LlmJudge::new(client.clone())));
     let bank = fx
         .builder()
         .judge(Arc::new(judge))
@@ -430,13 +431,9 @@ async fn an_unreachable_llm_is_an_error_unless_a_fallback_is_configured() {
     let err = bank.learn(&shard("u"), &t).await.unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
 
-    let bank = fx
-        .builder()
-        .judge(Arc::new(
-            LlmJudge::new(client).fallback(Arc::new(RuleJudge::new())),
-        ))
-        .build()
-        .unwrap();
+    let mut judge = LlmJudge::new(client);
+    judge.fallback(Arc::new(RuleJudge::new()));
+    let bank = fx.builder().judge(Arc::new(judge)).build().unwrap();
     let r = bank.learn(&shard("u"), &t).await.unwrap();
     let v = &r.verdicts[0];
     assert_eq!((v.outcome, v.judge.as_str()), (Outcome::Success, "rule"));

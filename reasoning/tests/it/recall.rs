@@ -154,6 +154,20 @@ async fn recall_records_usage_and_honours_threshold_and_kind() {
         .await
         .unwrap();
     assert!(none.is_empty(), "{none:?}");
+
+    // Reading a shard that does not exist finds nothing and does not create it.
+    let ghost = shard("ghost");
+    let hits = bank
+        .find_similar_patterns(
+            &[agent.clone(), ghost.clone()],
+            "renew the certificate",
+            0.0,
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(!fx.store.exists(&ghost));
 }
 
 #[tokio::test]
