@@ -409,8 +409,17 @@ impl ReasoningBank {
         Ok(shard)
     }
 
+    /// One embedding per text, in order; a count mismatch (a broken embedder) is an error,
+    /// so callers may rely on the count.
     async fn embed(&self, texts: Vec<String>, kind: EmbedKind) -> Result<Vec<Embedding>> {
         let vectors = self.inner.embedder.embed(&texts, kind).await?;
+        if vectors.len() != texts.len() {
+            return Err(reasonbank_embedders::Error::CountMismatch {
+                expected: texts.len(),
+                actual: vectors.len(),
+            }
+            .into());
+        }
         vectors
             .into_iter()
             .map(|v| Embedding::new(v).map_err(Error::from))
@@ -490,7 +499,7 @@ impl ReasoningBank {
         let mut records = Vec::with_capacity(runs.len() + drafts.len());
         for ((t, v), id) in runs.iter().zip(&exp_ids) {
             let Some(e) = vectors.next() else {
-                unreachable!("the embedder contract gives one vector per text")
+                unreachable!("`embed` checked that there is one vector per text")
             };
             let mut r = NewRecord::new(t.task.clone(), e);
             r.id(*id)
@@ -501,7 +510,7 @@ impl ReasoningBank {
         let distiller = self.inner.distiller.name().to_owned();
         for (d, id) in drafts.iter().zip(&item_ids) {
             let Some(e) = vectors.next() else {
-                unreachable!("the embedder contract gives one vector per text")
+                unreachable!("`embed` checked that there is one vector per text")
             };
             let outcome = match (d.kind, runs.len()) {
                 (_, 1) => runs[0].1.outcome,
@@ -614,7 +623,7 @@ impl ReasoningBank {
         }
         let mut q = self.embed(vec![task.to_owned()], EmbedKind::Query).await?;
         let Some(q) = q.pop() else {
-            unreachable!("the embedder contract gives one vector per text")
+            unreachable!("`embed` checked that there is one vector per text")
         };
         let inner = Arc::clone(&self.inner);
         let o = o.clone();
@@ -1009,4 +1018,18 @@ fn candidate(
         similarity: similarity.unwrap_or(0.0),
         via_task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_estimate_is_conservative_for_prose() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abcd"), 2);
+        assert_eq!(estimate_tokens("東京"), 2);
+        // 44 characters of English prose: all-MiniLM-L6-v2 counts 10 tokens.
+        assert!(estimate_tokens("The quick brown fox jumps over the lazy dog.") >= 10);
+    }
 }

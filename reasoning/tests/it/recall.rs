@@ -240,3 +240,35 @@ async fn builder_refuses_bad_settings() {
     );
     assert!(fx.builder().prior(0.0, 1.0).build().is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_feedback_loses_no_update() {
+    let fx = Fixture::new().await;
+    let bank = fx.bank();
+    let agent = shard("busy");
+    let t = trajectory(
+        "x task",
+        &[("do x", "ok")],
+        Some("done"),
+        Some(Outcome::Success),
+    );
+    let id = bank.learn(&agent, &t).await.unwrap().items[0].id;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (bank, agent) = (bank.clone(), agent.clone());
+        tasks.push(tokio::spawn(async move {
+            let f = if i % 3 == 0 {
+                Feedback::Failure
+            } else {
+                Feedback::Success
+            };
+            bank.feedback(&agent, id, f).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let item = bank.item(&agent, id).await.unwrap().unwrap();
+    assert_eq!((item.successes, item.failures), (16.0, 8.0));
+    assert!((item.confidence - 17.0 / 26.0).abs() < 1e-6);
+}
