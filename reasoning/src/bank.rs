@@ -1,6 +1,6 @@
 //! [`ReasoningBank`]: learn from trajectories, recall items, take feedback, synthesize context.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,9 +35,15 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Every live pattern record of `shard`, with embeddings. One statement; O(items).
+/// Every live memory item record of `shard`, with embeddings, in one statement. Records of
+/// kind `pattern` that another layer wrote without this crate's layout (no `rb` key) are not
+/// items and are left out.
 pub(crate) fn scan_patterns(shard: &Shard) -> Result<Vec<Record>> {
-    Ok(shard.scan(Some(&Filter::Kind(PATTERN_KIND.into())), usize::MAX, None)?)
+    let f = Filter::And(vec![
+        Filter::Kind(PATTERN_KIND.into()),
+        Filter::Exists { field: "rb".into() },
+    ]);
+    Ok(shard.scan(Some(&f), usize::MAX, None)?)
 }
 
 /// Settings of a [`ReasoningBank`]. Every setter documents its default.
@@ -594,6 +600,14 @@ impl ReasoningBank {
                 reason: format!("must be in 1..={}, got {}", reasonbank_memory::MAX_K, o.k),
             });
         }
+        if let Some(t) = o.threshold
+            && !(-1.0..=1.0).contains(&t)
+        {
+            return Err(Error::InvalidInput {
+                what: "threshold",
+                reason: format!("must be a cosine similarity in [-1, 1], got {t}"),
+            });
+        }
         let cands = self.candidates(task, o, o.k).await?;
         let (ranked, _) = self.rank(cands, o.k);
         let record = o.record_usage.unwrap_or(self.inner.config.record_usage);
@@ -664,7 +678,7 @@ impl ReasoningBank {
                     }
                     RecallMode::TaskQuery => {
                         so.filter(Filter::Kind(EXPERIENCE_KIND.into()));
-                        let mut seen: HashMap<RecordId, usize> = HashMap::new();
+                        let mut seen: HashSet<RecordId> = HashSet::new();
                         for hit in shard.search(&Query::vector(q.clone()), &so)? {
                             let ids = hit
                                 .record
@@ -684,10 +698,7 @@ impl ReasoningBank {
                                     continue;
                                 }
                                 // Hits come best first: the first task to reach an item wins.
-                                if let std::collections::hash_map::Entry::Vacant(e) =
-                                    seen.entry(c.item.id)
-                                {
-                                    e.insert(out.len());
+                                if seen.insert(c.item.id) {
                                     out.push(c);
                                 }
                             }

@@ -1,7 +1,8 @@
 //! learn: judge → distill → store, with the offline defaults.
 
-use reasonbank_memory::Filter;
-use reasonbank_reasoning::{Error, ItemKind, ItemStatus, Outcome, Trajectory};
+use reasonbank_embedders::EmbedKind;
+use reasonbank_memory::{Embedding, Filter, NewRecord};
+use reasonbank_reasoning::{ConsolidateOptions, Error, ItemKind, ItemStatus, Outcome, Trajectory};
 
 use crate::common::{Fixture, shard, trajectory};
 
@@ -80,6 +81,28 @@ async fn learn_from_a_success_and_a_failure_yields_a_strategy_and_a_pitfall() {
 
     let all = bank.items(&agent).await.unwrap();
     assert_eq!(all.len(), 2);
+
+    // A `pattern` record another layer wrote without this crate's layout is not an item.
+    let text = "a plain note that happens to use the kind pattern";
+    let v = fx
+        .embedder
+        .embed_one(text, EmbedKind::Document)
+        .await
+        .unwrap();
+    let mut rec = NewRecord::new(text, Embedding::new(v).unwrap());
+    rec.kind("pattern");
+    sh.insert(&rec).unwrap();
+    assert_eq!(bank.items(&agent).await.unwrap().len(), 2);
+    let report = bank
+        .consolidate(&agent, &ConsolidateOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(report.examined, 2);
+    let hits = bank
+        .find_similar_patterns(std::slice::from_ref(&agent), text, 0.0, 5)
+        .await
+        .unwrap();
+    assert!(hits.len() <= 2 && hits.iter().all(|h| h.item.title != text));
 }
 
 #[tokio::test]
