@@ -7,6 +7,7 @@
 //! can be restored by editing their metadata. (mem0 let an LLM decide deletions and lost user
 //! data, mem0#1674; here the rules are explicit and every change is reversible.)
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -309,6 +310,7 @@ impl ReasoningBank {
                         || b.item.status != ItemStatus::Active
                         || a.item.outcome == b.item.outcome
                         || a.item.contradicts.contains(&b.item.id)
+                        || b.item.contradicts.contains(&a.item.id)
                     {
                         continue;
                     }
@@ -417,22 +419,31 @@ impl ReasoningBank {
                     items.push((item, v));
                 }
             }
-            let mut out = Vec::new();
-            for (a, va) in &items {
+            // A flag may sit on either side only (a survivor inherits its merged item's
+            // flags), so pairs are collected from both directions, each once.
+            let index: HashMap<RecordId, usize> = items
+                .iter()
+                .enumerate()
+                .map(|(i, (it, _))| (it.id, i))
+                .collect();
+            let mut pairs = BTreeSet::new();
+            for (i, (a, _)) in items.iter().enumerate() {
                 for c in &a.contradicts {
-                    if *c <= a.id {
-                        continue;
-                    }
-                    if let Some((b, vb)) = items.iter().find(|(b, _)| b.id == *c) {
-                        out.push(Contradiction {
-                            a: a.clone(),
-                            b: b.clone(),
-                            similarity: dot(va, vb),
-                        });
+                    if let Some(&j) = index.get(c)
+                        && i != j
+                    {
+                        pairs.insert((i.min(j), i.max(j)));
                     }
                 }
             }
-            Ok(out)
+            Ok(pairs
+                .into_iter()
+                .map(|(i, j)| Contradiction {
+                    a: items[i].0.clone(),
+                    b: items[j].0.clone(),
+                    similarity: dot(&items[i].1, &items[j].1),
+                })
+                .collect())
         })
         .await
     }

@@ -195,3 +195,37 @@ async fn prune_archives_unreliable_items_and_decay_forgets_old_evidence() {
         g.confidence
     );
 }
+
+#[tokio::test]
+async fn a_survivor_inherits_the_contradictions_of_the_item_it_absorbs() {
+    let fx = Fixture::new().await;
+    let bank = fx.bank();
+    let agent = shard("inherit");
+    let f1 = bank.learn(&agent, &failed_deploy()).await.unwrap().items[0].clone();
+    let s = bank.learn(&agent, &good_deploy()).await.unwrap().items[0].clone();
+    let first = bank
+        .consolidate(&agent, &ConsolidateOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(first.contradictions.len(), 1);
+
+    // A duplicate with more evidence arrives and absorbs the flagged item.
+    let f2 = bank.learn(&agent, &failed_deploy()).await.unwrap().items[0].clone();
+    bank.feedback(&agent, f2.id, Feedback::Failure)
+        .await
+        .unwrap();
+    let second = bank
+        .consolidate(&agent, &ConsolidateOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(second.merges.len(), 1);
+    assert_eq!(
+        (second.merges[0].winner, second.merges[0].loser),
+        (f2.id, f1.id)
+    );
+    assert!(second.contradictions.is_empty(), "{second:?}");
+    let found = bank.contradictions(&agent).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let ids = [found[0].a.id, found[0].b.id];
+    assert!(ids.contains(&f2.id) && ids.contains(&s.id), "{ids:?}");
+}
