@@ -62,8 +62,9 @@ fn norm(action: &str) -> String {
 
 /// Builds items from the trajectory's own text, no LLM: the loop works offline.
 ///
-/// - success → one **strategy**: the task, and the sequence of actions that achieved it with
-///   the answer;
+/// - success → a **strategy**: the task, and the sequence of actions that achieved it with
+///   the answer; plus, for each step that failed on the way (error marker) and the step that
+///   got past it, a recovery strategy (up to the item limit);
 /// - failure → one **pitfall**: the failing step (the first whose observation shows an error
 ///   marker of its [`RuleJudge`], else the last), its action and observation, the judge's
 ///   reasons and the steps that led there;
@@ -126,6 +127,42 @@ impl ExtractiveDistiller {
         }
     }
 
+    /// Steps of a successful trajectory that failed (error marker) and the step that got the
+    /// agent past them: failures inside successes are lessons too.
+    fn recoveries(&self, t: &Trajectory) -> Vec<ItemDraft> {
+        let mut out = Vec::new();
+        for (i, pair) in t.steps.windows(2).enumerate() {
+            let (failed, next) = (&pair[0], &pair[1]);
+            if self.markers.marker_in(&failed.observation).is_none()
+                || self.markers.marker_in(&next.observation).is_some()
+            {
+                continue;
+            }
+            let content = format!(
+                "Step {} `{}` produced: {}\nWhat worked next: `{}`{}\n",
+                i + 1,
+                clip(&failed.action, 160),
+                clip(&failed.observation, 240),
+                clip(&next.action, 160),
+                if next.observation.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" → {}", clip(&next.observation, 160))
+                }
+            );
+            out.push(ItemDraft {
+                title: format!("Recover from a failed `{}`", clip(&failed.action, 80)),
+                description: format!(
+                    "How the agent got past this failure while achieving: {}",
+                    clip(&t.task, 160)
+                ),
+                content: clip(&content, self.max_chars),
+                kind: ItemKind::Strategy,
+            });
+        }
+        out
+    }
+
     fn pitfall(&self, t: &Trajectory, v: &Verdict) -> ItemDraft {
         let at = self
             .markers
@@ -184,6 +221,9 @@ impl Distiller for ExtractiveDistiller {
             )],
             Outcome::Failure => vec![self.pitfall(t, v)],
         };
+        if v.outcome == Outcome::Success {
+            items.extend(self.recoveries(t));
+        }
         items.truncate(self.max_items);
         Ok(items)
     }

@@ -158,3 +158,38 @@ async fn bad_trajectories_are_refused_before_anything_is_stored() {
     ));
     assert!(bank.items(&agent).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_success_with_a_failed_step_also_teaches_the_recovery() {
+    let fx = Fixture::new().await;
+    let bank = fx.bank();
+    let t = trajectory(
+        "install the python dependencies",
+        &[
+            (
+                "pip install -r requirements.txt",
+                "error: externally-managed-environment",
+            ),
+            (
+                "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+                "Successfully installed 12 packages",
+            ),
+        ],
+        Some("installed in .venv"),
+        Some(Outcome::Success),
+    );
+    let r = bank.learn(&shard("py"), &t).await.unwrap();
+    assert_eq!(r.items.len(), 2);
+    assert!(r.items.iter().all(|i| i.kind == ItemKind::Strategy));
+    let recovery = &r.items[1];
+    assert_eq!(
+        recovery.title,
+        "Recover from a failed `pip install -r requirements.txt`"
+    );
+    assert!(recovery.content.contains("externally-managed-environment"));
+    assert!(
+        recovery
+            .content
+            .contains("What worked next: `python3 -m venv")
+    );
+}
