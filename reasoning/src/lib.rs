@@ -70,12 +70,15 @@
 //!
 //! # Where this departs from the paper
 //!
-//! The paper names its own limits: items are only ever added (no consolidation), retrieval is
-//! by embedding similarity alone, and all of it needs an LLM. Here items carry feedback-based
-//! confidence and usage, ranking weighs reliability and recency next to similarity, duplicates
-//! are merged and contradictions surfaced (never silently deleted), and an extractive
-//! distiller and rule judge make the loop work offline. An LLM that is configured but fails is
-//! an error, or an explicit, logged fallback, never a made-up verdict.
+//! The paper keeps everything but the memory content minimal and says so: items are only
+//! appended (no consolidation), retrieval is plain embedding similarity, and the correctness
+//! signal comes from an LLM judge that can be wrong. Here items carry a Beta-posterior
+//! confidence fed by the outcomes agents report after using them, so a wrong judgement is
+//! corrected over time; ranking weighs that reliability and recency next to similarity;
+//! near-duplicates are merged with provenance and contradictions surfaced, never silently
+//! deleted; failed steps inside successful trajectories become recovery strategies; and a
+//! rule judge plus an extractive distiller make the loop work offline. An LLM that is
+//! configured but fails is an error, or an explicit, logged fallback, never a made-up verdict.
 
 #![forbid(unsafe_code)]
 
