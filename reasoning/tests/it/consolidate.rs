@@ -285,3 +285,24 @@ async fn duplicate_threshold_separates_rephrasings_from_different_lessons() {
         }
     }
 }
+
+#[tokio::test]
+async fn consolidate_on_learn_merges_as_items_arrive() {
+    let fx = Fixture::new().await;
+    let bank = fx.builder().consolidate_on_learn(true).build().unwrap();
+    let agent = shard("auto");
+    let first = bank.learn(&agent, &failed_deploy()).await.unwrap();
+    assert!(first.consolidation.as_ref().unwrap().merges.is_empty());
+    let second = bank.learn(&agent, &failed_deploy()).await.unwrap();
+    let report = second.consolidation.unwrap();
+    assert_eq!(report.merges.len(), 1);
+    assert_eq!(report.merges[0].winner, first.items[0].id);
+    let active: Vec<_> = bank
+        .items(&agent)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.status == ItemStatus::Active)
+        .collect();
+    assert_eq!(active.len(), 1);
+}
