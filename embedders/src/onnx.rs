@@ -598,7 +598,12 @@ impl Embedder for OnnxEmbedder {
             let n = encoding.len();
             let offsets = encoding.get_offsets();
             let Some(&(_, end)) = offsets.last() else {
-                return Some(total);
+                // Nothing but whitespace (or text the normalizer drops) in this window.
+                if w == rest.len() {
+                    return Some(total);
+                }
+                rest = &rest[w..];
+                continue;
             };
             if w == rest.len() && rest.get(end..)?.trim().is_empty() {
                 return Some(total + n);
@@ -610,7 +615,9 @@ impl Embedder for OnnxEmbedder {
                 _ => (n, end),
             };
             total += counted;
-            rest = rest.get(cut..)?;
+            // `cut > 0` always holds (a token ends after byte 0); the guard keeps the loop
+            // finite whatever the tokenizer reports.
+            rest = rest.get(cut.max(1)..)?;
         }
     }
 

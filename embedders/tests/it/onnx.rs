@@ -150,6 +150,8 @@ fn count_tokens_is_untruncated_and_cached_embedders_delegate() {
         e.count_tokens(&mixed).unwrap(),
         60 * e.count_tokens(piece).unwrap()
     );
+    let spaced = format!("{}{sentence}", " ".repeat(5000));
+    assert_eq!(e.count_tokens(&spaced).unwrap(), one);
     let dynamic: Arc<dyn Embedder> = Arc::new(e.clone());
     let cached = reasonbank_embedders::CachedEmbedder::builder(dynamic)
         .build()
