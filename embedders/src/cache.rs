@@ -198,6 +198,10 @@ impl Embedder for CachedEmbedder {
         self.inner.model_id()
     }
 
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        self.inner.count_tokens(text)
+    }
+
     fn dimensions(&self) -> usize {
         self.inner.dimensions()
     }

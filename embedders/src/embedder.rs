@@ -102,6 +102,15 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
     /// (runtime, HTTP, cache) as documented by each implementation.
     async fn embed(&self, texts: &[String], kind: EmbedKind) -> Result<Vec<Vec<f32>>>;
 
+    /// Number of tokens the model sees for `text`, when the embedder knows its tokenizer.
+    ///
+    /// Callers that budget prompt space (context synthesis) use it; `None` means "unknown",
+    /// and the caller must fall back to an estimate it documents. Defaults to `None`.
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        let _ = text;
+        None
+    }
+
     /// Embeds a single text.
     ///
     /// # Errors

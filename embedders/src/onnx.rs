@@ -578,6 +578,49 @@ impl Embedder for OnnxEmbedder {
         &self.inner.model_id
     }
 
+    /// Tokens of `text` without `[CLS]`/`[SEP]` and without truncation. The tokenizer
+    /// truncates at `max_length`, so the text is counted in windows of at most 2 KiB: each
+    /// window's last pre-tokenized word (which truncation or the window may have cut) is left
+    /// for the next window. BERT pre-tokenization splits at whitespace and punctuation
+    /// independently of context, so the sum is exact, except for a single "word" longer than
+    /// a window, which is counted as cut.
+    fn count_tokens(&self, text: &str) -> Option<usize> {
+        const WINDOW: usize = 2048;
+        let mut rest = text;
+        let mut total = 0;
+        loop {
+            let mut w = rest.len().min(WINDOW);
+            while !rest.is_char_boundary(w) {
+                w -= 1;
+            }
+            let window = &rest[..w];
+            let encoding = self.inner.tokenizer.encode(window, false).ok()?;
+            let n = encoding.len();
+            let offsets = encoding.get_offsets();
+            let Some(&(_, end)) = offsets.last() else {
+                // Nothing but whitespace (or text the normalizer drops) in this window.
+                if w == rest.len() {
+                    return Some(total);
+                }
+                rest = &rest[w..];
+                continue;
+            };
+            if w == rest.len() && rest.get(end..)?.trim().is_empty() {
+                return Some(total + n);
+            }
+            let words = encoding.get_word_ids();
+            let last_word_start = words.iter().position(|id| *id == words[n - 1]);
+            let (counted, cut) = match last_word_start {
+                Some(k) if k > 0 => (k, offsets[k].0),
+                _ => (n, end),
+            };
+            total += counted;
+            // `cut > 0` always holds (a token ends after byte 0); the guard keeps the loop
+            // finite whatever the tokenizer reports.
+            rest = rest.get(cut.max(1)..)?;
+        }
+    }
+
     fn dimensions(&self) -> usize {
         self.inner.dimensions
     }

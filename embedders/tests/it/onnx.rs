@@ -135,6 +135,30 @@ async fn long_text_is_truncated_to_256_tokens() {
     assert!(dot(&v, &w) > 0.99);
 }
 
+#[test]
+fn count_tokens_is_untruncated_and_cached_embedders_delegate() {
+    let sentence = "Memory systems for agents store experiences and retrieve them later. ";
+    let e = embedder();
+    let one = e.count_tokens(sentence).unwrap();
+    // `token_count` adds [CLS] and [SEP]; `count_tokens` counts the text alone.
+    assert_eq!(one + 2, e.token_count(sentence).unwrap());
+    // Far past the 256-token truncation, the count keeps growing with the text.
+    assert_eq!(e.count_tokens(&sentence.repeat(40)).unwrap(), 40 * one);
+    let mixed = "Die Größe von 東京 ist beeindruckend; naïve café-owners agree. ".repeat(60);
+    let piece = "Die Größe von 東京 ist beeindruckend; naïve café-owners agree. ";
+    assert_eq!(
+        e.count_tokens(&mixed).unwrap(),
+        60 * e.count_tokens(piece).unwrap()
+    );
+    let spaced = format!("{}{sentence}", " ".repeat(5000));
+    assert_eq!(e.count_tokens(&spaced).unwrap(), one);
+    let dynamic: Arc<dyn Embedder> = Arc::new(e.clone());
+    let cached = reasonbank_embedders::CachedEmbedder::builder(dynamic)
+        .build()
+        .unwrap();
+    assert_eq!(cached.count_tokens(sentence), Some(one));
+}
+
 #[tokio::test]
 async fn order_is_preserved_across_length_sorted_batches() {
     let mut texts = Vec::new();

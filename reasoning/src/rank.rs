@@ -1,0 +1,267 @@
+//! Scoring and diversity: `score = w_sim·similarity + w_rec·recency + w_rel·reliability`, then
+//! maximal marginal relevance (MMR). Pure functions over numbers; no storage.
+
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// Weights of the three ranking signals. They need not sum to one; each must be finite and
+/// non-negative, and at least one positive.
+///
+/// The default, 0.45 / 0.10 / 0.45, was chosen by the simulation in this module's tests
+/// (`default_weights_are_near_best_on_synthetic_histories`, run it with `--nocapture` for the
+/// table): synthetic retrieval rounds where an item's true usefulness is a hidden success rate,
+/// items go stale with age, and agents report Beta-distributed feedback, averaged over a
+/// feedback-sparse world (70% of items never rated) and a feedback-rich one (10%). On a
+/// 0.05-step grid of weights summing to one, 0.45 / 0.10 / 0.45 ties for best (mean top-5
+/// utility 0.354, also best on a held-out seed); agentic-flow's 0.65 / 0.15 / 0.20 scores 0.323
+/// and similarity alone 0.265. Reliability earns its weight because measured feedback
+/// separates helpful items from look-alikes that similarity cannot; recency adds little once
+/// feedback exists, since stale items collect failures and lose confidence on their own. The
+/// simulation is a model, not ground truth: with no feedback at all, reliability is constant
+/// and ranking reduces to similarity and recency.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Weights {
+    /// Weight of cosine similarity to the task.
+    pub similarity: f32,
+    /// Weight of recency (`2^(-age / half_life)`).
+    pub recency: f32,
+    /// Weight of reliability (the Beta-posterior confidence).
+    pub reliability: f32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            similarity: 0.45,
+            recency: 0.10,
+            reliability: 0.45,
+        }
+    }
+}
+
+impl Weights {
+    /// Weights with these values.
+    pub fn new(similarity: f32, recency: f32, reliability: f32) -> Self {
+        Weights {
+            similarity,
+            recency,
+            reliability,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let all = [self.similarity, self.recency, self.reliability];
+        if all.iter().any(|w| !w.is_finite() || *w < 0.0) || all.iter().all(|w| *w == 0.0) {
+            return Err(Error::InvalidInput {
+                what: "weights",
+                reason: format!("must be finite, >= 0 and not all zero, got {self:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The combined score.
+    pub fn score(&self, similarity: f32, recency: f32, reliability: f32) -> f32 {
+        self.similarity * similarity + self.recency * recency + self.reliability * reliability
+    }
+}
+
+/// `2^(-age / half_life)`: 1 for a brand-new item, 0.5 at one half-life. Ages below zero
+/// (clock skew between peers) count as zero.
+pub(crate) fn recency(now_ms: i64, then_ms: i64, half_life_ms: f64) -> f32 {
+    let age = (now_ms - then_ms).max(0) as f64;
+    (0.5f64).powf(age / half_life_ms) as f32
+}
+
+/// Cosine similarity of two unit vectors.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Maximal marginal relevance (Carbonell & Goldstein, 1998): greedily picks the candidate
+/// maximizing `λ·relevance − (1−λ)·max cosine to the already picked`, up to `k`. `λ = 1` is
+/// pure relevance order; `λ = 0` pure diversity. Returns indices into `relevance`.
+pub(crate) fn mmr(relevance: &[f32], vectors: &[&[f32]], lambda: f32, k: usize) -> Vec<usize> {
+    let n = relevance.len();
+    let mut picked: Vec<usize> = Vec::with_capacity(k.min(n));
+    let mut max_sim = vec![f32::NEG_INFINITY; n];
+    let mut taken = vec![false; n];
+    while picked.len() < k.min(n) {
+        let mut best: Option<(usize, f32)> = None;
+        for i in 0..n {
+            if taken[i] {
+                continue;
+            }
+            let penalty = if picked.is_empty() { 0.0 } else { max_sim[i] };
+            let m = lambda * relevance[i] - (1.0 - lambda) * penalty;
+            // Ties go to the more relevant, then to the earlier candidate: stable output.
+            let better = match best {
+                None => true,
+                Some((b, bm)) => m > bm || (m == bm && relevance[i] > relevance[b]),
+            };
+            if better {
+                best = Some((i, m));
+            }
+        }
+        let Some((i, _)) = best else { break };
+        taken[i] = true;
+        picked.push(i);
+        for j in 0..n {
+            if !taken[j] {
+                max_sim[j] = max_sim[j].max(dot(vectors[i], vectors[j]));
+            }
+        }
+    }
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmr_lambda_one_is_relevance_order_and_lower_lambda_diversifies() {
+        let a = [1.0f32, 0.0];
+        let a2 = [0.999f32, 0.0447];
+        let b = [0.0f32, 1.0];
+        let vs: Vec<&[f32]> = vec![&a, &a2, &b];
+        let rel = [0.9, 0.85, 0.6];
+        assert_eq!(mmr(&rel, &vs, 1.0, 3), vec![0, 1, 2]);
+        assert_eq!(mmr(&rel, &vs, 0.5, 2), vec![0, 2]);
+        assert_eq!(mmr(&rel, &vs, 0.5, 10).len(), 3);
+    }
+
+    #[test]
+    fn recency_halves_per_half_life() {
+        assert_eq!(recency(1000, 1000, 10.0), 1.0);
+        assert!((recency(1010, 1000, 10.0) - 0.5).abs() < 1e-6);
+        assert_eq!(recency(0, 1000, 10.0), 1.0);
+    }
+
+    /// A tiny deterministic generator (SplitMix64) so the simulation needs no dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Mean utility of the top 5 under `w`, over synthetic retrieval rounds.
+    ///
+    /// The world: each query has 40 candidate items. A quarter are on-topic (similarity
+    /// 0.45–0.85), the rest distractors (0.15–0.60), so similarity alone confuses them. Each
+    /// item has a hidden success rate p ~ U(0, 1) and an age of 0–180 days; an item goes
+    /// stale (stops helping) with probability `1 − 2^(−age/90)`, and its feedback reflects
+    /// that only for the trials after it went stale. A share `sparse` of the items has no
+    /// feedback at all (confidence stays at the prior mean); the others have 1–12 trials,
+    /// recorded as Beta(1, 1) posterior means (what `feedback` stores). A distractor that is
+    /// applied anyway succeeds at 0.3·p. The utility of picking an item is `p` if it is
+    /// on-topic and not stale, else 0.
+    fn simulate(w: Weights, seed: u64, sparse: f64) -> f64 {
+        let mut rng = Rng(seed);
+        let mut total = 0.0;
+        let rounds = 1500;
+        for _ in 0..rounds {
+            let mut cands = Vec::with_capacity(40);
+            for i in 0..40 {
+                let on_topic = i < 10;
+                let sim = if on_topic {
+                    0.45 + 0.40 * rng.next()
+                } else {
+                    0.15 + 0.45 * rng.next()
+                };
+                let p = rng.next();
+                let age_days = 180.0 * rng.next();
+                let stale = rng.next() < 1.0 - (0.5f64).powf(age_days / 90.0);
+                let trials = if rng.next() < sparse {
+                    0
+                } else {
+                    1 + (rng.next() * 12.0) as u32
+                };
+                // Trials spread over the item's life; the later ones fail once stale.
+                let stale_after = if stale { rng.next() } else { 1.0 };
+                let (mut s, mut f) = (0.0, 0.0);
+                for t in 0..trials {
+                    let when = f64::from(t) / f64::from(trials);
+                    let p_now = if when < stale_after { p } else { 0.0 };
+                    let p_hit = if on_topic { p_now } else { 0.3 * p_now };
+                    if rng.next() < p_hit {
+                        s += 1.0;
+                    } else {
+                        f += 1.0;
+                    }
+                }
+                let conf = (1.0 + s) / (2.0 + s + f);
+                let rec = (0.5f64).powf(age_days / 30.0);
+                let utility = if on_topic && !stale { p } else { 0.0 };
+                let score = w.score(sim as f32, rec as f32, conf as f32);
+                cands.push((score, utility));
+            }
+            cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+            total += cands[..5].iter().map(|c| c.1).sum::<f64>() / 5.0;
+        }
+        total / f64::from(rounds)
+    }
+
+    /// Mean over a feedback-sparse world (70% of items never rated) and a feedback-rich one
+    /// (10% never rated).
+    fn utility(w: Weights, seed: u64) -> f64 {
+        (simulate(w, seed, 0.7) + simulate(w, seed, 0.1)) / 2.0
+    }
+
+    /// The measurement behind [`Weights::default`]. Run with `--nocapture` to see the table.
+    #[test]
+    fn default_weights_are_near_best_on_synthetic_histories() {
+        let mut best = (Weights::default(), f64::MIN);
+        let mut rows = Vec::new();
+        for s in 0..=20 {
+            for r in 0..=(20 - s) {
+                let w = Weights::new(s as f32 / 20.0, r as f32 / 20.0, (20 - s - r) as f32 / 20.0);
+                let u = utility(w, 7);
+                rows.push((w, u));
+                if u > best.1 {
+                    best = (w, u);
+                }
+            }
+        }
+        let ours = utility(Weights::default(), 7);
+        let prior_art = utility(Weights::new(0.65, 0.15, 0.20), 7);
+        let sim_only = utility(Weights::new(1.0, 0.0, 0.0), 7);
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (w, u) in rows.iter().take(8) {
+            println!(
+                "{:.2}/{:.2}/{:.2}: {u:.4}",
+                w.similarity, w.recency, w.reliability
+            );
+        }
+        println!(
+            "best {:?} {:.4}; default {ours:.4}; agentic-flow 0.65/0.15/0.20 {prior_art:.4}; \
+             similarity only {sim_only:.4}",
+            best.0, best.1
+        );
+        for (name, sparse) in [("sparse", 0.7), ("rich", 0.1)] {
+            println!(
+                "{name}: default {:.4}, agentic-flow {:.4}, similarity only {:.4}",
+                simulate(Weights::default(), 7, sparse),
+                simulate(Weights::new(0.65, 0.15, 0.20), 7, sparse),
+                simulate(Weights::new(1.0, 0.0, 0.0), 7, sparse),
+            );
+        }
+        // On a held-out seed too.
+        let ours_b = utility(Weights::default(), 11);
+        let best_b = utility(best.0, 11);
+        let prior_b = utility(Weights::new(0.65, 0.15, 0.20), 11);
+        println!(
+            "held-out seed: default {ours_b:.4}, grid best {best_b:.4}, agentic-flow {prior_b:.4}"
+        );
+        assert!(ours >= 0.99 * best.1, "default {ours} vs best {}", best.1);
+        assert!(ours_b >= 0.98 * best_b);
+        assert!(ours > prior_art && ours_b > prior_b);
+        assert!(ours > sim_only);
+    }
+}

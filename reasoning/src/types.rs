@@ -1,0 +1,537 @@
+//! Memory items and trajectories, and how they map onto shard records.
+//!
+//! # Metadata layout (version 1)
+//!
+//! A [`MemoryItem`] is a record of kind [`PATTERN_KIND`] whose text (the embedded text) is
+//! `title + "\n" + description + "\n" + content`, and whose metadata object is:
+//!
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `rb` | integer | layout version, `1` |
+//! | `title`, `description`, `content` | string | the paper's memory-item schema |
+//! | `item_kind` | string | `strategy`, `pitfall` or `insight` ([`ItemKind`]) |
+//! | `outcome` | string | `success` or `failure`: the verdict of the trajectory it came from |
+//! | `source` | string (UUID) or null | the experience record it was distilled from |
+//! | `task` | string | that trajectory's task query |
+//! | `distiller` | string | name of the distiller that wrote it (`extractive`, `llm`, ...) |
+//! | `successes`, `failures` | number ≥ 0 | feedback evidence (rewards count fractionally) |
+//! | `confidence` | number in (0, 1) | posterior mean, kept in sync with the counts (for filters) |
+//! | `usage_count` | integer | times returned by recall or included in a synthesized context |
+//! | `last_used_at` | integer or null | Unix ms of the last such use |
+//! | `status` | string | `active`, `merged` (folded into `merged_into`) or `archived` (pruned) |
+//! | `merged_into` | string (UUID) or null | the item that absorbed this one |
+//! | `merged_from` | array of UUID strings | items folded into this one (provenance) |
+//! | `contradicts` | array of UUID strings | similar items with the opposite outcome |
+//! | `decayed_at` | integer, optional | Unix ms of the last evidence decay by consolidation |
+//!
+//! Keys that other layers add to an item's metadata survive every rewrite by this crate;
+//! readers ignore unknown keys and treat missing counters as zero.
+//!
+//! A [`Trajectory`] is a record of kind [`EXPERIENCE_KIND`] whose text is the task query (so
+//! a new task can be matched against past *tasks*, the paper's retrieval) and whose metadata
+//! is `{"rb": 1, "task", "steps": [{"action", "observation"}], "answer", "outcome", "reward",
+//! "verdict": {"outcome", "reasons", "judge"}, "items": [UUID strings]}`; `outcome` is the
+//! judged outcome, while the caller's own outcome and reward are kept in `claimed_outcome`
+//! and `reward`.
+
+use reasonbank_memory::{Record, RecordId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::{Error, Result};
+
+/// Record kind of memory items.
+pub const PATTERN_KIND: &str = "pattern";
+/// Record kind of trajectories.
+pub const EXPERIENCE_KIND: &str = "experience";
+/// Version of the metadata layout this crate writes (key `rb`).
+pub const LAYOUT_VERSION: u64 = 1;
+
+/// Whether a trajectory achieved its task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The task was achieved.
+    Success,
+    /// It was not.
+    Failure,
+}
+
+impl Outcome {
+    /// `"success"` or `"failure"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// What a memory item teaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ItemKind {
+    /// Something to do: distilled from what worked.
+    Strategy,
+    /// Something to avoid: distilled from what failed.
+    Pitfall,
+    /// A neutral observation (e.g. from an LLM that labels it so).
+    Insight,
+}
+
+impl ItemKind {
+    /// `"strategy"`, `"pitfall"` or `"insight"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Strategy => "strategy",
+            ItemKind::Pitfall => "pitfall",
+            ItemKind::Insight => "insight",
+        }
+    }
+}
+
+/// Lifecycle state of a stored item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ItemStatus {
+    /// Retrieved by recall.
+    Active,
+    /// Folded into another item by consolidation; kept for provenance, not retrieved.
+    Merged,
+    /// Pruned by consolidation; kept (recoverable), not retrieved.
+    Archived,
+}
+
+impl ItemStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Active => "active",
+            ItemStatus::Merged => "merged",
+            ItemStatus::Archived => "archived",
+        }
+    }
+}
+
+/// One step of a trajectory: what the agent did and what it saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The action (tool call, command, click, thought).
+    pub action: String,
+    /// What came back.
+    #[serde(default)]
+    pub observation: String,
+}
+
+impl Step {
+    /// A step.
+    pub fn new(action: impl Into<String>, observation: impl Into<String>) -> Self {
+        Step {
+            action: action.into(),
+            observation: observation.into(),
+        }
+    }
+}
+
+/// An agent's attempt at a task, as given to [`learn`](crate::ReasoningBank::learn).
+///
+/// Deserializes from `{"task": "...", "steps": [{"action": "...", "observation": "..."}],
+/// "answer": "...", "outcome": "success", "reward": 1.0}`; all but `task` may be omitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trajectory {
+    /// The task query (what the agent was asked).
+    pub task: String,
+    /// The steps, in order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// The final answer, if any.
+    #[serde(default)]
+    pub answer: Option<String>,
+    /// The outcome the caller knows (e.g. tests passed), if any.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// A reward in [0, 1] the caller knows, if any.
+    #[serde(default)]
+    pub reward: Option<f32>,
+}
+
+impl Trajectory {
+    /// A trajectory for `task` with no steps, answer or outcome yet.
+    pub fn new(task: impl Into<String>) -> Self {
+        Trajectory {
+            task: task.into(),
+            steps: Vec::new(),
+            answer: None,
+            outcome: None,
+            reward: None,
+        }
+    }
+    /// Appends a step.
+    pub fn step(&mut self, action: impl Into<String>, observation: impl Into<String>) -> &mut Self {
+        self.steps.push(Step::new(action, observation));
+        self
+    }
+    /// Sets the answer.
+    pub fn answer(&mut self, answer: impl Into<String>) -> &mut Self {
+        self.answer = Some(answer.into());
+        self
+    }
+    /// Sets the known outcome.
+    pub fn outcome(&mut self, outcome: Outcome) -> &mut Self {
+        self.outcome = Some(outcome);
+        self
+    }
+    /// Sets the known reward in [0, 1].
+    pub fn reward(&mut self, reward: f32) -> &mut Self {
+        self.reward = Some(reward);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.task.trim().is_empty() {
+            return Err(Error::InvalidInput {
+                what: "trajectory",
+                reason: "the task is empty".into(),
+            });
+        }
+        if let Some(r) = self.reward
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(Error::InvalidInput {
+                what: "trajectory",
+                reason: format!("reward must be in [0, 1], got {r}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A judge's decision on a trajectory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Verdict {
+    /// Success or failure.
+    pub outcome: Outcome,
+    /// Why (the LLM's thoughts, the rule that fired, "caller's outcome").
+    pub reasons: String,
+    /// Which judge decided: `explicit`, `rule`, `llm`.
+    pub judge: String,
+    /// When a configured fallback judge decided because the primary one failed: the primary's
+    /// error. `None` when the primary decided.
+    #[serde(default)]
+    pub fallback_from: Option<String>,
+}
+
+impl Verdict {
+    /// A verdict by `judge`.
+    pub fn new(outcome: Outcome, reasons: impl Into<String>, judge: impl Into<String>) -> Self {
+        Verdict {
+            outcome,
+            reasons: reasons.into(),
+            judge: judge.into(),
+            fallback_from: None,
+        }
+    }
+}
+
+/// A memory item before it is stored: what a [`Distiller`](crate::Distiller) returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemDraft {
+    /// A short name.
+    pub title: String,
+    /// One sentence summary.
+    pub description: String,
+    /// The insight itself, a few sentences.
+    pub content: String,
+    /// Strategy, pitfall or insight.
+    pub kind: ItemKind,
+}
+
+impl ItemDraft {
+    /// The text that is embedded and searched: title, description and content on three lines.
+    pub fn embedded_text(&self) -> String {
+        format!("{}\n{}\n{}", self.title, self.description, self.content)
+    }
+}
+
+/// Feedback on an item after an agent used it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feedback {
+    /// It helped: one success.
+    Success,
+    /// It did not: one failure.
+    Failure,
+    /// A reward in [0, 1]: counts as `r` successes and `1 - r` failures.
+    Reward(f32),
+}
+
+/// A stored memory item (see the [module docs](self) for its record layout).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct MemoryItem {
+    /// Its record id.
+    pub id: RecordId,
+    /// Short name.
+    pub title: String,
+    /// One sentence summary.
+    pub description: String,
+    /// The insight.
+    pub content: String,
+    /// Strategy, pitfall or insight.
+    pub kind: ItemKind,
+    /// Outcome of the trajectory it was distilled from.
+    pub outcome: Outcome,
+    /// The experience record it was distilled from.
+    pub source: Option<RecordId>,
+    /// That trajectory's task.
+    pub task: String,
+    /// The distiller that wrote it.
+    pub distiller: String,
+    /// Posterior mean reliability in (0, 1) (see [`BankBuilder::prior`](crate::BankBuilder::prior)).
+    pub confidence: f32,
+    /// Feedback successes (fractional with rewards).
+    pub successes: f64,
+    /// Feedback failures (fractional with rewards).
+    pub failures: f64,
+    /// Times it was recalled or put into a context.
+    pub usage_count: u64,
+    /// Unix ms of the last use.
+    pub last_used_at: Option<i64>,
+    /// Lifecycle state.
+    pub status: ItemStatus,
+    /// The item that absorbed this one, when merged.
+    pub merged_into: Option<RecordId>,
+    /// Items folded into this one.
+    pub merged_from: Vec<RecordId>,
+    /// Similar items with the opposite outcome.
+    pub contradicts: Vec<RecordId>,
+    /// Unix ms of creation.
+    pub created_at: i64,
+    /// Unix ms of the last write (feedback, usage, merge).
+    pub updated_at: i64,
+}
+
+/// Beta-posterior prior pseudo-counts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Prior {
+    pub alpha: f64,
+    pub beta: f64,
+}
+
+impl Prior {
+    pub(crate) fn mean(self, successes: f64, failures: f64) -> f32 {
+        ((self.alpha + successes) / (self.alpha + self.beta + successes + failures)) as f32
+    }
+}
+
+/// Metadata of a fresh item.
+pub(crate) fn item_metadata(
+    draft: &ItemDraft,
+    outcome: Outcome,
+    source: Option<RecordId>,
+    task: &str,
+    distiller: &str,
+    prior: Prior,
+) -> Value {
+    json!({
+        "rb": LAYOUT_VERSION,
+        "title": draft.title,
+        "description": draft.description,
+        "content": draft.content,
+        "item_kind": draft.kind,
+        "outcome": outcome,
+        "source": source.map(|s| s.to_string()),
+        "task": task,
+        "distiller": distiller,
+        "successes": 0.0,
+        "failures": 0.0,
+        "confidence": prior.mean(0.0, 0.0),
+        "usage_count": 0,
+        "last_used_at": null,
+        "status": "active",
+        "merged_into": null,
+        "merged_from": [],
+        "contradicts": [],
+    })
+}
+
+impl MemoryItem {
+    /// Decodes a `pattern` record.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRecord`] if the record is not a pattern or its metadata does not follow
+    /// the layout.
+    pub fn from_record(record: &Record) -> Result<MemoryItem> {
+        let bad = |reason: String| Error::InvalidRecord {
+            id: record.id,
+            expected: PATTERN_KIND,
+            reason,
+        };
+        if record.kind != PATTERN_KIND {
+            return Err(bad(format!("its kind is {:?}", record.kind)));
+        }
+        let m = &record.metadata;
+        let s = |k: &str| -> Result<String> {
+            m.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| bad(format!("`{k}` is missing or not a string")))
+        };
+        let parse = |k: &str| -> Result<Value> {
+            m.get(k)
+                .cloned()
+                .ok_or_else(|| bad(format!("`{k}` is missing")))
+        };
+        let kind: ItemKind = serde_json::from_value(parse("item_kind")?)
+            .map_err(|e| bad(format!("`item_kind`: {e}")))?;
+        let outcome: Outcome = serde_json::from_value(parse("outcome")?)
+            .map_err(|e| bad(format!("`outcome`: {e}")))?;
+        let status: ItemStatus = match m.get("status") {
+            None => ItemStatus::Active,
+            Some(v) => {
+                serde_json::from_value(v.clone()).map_err(|e| bad(format!("`status`: {e}")))?
+            }
+        };
+        let id_opt = |k: &str| -> Result<Option<RecordId>> {
+            match m.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => s
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| bad(format!("`{k}` is not a UUID"))),
+                Some(_) => Err(bad(format!("`{k}` is not a string"))),
+            }
+        };
+        let ids = |k: &str| -> Result<Vec<RecordId>> {
+            match m.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(|| bad(format!("`{k}` holds a non-UUID")))
+                    })
+                    .collect(),
+                Some(_) => Err(bad(format!("`{k}` is not an array"))),
+            }
+        };
+        let num = |k: &str| -> f64 {
+            m.get(k)
+                .and_then(Value::as_f64)
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .unwrap_or(0.0)
+        };
+        Ok(MemoryItem {
+            id: record.id,
+            title: s("title")?,
+            description: s("description")?,
+            content: s("content")?,
+            kind,
+            outcome,
+            source: id_opt("source")?,
+            task: s("task").unwrap_or_default(),
+            distiller: s("distiller").unwrap_or_default(),
+            confidence: m
+                .get("confidence")
+                .and_then(Value::as_f64)
+                .filter(|c| (0.0..=1.0).contains(c))
+                .unwrap_or(0.5) as f32,
+            successes: num("successes"),
+            failures: num("failures"),
+            usage_count: m.get("usage_count").and_then(Value::as_u64).unwrap_or(0),
+            last_used_at: m.get("last_used_at").and_then(Value::as_i64),
+            status,
+            merged_into: id_opt("merged_into")?,
+            merged_from: ids("merged_from")?,
+            contradicts: ids("contradicts")?,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+
+    /// The text that was embedded: title, description and content on three lines.
+    pub fn embedded_text(&self) -> String {
+        format!("{}\n{}\n{}", self.title, self.description, self.content)
+    }
+
+    /// The metadata object this item is stored with: `base` (the stored object, so keys other
+    /// layers added survive) with this item's keys written over it.
+    pub(crate) fn to_metadata(&self, base: &Map<String, Value>) -> Value {
+        let ids = |v: &[RecordId]| Value::Array(v.iter().map(|i| i.to_string().into()).collect());
+        let mut m = base.clone();
+        m.insert("rb".into(), LAYOUT_VERSION.into());
+        m.insert("title".into(), self.title.clone().into());
+        m.insert("description".into(), self.description.clone().into());
+        m.insert("content".into(), self.content.clone().into());
+        m.insert("item_kind".into(), self.kind.as_str().into());
+        m.insert("outcome".into(), self.outcome.as_str().into());
+        m.insert(
+            "source".into(),
+            self.source
+                .map(|s| s.to_string())
+                .map_or(Value::Null, Value::from),
+        );
+        m.insert("task".into(), self.task.clone().into());
+        m.insert("distiller".into(), self.distiller.clone().into());
+        m.insert("successes".into(), json!(self.successes));
+        m.insert("failures".into(), json!(self.failures));
+        m.insert("confidence".into(), json!(self.confidence));
+        m.insert("usage_count".into(), self.usage_count.into());
+        m.insert("last_used_at".into(), json!(self.last_used_at));
+        m.insert("status".into(), self.status.as_str().into());
+        m.insert(
+            "merged_into".into(),
+            self.merged_into
+                .map(|s| s.to_string())
+                .map_or(Value::Null, Value::from),
+        );
+        m.insert("merged_from".into(), ids(&self.merged_from));
+        m.insert("contradicts".into(), ids(&self.contradicts));
+        Value::Object(m)
+    }
+}
+
+/// Metadata of a stored trajectory (see the module docs).
+pub(crate) fn experience_metadata(t: &Trajectory, verdict: &Verdict, items: &[RecordId]) -> Value {
+    json!({
+        "rb": LAYOUT_VERSION,
+        "task": t.task,
+        "steps": t.steps,
+        "answer": t.answer,
+        "outcome": verdict.outcome,
+        "claimed_outcome": t.outcome,
+        "reward": t.reward,
+        "verdict": verdict,
+        "items": items.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trajectory_json_round_trips_with_defaults() {
+        let t: Trajectory = serde_json::from_str(r#"{"task": "x"}"#).unwrap();
+        assert!(t.steps.is_empty() && t.outcome.is_none());
+        let t: Trajectory = serde_json::from_str(
+            r#"{"task": "x", "steps": [{"action": "a"}], "outcome": "failure", "reward": 0.2}"#,
+        )
+        .unwrap();
+        assert_eq!(t.outcome, Some(Outcome::Failure));
+        assert_eq!(t.steps[0].observation, "");
+    }
+
+    #[test]
+    fn prior_mean() {
+        let p = Prior {
+            alpha: 1.0,
+            beta: 1.0,
+        };
+        assert_eq!(p.mean(0.0, 0.0), 0.5);
+        assert!((p.mean(3.0, 1.0) - 4.0 / 6.0).abs() < 1e-6);
+    }
+}
