@@ -12,6 +12,10 @@ use crate::memory::{
     Embedding, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, SearchOptions, Shard,
     ShardId, ShardStats, Store, StoreOptions,
 };
+use crate::reasoning::{
+    ConsolidateOptions, ConsolidationReport, Distiller, Feedback, Judge, LearnReport, MemoryItem,
+    ReasoningBank, ScoredItem, SynthesizedContext, Trajectory,
+};
 use crate::{Error, Result};
 
 /// Shard (agent) id used when none is given.
@@ -26,6 +30,8 @@ pub struct AgentMemoryBuilder {
     provision: ProvisionOptions,
     max_open_shards: usize,
     recency_half_life: Duration,
+    judge: Option<Arc<dyn Judge>>,
+    distiller: Option<Arc<dyn Distiller>>,
 }
 
 /// What to remember: text plus optional metadata, kind and namespace.
@@ -198,7 +204,22 @@ impl AgentMemoryBuilder {
             provision: ProvisionOptions::new(),
             max_open_shards: 256,
             recency_half_life: Duration::from_secs(30 * 24 * 3600),
+            judge: None,
+            distiller: None,
         }
+    }
+    /// How [`AgentMemory::learn`] judges a trajectory. Defaults to the trajectory's own
+    /// outcome or reward, and the rule-based judge when it has none
+    /// ([`ReasoningBank`]'s default).
+    pub fn judge(&mut self, j: Arc<dyn Judge>) -> &mut Self {
+        self.judge = Some(j);
+        self
+    }
+    /// How [`AgentMemory::learn`] distills memory items. Defaults to the extractive distiller
+    /// (no LLM; works offline).
+    pub fn distiller(&mut self, d: Arc<dyn Distiller>) -> &mut Self {
+        self.distiller = Some(d);
+        self
     }
     /// The agent: its shard is `<root>/<agent>.sqlite`. Letters, digits, `.`, `_`, `-`.
     /// Defaults to `default`.
@@ -257,10 +278,20 @@ impl AgentMemoryBuilder {
             Ok((store, shard))
         })
         .await??;
+        let store = Arc::new(store);
+        let mut bank = ReasoningBank::builder(Arc::clone(&store), Arc::clone(&embedder));
+        if let Some(j) = &self.judge {
+            bank.judge(Arc::clone(j));
+        }
+        if let Some(d) = &self.distiller {
+            bank.distiller(Arc::clone(d));
+        }
+        let bank = bank.build()?;
         Ok(AgentMemory {
             inner: Arc::new(Inner {
                 agent,
-                store: Arc::new(store),
+                bank,
+                store,
                 shard,
                 embedder,
                 half_life_ms: self.recency_half_life.as_millis().max(1) as f64,
@@ -271,6 +302,7 @@ impl AgentMemoryBuilder {
 
 struct Inner {
     agent: ShardId,
+    bank: ReasoningBank,
     store: Arc<Store>,
     shard: Arc<Shard>,
     embedder: Arc<dyn Embedder>,
@@ -500,6 +532,101 @@ impl AgentMemory {
     pub async fn forget(&self, id: RecordId) -> Result<bool> {
         let shard = Arc::clone(&self.inner.shard);
         Ok(tokio::task::spawn_blocking(move || shard.delete(id)).await??)
+    }
+
+    /// The ReasoningBank over this memory's store (for options the methods below don't take).
+    pub fn bank(&self) -> &ReasoningBank {
+        &self.inner.bank
+    }
+
+    /// Learns from a finished task: judges the trajectory, stores it as an experience and
+    /// distills memory items (strategies from successes, pitfalls from failures) into this
+    /// agent's shard.
+    ///
+    /// # Errors
+    /// An empty trajectory, an unreachable LLM judge or distiller (when configured), storage
+    /// and embedder errors.
+    pub async fn learn(&self, trajectory: &Trajectory) -> Result<LearnReport> {
+        Ok(self.inner.bank.learn(&self.inner.agent, trajectory).await?)
+    }
+
+    /// Learns from several attempts at one task by contrasting successes with failures
+    /// (the paper's parallel test-time scaling, MaTTS).
+    ///
+    /// # Errors
+    /// As [`learn`](Self::learn).
+    pub async fn learn_contrastive(
+        &self,
+        task: &str,
+        trajectories: &[Trajectory],
+    ) -> Result<LearnReport> {
+        Ok(self
+            .inner
+            .bank
+            .learn_contrastive(&self.inner.agent, task, trajectories)
+            .await?)
+    }
+
+    /// The memory items of this agent most useful for `task`: similarity, recency and
+    /// reliability combined, diversified (MMR); their usage is recorded.
+    ///
+    /// # Errors
+    /// Embedder and storage errors.
+    pub async fn find_similar_patterns(
+        &self,
+        task: &str,
+        threshold: f32,
+        k: usize,
+    ) -> Result<Vec<ScoredItem>> {
+        let shards = [self.inner.agent.clone()];
+        Ok(self
+            .inner
+            .bank
+            .find_similar_patterns(&shards, task, threshold, k)
+            .await?)
+    }
+
+    /// Records whether memory item `item` helped; its confidence (a Beta posterior) and so its
+    /// ranking follow.
+    ///
+    /// # Errors
+    /// An unknown item, a reward outside [0, 1], storage errors.
+    pub async fn feedback(&self, item: RecordId, feedback: Feedback) -> Result<MemoryItem> {
+        Ok(self
+            .inner
+            .bank
+            .feedback(&self.inner.agent, item, feedback)
+            .await?)
+    }
+
+    /// Merges near-duplicate items (keeping provenance), flags contradictions, decays and
+    /// prunes as `opts` says; with `dry_run` only reports.
+    ///
+    /// # Errors
+    /// Storage and embedder errors.
+    pub async fn consolidate(&self, opts: &ConsolidateOptions) -> Result<ConsolidationReport> {
+        Ok(self.inner.bank.consolidate(&self.inner.agent, opts).await?)
+    }
+
+    /// A prompt-ready block of the items most useful for `task` from this agent and `others`,
+    /// deduplicated, diverse, within `token_budget` tokens of the model's tokenizer, each
+    /// attributed to its agent.
+    ///
+    /// # Errors
+    /// An unknown shard, embedder and storage errors.
+    pub async fn synthesize_context(
+        &self,
+        task: &str,
+        others: &[ShardId],
+        token_budget: usize,
+    ) -> Result<SynthesizedContext> {
+        let mut shards = vec![self.inner.agent.clone()];
+        shards.extend(others.iter().filter(|s| **s != self.inner.agent).cloned());
+        Ok(self
+            .inner
+            .bank
+            .synthesize_context(task, &shards, token_budget)
+            .await?)
     }
 
     /// Counts, sizes and model of this agent's shard.

@@ -10,6 +10,9 @@ pub enum Error {
     /// Turning text into vectors failed (missing model, runtime, empty text, ...).
     #[error(transparent)]
     Embedder(#[from] crate::embedders::Error),
+    /// Judging, distilling, ranking or consolidating memory items failed.
+    #[error(transparent)]
+    Reasoning(#[from] crate::reasoning::Error),
     /// A blocking task (SQLite or ONNX work) panicked or was cancelled.
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),

@@ -7,6 +7,8 @@
 //!   metadata filters and BM25 hybrid search.
 //! - [`embedders`] (`reasonbank-embedders`): the [`Embedder`](embedders::Embedder) trait and
 //!   the local ONNX all-MiniLM-L6-v2 embedder, with offline provisioning of its files.
+//! - [`reasoning`] (`reasonbank-reasoning`): ReasoningBank — judge trajectories, distill
+//!   strategies and pitfalls, feedback, consolidation, context synthesis.
 //!
 //! ```no_run
 //! use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder, provision::ProvisionOptions};
@@ -42,3 +44,4 @@ pub use agent::{
 pub use error::{Error, Result};
 pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;
+pub use reasonbank_reasoning as reasoning;

@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use reasonbank::embedders::provision::{self, ModelFiles, ProvisionOptions};
 use reasonbank::memory::{Filter, RecordId, ShardId, ShardOptions, Store, StoreOptions};
+use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
 use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
 use serde_json::{Value, json};
 
@@ -99,6 +100,51 @@ enum Cmd {
         /// Every shard in the root.
         #[arg(long)]
         all: bool,
+    },
+    /// Learn from a finished task: a trajectory as JSON
+    /// (`{"task", "steps": [{"action", "observation"}], "answer", "outcome"}`), or with
+    /// --contrastive a JSON array of attempts at one task.
+    Learn {
+        /// The file (`-` for standard input).
+        file: PathBuf,
+        /// The file holds several attempts at one task: contrast successes and failures.
+        #[arg(long)]
+        contrastive: bool,
+    },
+    /// Tell whether a memory item helped: `success`, `failure` or a reward in [0, 1].
+    Feedback {
+        /// The item's id.
+        id: String,
+        /// success, failure, or a number in [0, 1].
+        verdict: String,
+    },
+    /// Merge near-duplicate items, flag contradictions, decay and prune.
+    Consolidate {
+        /// Report what would change without writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The memory items most useful for a task (similarity, recency, reliability).
+    Patterns {
+        /// The task.
+        task: String,
+        /// Number of items.
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        /// Minimum cosine similarity.
+        #[arg(long, default_value_t = 0.0)]
+        threshold: f32,
+    },
+    /// A prompt-ready context block for a task, from this agent and others, within a budget.
+    Synthesize {
+        /// The task.
+        task: String,
+        /// Token budget (counted with the model's tokenizer).
+        #[arg(long, default_value_t = 512)]
+        budget: usize,
+        /// Another agent's shard to draw from (repeatable).
+        #[arg(long = "shard")]
+        shards: Vec<String>,
     },
     /// Embedding model files.
     #[command(subcommand)]
@@ -286,6 +332,119 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("forgot {id}");
             }
         }
+        Cmd::Learn { file, contrastive } => {
+            let text = read_input(file)?;
+            let mem = open().await?;
+            let report = if *contrastive {
+                let runs: Vec<Trajectory> =
+                    serde_json::from_str(&text).context("expected a JSON array of trajectories")?;
+                let task = runs
+                    .first()
+                    .map(|t| t.task.clone())
+                    .context("no trajectories")?;
+                mem.learn_contrastive(&task, &runs).await?
+            } else {
+                let t: Trajectory =
+                    serde_json::from_str(&text).context("expected a trajectory as JSON")?;
+                mem.learn(&t).await?
+            };
+            if cli.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                for v in &report.verdicts {
+                    println!("verdict: {}", serde_json::to_string(v)?);
+                }
+                for i in &report.items {
+                    println!("learned {} {:?}: {}", i.id, i.kind, i.title);
+                }
+            }
+        }
+        Cmd::Feedback { id, verdict } => {
+            let id: RecordId = id.parse()?;
+            let fb = match verdict.as_str() {
+                "success" => Feedback::Success,
+                "failure" => Feedback::Failure,
+                r => Feedback::Reward(
+                    r.parse::<f32>()
+                        .ok()
+                        .filter(|r| (0.0..=1.0).contains(r))
+                        .with_context(|| {
+                            format!("verdict {r:?} is not success, failure or a reward in [0, 1]")
+                        })?,
+                ),
+            };
+            let item = open().await?.feedback(id, fb).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&item)?);
+            } else {
+                println!(
+                    "{} confidence {:.3} ({} successes, {} failures)",
+                    item.id, item.confidence, item.successes, item.failures
+                );
+            }
+        }
+        Cmd::Consolidate { dry_run } => {
+            let mut o = ConsolidateOptions::new();
+            o.dry_run(*dry_run);
+            let r = open().await?.consolidate(&o).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "{}examined {}, merged {}, contradictions {}, decayed {}, pruned {}, rows written {}",
+                    if r.dry_run { "dry run: " } else { "" },
+                    r.examined,
+                    r.merges.len(),
+                    r.contradictions.len(),
+                    r.decayed,
+                    r.pruned.len(),
+                    r.written
+                );
+            }
+        }
+        Cmd::Patterns { task, k, threshold } => {
+            let items = open()
+                .await?
+                .find_similar_patterns(task, *threshold, *k)
+                .await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&items)?);
+            } else if items.is_empty() {
+                println!("no patterns match");
+            } else {
+                for s in items {
+                    println!(
+                        "{:.3}  {}  [{:?}] {} (similarity {:.3}, reliability {:.2})",
+                        s.score, s.item.id, s.item.kind, s.item.title, s.similarity, s.reliability
+                    );
+                }
+            }
+        }
+        Cmd::Synthesize {
+            task,
+            budget,
+            shards,
+        } => {
+            let others = shards
+                .iter()
+                .map(|s| ShardId::new(s.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let ctx = open()
+                .await?
+                .synthesize_context(task, &others, *budget)
+                .await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&ctx)?);
+            } else {
+                println!("{}", ctx.text);
+                eprintln!(
+                    "({} of {} tokens, {} items)",
+                    ctx.tokens_used,
+                    ctx.token_budget,
+                    ctx.items.len()
+                );
+            }
+        }
         Cmd::Import { file, batch } => import(&open().await?, file, *batch, cli.json).await?,
         Cmd::Export { file } => export(&root, &cli.agent, file.as_deref())?,
         Cmd::Stats { all } => stats(&root, &cli.agent, *all, cli.json)?,
@@ -332,17 +491,21 @@ fn open_shard(
     Ok(store.shard(&id)?)
 }
 
+fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        Ok(std::io::read_to_string(std::io::stdin())?)
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+    }
+}
+
 async fn import(
     mem: &AgentMemory,
     file: &std::path::Path,
     batch: usize,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let text = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
-    };
+    let text = read_input(file)?;
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
