@@ -150,3 +150,64 @@ fn errors_have_clear_messages_and_codes() {
         Some(3)
     );
 }
+
+#[test]
+fn learn_patterns_feedback_consolidate_synthesize() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let traj = dir.path().join("t.json");
+    std::fs::write(
+        &traj,
+        r#"{"task": "deploy the web app to staging",
+            "steps": [{"action": "run deploy.sh", "observation": "error: missing env var DATABASE_URL"},
+                      {"action": "export DATABASE_URL from the vault and rerun deploy.sh", "observation": "deployed build 42"}],
+            "answer": "deployed", "outcome": "success"}"#,
+    )
+    .unwrap();
+    let out = ok(&rb(root, &["--json", "learn", traj.to_str().unwrap()]));
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let items = report["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+
+    let out = ok(&rb(
+        root,
+        &[
+            "--json",
+            "patterns",
+            "ship the site to the test environment",
+            "--k",
+            "1",
+        ],
+    ));
+    let pats: Value = serde_json::from_str(&out).unwrap();
+    let id = pats[0]["item"]["id"].as_str().unwrap().to_owned();
+    let before = pats[0]["item"]["confidence"].as_f64().unwrap();
+
+    let out = ok(&rb(root, &["--json", "feedback", &id, "success"]));
+    let after = serde_json::from_str::<Value>(&out).unwrap()["confidence"]
+        .as_f64()
+        .unwrap();
+    assert!(after > before, "{before} -> {after}");
+    assert_eq!(rb(root, &["feedback", &id, "1.5"]).status.code(), Some(1));
+
+    let out = ok(&rb(root, &["--json", "consolidate", "--dry-run"]));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["dry_run"],
+        true
+    );
+
+    let out = ok(&rb(
+        root,
+        &[
+            "--json",
+            "synthesize",
+            "deploy to staging",
+            "--budget",
+            "100",
+        ],
+    ));
+    let ctx: Value = serde_json::from_str(&out).unwrap();
+    assert!(ctx["tokens_used"].as_u64().unwrap() <= 100);
+    assert!(ctx["text"].as_str().unwrap().contains("deploy"));
+    assert_eq!(ctx["tokens_exact"], true);
+}
