@@ -1,5 +1,6 @@
 //! `reasonbank-bench memory`: `AgentMemory` end to end with the real model — batched
-//! remember throughput and recall latency including the query embedding.
+//! remember throughput, recall latency including the query embedding, and `learn` latency
+//! with the extractive distiller.
 //!
 //! Memories are synthetic but varied sentences (templates over a few hundred words) so that
 //! BM25 and the embedding both have something to rank. There is no peer engine here: the
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use reasonbank::reasoning::{Outcome, Trajectory};
 use reasonbank::{AgentMemory, Memory, RecallOptions};
 use serde_json::json;
 
@@ -30,6 +32,9 @@ pub struct Args {
     /// Memories per `remember_batch` call.
     #[arg(long, default_value_t = 512)]
     batch: usize,
+    /// `learn` calls to time (extractive distiller, no LLM).
+    #[arg(long, default_value_t = 30)]
+    learns: usize,
     /// Print one JSON line.
     #[arg(long)]
     json: bool,
@@ -139,15 +144,30 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             anyhow::ensure!(!hits.is_empty(), "recall returned nothing for {q:?}");
         }
         let (p50, p99) = p50_p99(&mut lat);
+
+        // learn: judge (explicit outcome) -> extractive distill -> store, one trajectory each.
+        let mut learn = Vec::with_capacity(a.learns);
+        for i in 0..a.learns {
+            let s = SUBJECTS[i % 16];
+            let mut t = Trajectory::new(format!("fix {s} in run {i}"));
+            t.step(format!("restart {s}"), PROBLEMS[i % 16])
+                .step(FIXES[i % 16], "all checks green")
+                .answer("fixed")
+                .outcome(if i % 3 == 0 { Outcome::Failure } else { Outcome::Success });
+            let t0 = Instant::now();
+            mem.learn(&t).await?;
+            learn.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        let (learn_ms, _) = p50_p99(&mut learn);
         if a.json {
             println!(
                 "{}",
                 json!({"n": a.n, "k": a.k, "remember_per_s": remember_per_s.round(),
-                       "recall_p50_ms": p50, "recall_p99_ms": p99})
+                       "recall_p50_ms": p50, "recall_p99_ms": p99, "learn_ms": learn_ms})
             );
         } else {
             println!(
-                "n {}: remember {remember_per_s:.0}/s (batched), recall p50 {p50:.2} ms, p99 {p99:.2} ms (with query embedding)",
+                "n {}: remember {remember_per_s:.0}/s (batched), recall p50 {p50:.2} ms, p99 {p99:.2} ms (with query embedding), learn p50 {learn_ms:.1} ms (extractive)",
                 a.n
             );
         }

@@ -877,14 +877,22 @@ impl Shard {
         let base = params.len();
         params.push(SqlValue::Text(fts.to_owned()));
         params.push(SqlValue::Integer(i64::try_from(k).unwrap_or(i64::MAX)));
-        let sql = format!(
-            "SELECT r.rowid, bm25(records_fts) AS s FROM records_fts \
-             JOIN records r ON r.rowid = records_fts.rowid \
-             WHERE r.deleted = 0 AND {fsql} AND records_fts MATCH ?{} \
-             ORDER BY s, r.id LIMIT ?{}",
-            base + 1,
-            base + 2
-        );
+        let sql = if filter.is_none() {
+            // Tombstones index empty text, so every match is live: no join with `records`
+            // (which costs a B-tree seek per matching document) is needed.
+            "SELECT rowid, bm25(records_fts) AS s FROM records_fts \
+             WHERE records_fts MATCH ?1 ORDER BY s, rowid LIMIT ?2"
+                .to_owned()
+        } else {
+            format!(
+                "SELECT r.rowid, bm25(records_fts) AS s FROM records_fts \
+                 JOIN records r ON r.rowid = records_fts.rowid \
+                 WHERE r.deleted = 0 AND {fsql} AND records_fts MATCH ?{} \
+                 ORDER BY s, r.rowid LIMIT ?{}",
+                base + 1,
+                base + 2
+            )
+        };
         let c = self.lock_conn();
         let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
