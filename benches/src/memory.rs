@@ -2,10 +2,15 @@
 //! remember throughput, recall latency including the query embedding, and `learn` latency
 //! with the extractive distiller.
 //!
-//! Memories are synthetic but varied sentences (templates over a few hundred words) so that
-//! BM25 and the embedding both have something to rank. There is no peer engine here: the
-//! figures are absolute medians on this machine and the target is the (recall p50
-//! ≤ 5 ms for a short query on a 100K-memory shard).
+//! Memories come from one of two corpora (`--corpus`):
+//! - `prose` (default): pairs of real sentences from `benches/data/texts.jsonl` (CPython
+//!   docstrings), so the vocabulary has the long tail of real text; queries are three content
+//!   words of a random sentence — a short query.
+//! - `templates`: sentences from 16 × 16 × 16 templates, where every query word matches about
+//!   1/16 of all memories: a worst case for BM25, whose cost grows with the matches.
+//!
+//! There is no peer engine here: the figures are absolute medians on this machine, and the
+//! target is the (recall p50 ≤ 5 ms for a short query on a 100K-memory shard).
 
 use std::time::Instant;
 
@@ -32,6 +37,9 @@ pub struct Args {
     /// Memories per `remember_batch` call.
     #[arg(long, default_value_t = 512)]
     batch: usize,
+    /// `prose` (real sentences) or `templates` (BM25 worst case).
+    #[arg(long, default_value = "prose")]
+    corpus: String,
     /// `learn` calls to time (extractive distiller, no LLM).
     #[arg(long, default_value_t = 30)]
     learns: usize,
@@ -104,6 +112,42 @@ fn sentence(rng: &mut StdRng, i: usize) -> String {
     )
 }
 
+/// `n` memories of two real sentences each and `q` short queries (three content words of a
+/// random sentence), from the docstring corpus in `benches/data/texts.jsonl`.
+fn prose(rng: &mut StdRng, n: usize, q: usize) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/texts.jsonl");
+    let raw = std::fs::read_to_string(path)?;
+    let mut sentences = Vec::new();
+    for line in raw.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let text = v["text"].as_str().unwrap_or_default();
+        sentences.extend(
+            text.split(". ")
+                .map(str::trim)
+                .filter(|s| s.split_whitespace().count() >= 4)
+                .map(str::to_owned),
+        );
+    }
+    anyhow::ensure!(sentences.len() > 100, "{path} has too few sentences");
+    let pick = |rng: &mut StdRng| sentences[rng.random_range(0..sentences.len())].clone();
+    let texts = (0..n)
+        .map(|i| format!("Note {i}: {} {}", pick(rng), pick(rng)))
+        .collect();
+    let queries = (0..q)
+        .map(|_| {
+            let s = pick(rng);
+            let words: Vec<&str> = s
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.len() > 3)
+                .collect();
+            let start = rng.random_range(0..words.len().saturating_sub(2).max(1));
+            words[start..(start + 3).min(words.len())].join(" ")
+        })
+        .filter(|q: &String| !q.is_empty())
+        .collect();
+    Ok((texts, queries))
+}
+
 /// Runs the benchmark.
 pub fn run(a: &Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -113,8 +157,27 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let mem = AgentMemory::builder(dir.path()).agent("bench").build().await?;
         let mut rng = StdRng::seed_from_u64(11);
-        let memories: Vec<Memory> = (0..a.n)
-            .map(|i| Memory::new(sentence(&mut rng, i)).metadata(json!({"i": i})))
+        let (texts, queries) = match a.corpus.as_str() {
+            "templates" => {
+                let texts: Vec<String> = (0..a.n).map(|i| sentence(&mut rng, i)).collect();
+                let queries = (0..a.queries)
+                    .map(|_| {
+                        format!(
+                            "{} {}",
+                            SUBJECTS[rng.random_range(0..16)],
+                            PROBLEMS[rng.random_range(0..16)]
+                        )
+                    })
+                    .collect();
+                (texts, queries)
+            }
+            "prose" => prose(&mut rng, a.n, a.queries)?,
+            other => anyhow::bail!("--corpus {other:?}: expected prose or templates"),
+        };
+        let memories: Vec<Memory> = texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| Memory::new(t).metadata(json!({"i": i})))
             .collect();
         let t = Instant::now();
         for chunk in memories.chunks(a.batch.max(1)) {
@@ -122,15 +185,6 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         }
         let remember_per_s = a.n as f64 / t.elapsed().as_secs_f64();
 
-        let queries: Vec<String> = (0..a.queries)
-            .map(|_| {
-                format!(
-                    "{} {}",
-                    SUBJECTS[rng.random_range(0..16)],
-                    PROBLEMS[rng.random_range(0..16)]
-                )
-            })
-            .collect();
         let mut o = RecallOptions::new();
         o.k(a.k);
         for q in queries.iter().take(5) {
