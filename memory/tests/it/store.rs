@@ -77,3 +77,36 @@ fn cross_shard_search_merges_top_k() {
         .collect();
     assert_eq!(got, vec![("b", "b1"), ("a", "a1"), ("b", "b2")]);
 }
+
+/// Regression: fusing each shard's hybrid ranking separately gave every shard's best hit the
+/// same score `1 / (c + 1)`, so the older id won regardless of meaning. Rankings are now
+/// fused across shards.
+#[test]
+fn cross_shard_hybrid_ranks_by_global_similarity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = StoreOptions::new();
+    opts.shard_options_mut().dimensions(2).model_id("m");
+    let store = Store::open(dir.path(), opts).unwrap();
+    let (a, b) = (ShardId::new("a").unwrap(), ShardId::new("b").unwrap());
+    let e = |x: f32, y: f32| Embedding::new(vec![x, y]).unwrap();
+    // `a`'s record is older (smaller id) and far from the query; `b`'s is close.
+    store
+        .shard(&a)
+        .unwrap()
+        .insert(&NewRecord::new("alpha note", e(0.0, 1.0)))
+        .unwrap();
+    store
+        .shard(&b)
+        .unwrap()
+        .insert(&NewRecord::new("beta note", e(1.0, 0.05)))
+        .unwrap();
+    let hits = store
+        .search(
+            &[a, b.clone()],
+            &Query::hybrid(e(1.0, 0.0), "unrelated words"),
+            &SearchOptions::new(2),
+        )
+        .unwrap();
+    assert_eq!(hits[0].shard.as_ref(), Some(&b));
+    assert!(hits[0].score > hits[1].score);
+}
