@@ -148,7 +148,9 @@ fn tombstones_win_over_older_writes_only() {
     );
     // The older live copy arriving late loses to the tombstone.
     assert_eq!(
-        s[1].apply_changes(&[live.clone()], None).unwrap().skipped,
+        s[1].apply_changes(std::slice::from_ref(&live), None)
+            .unwrap()
+            .skipped,
         1
     );
     assert!(s[1].get(id).unwrap().is_none());
@@ -226,7 +228,7 @@ fn cursor_moves_with_the_rows_and_never_back() {
     assert_eq!(s[1].sync_cursor(&peer).unwrap(), first[1].seq);
     assert_eq!(s[1].count(None).unwrap(), 2);
     // A late duplicate of the first batch does not rewind it.
-    s[1].apply_changes(&[good.clone()], Some((&peer, good.seq)))
+    s[1].apply_changes(std::slice::from_ref(&good), Some((&peer, good.seq)))
         .unwrap();
     s[1].apply_changes(&first, Some((&peer, first[1].seq)))
         .unwrap();
@@ -361,7 +363,7 @@ fn bad_changes_are_rejected_with_nothing_written() {
         assert_eq!(s[1].sync_cursor(&peer).unwrap(), 0, "{what}");
     }
     assert!(matches!(
-        s[1].apply_changes(&[good.clone()], Some(("", 1))),
+        s[1].apply_changes(std::slice::from_ref(&good), Some(("", 1))),
         Err(Error::InvalidInput { .. })
     ));
     // The good change alone applies.
