@@ -105,7 +105,8 @@ pub struct Batch {
     pub origin: String,
     /// The `after` the changes follow (0 if the request's origin did not match).
     pub after: i64,
-    /// The sender `seq` of the last change (`after` if there are none).
+    /// The sender `seq` of the last row scanned for this batch (`after` if none): the
+    /// receiver's next cursor. Rows the receiver wrote itself are scanned but not sent.
     pub upto: i64,
     /// Whether more changes follow `upto`.
     pub more: bool,
@@ -349,6 +350,11 @@ impl Session {
         msg: Message,
         now: u64,
     ) -> Result<Vec<Message>> {
+        if self.role == Role::Server && self.remote.is_none() && !matches!(msg, Message::Open(_)) {
+            // Only a network that reorders can deliver this before `Open` (a QUIC stream does
+            // not; the glue requires `Open` first): drop it, the peer retransmits.
+            return Ok(Vec::new());
+        }
         match msg {
             Message::Open(open) => self.on_open(replica, open, now),
             Message::Opened(opened) => self.on_opened(replica, opened, now),
@@ -563,7 +569,13 @@ impl Session {
         }
         let trimmed = keep < changes.len();
         changes.truncate(keep);
+        // `upto` is the last row scanned, so the cursor moves past rows that are not sent.
         let upto = changes.last().map_or(after, |c| c.seq);
+        // A row whose stamp the receiver made itself is one it holds already, or holds a newer
+        // version of (its rows only move forward): don't send its own writes back.
+        if let Some(r) = &self.remote {
+            changes.retain(|c| c.origin != r.origin);
+        }
         self.stats.changes_sent += changes.len() as u64;
         self.stats.batches_sent += 1;
         Ok(vec![Message::Batch(Batch {
@@ -598,8 +610,7 @@ impl Session {
                 .changes
                 .iter()
                 .all(|c| c.seq > batch.after && c.seq <= batch.upto)
-            && batch.changes.last().is_none_or(|c| c.seq == batch.upto)
-            && (!batch.more || !batch.changes.is_empty());
+            && (!batch.more || batch.upto > batch.after);
         if !seqs_ok {
             return Err(protocol("Batch sequence numbers out of order or range"));
         }

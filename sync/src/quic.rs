@@ -468,6 +468,13 @@ impl SyncClient {
         self.run(id, local, Direction::Both).await
     }
 
+    /// Test hook: a raw stream on the connection, to send hand-made frames.
+    #[doc(hidden)]
+    pub async fn raw_stream(&self) -> Result<(quinn::SendStream, quinn::RecvStream)> {
+        self.wait_handshake().await?;
+        Ok(self.conn.open_bi().await?)
+    }
+
     /// Closes the connection.
     pub fn close(&self) {
         self.conn.close(0u32.into(), b"done");
