@@ -122,10 +122,13 @@ struct Pair {
     server: Option<Session>,
 }
 
+/// (deliver at, tiebreak, pair, to the server?, message)
+type Queued = (u64, u64, usize, bool, Msg);
+
 struct Net {
     rng: StdRng,
     /// (deliver at, tiebreak) -> (pair, to_server, message)
-    queue: BinaryHeap<Reverse<(u64, u64, usize, bool, Msg)>>,
+    queue: BinaryHeap<Reverse<Queued>>,
     n: u64,
     drop: f64,
     dup: f64,
@@ -324,7 +327,7 @@ fn start(
 ) -> usize {
     let mut client = Session::client(shard.clone(), nodes[c].local(), dir, limits);
     let hint = nodes[s].origin.clone();
-    let known = (c + s) % 2 == 0;
+    let known = (c + s).is_multiple_of(2);
     let out = client
         .start(&nodes[c], known.then_some(hint.as_str()), now)
         .unwrap();
