@@ -347,6 +347,8 @@ pub struct SyncClient {
     handshake: watch::Receiver<bool>,
     /// Whether `conn` started with 0-RTT data.
     early: bool,
+    /// Whether the server accepted that 0-RTT data, once the handshake has told.
+    early_accepted: Arc<Mutex<Option<bool>>>,
     /// The server shard origins seen on this client, so a resumed connection can send its
     /// first pull as 0-RTT data.
     origins: Mutex<HashMap<ShardId, String>>,
@@ -384,6 +386,7 @@ impl SyncClient {
             config,
             handshake,
             early: false,
+            early_accepted: Arc::new(Mutex::new(None)),
             origins: Mutex::new(HashMap::new()),
         })
     }
@@ -399,11 +402,14 @@ impl SyncClient {
         self.conn.close(0u32.into(), b"reconnecting");
         let connecting = self.endpoint.connect(self.addr, SERVER_NAME)?;
         let (tx, rx) = watch::channel(false);
+        self.early_accepted = Arc::new(Mutex::new(None));
         if self.config.zero_rtt {
             match connecting.into_0rtt() {
                 Ok((conn, accepted)) => {
+                    let flag = Arc::clone(&self.early_accepted);
                     tokio::spawn(async move {
-                        let _ = accepted.await;
+                        let ok = accepted.await;
+                        *flag.lock().unwrap_or_else(|p| p.into_inner()) = Some(ok);
                         let _ = tx.send(true);
                     });
                     self.conn = conn;
@@ -433,6 +439,15 @@ impl SyncClient {
                 Err(Error::UnknownPeer { fingerprint: other })
             }
         }
+    }
+
+    /// For a connection opened by [`reconnect`](Self::reconnect) with 0-RTT: whether the
+    /// server accepted the early data (`None` before the handshake completes, or without 0-RTT).
+    pub fn zero_rtt_accepted(&self) -> Option<bool> {
+        *self
+            .early_accepted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The server's fingerprint.

@@ -203,6 +203,11 @@ async fn zero_rtt_reconnect_pulls_early_and_pushes_after_the_handshake() {
     );
     let rep = client.pull(&sid("s"), &b).await.unwrap();
     assert!(rep.zero_rtt, "{rep:?}");
+    assert_eq!(
+        client.zero_rtt_accepted(),
+        Some(true),
+        "the server accepted the early pull"
+    );
     assert_eq!(contents(&a), contents(&b));
     // A push never travels as early data; it waits for the handshake and works.
     edit(&b, &mut r, 10, &[]);
