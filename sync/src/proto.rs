@@ -260,6 +260,8 @@ pub struct Session {
     /// Whether the peer said [`Message::Done`] for the direction this side serves.
     served: bool,
     next_req: u64,
+    /// The request whose batch [`prefetch`](Session::prefetch) already sent the next pull for.
+    prefetched: Option<u64>,
     stats: Stats,
 }
 
@@ -291,6 +293,7 @@ impl Session {
             remote: None,
             served: false,
             next_req: 1,
+            prefetched: None,
             stats: Stats::default(),
         }
     }
@@ -307,6 +310,7 @@ impl Session {
             serving: false,
             served: false,
             next_req: 1,
+            prefetched: None,
             stats: Stats::default(),
         }
     }
@@ -368,6 +372,24 @@ impl Session {
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// Pipelining: if `msg` is the batch this side is waiting for and more follow it, returns
+    /// the pull for the next batch, to send *before* handling `msg`, so that the peer reads and
+    /// sends the next batch while this side commits this one. The cursor still moves only
+    /// with the commit: [`handle`](Self::handle) then applies `msg` and sends no second pull.
+    /// Optional: without it, `handle` sends the next pull after the commit.
+    pub fn prefetch(&mut self, msg: &Message, now: u64) -> Option<Message> {
+        let Message::Batch(b) = msg else { return None };
+        let Recv::Waiting { req, .. } = self.recv else {
+            return None;
+        };
+        let origin = self.remote.as_ref()?.origin.clone();
+        if b.req != req || !b.more || b.origin != origin || b.upto <= b.after {
+            return None;
+        }
+        self.prefetched = Some(req);
+        Some(self.pull(Some(origin), b.upto, now))
     }
 
     /// Retransmissions due at `now`: the [`Open`] or the outstanding [`Pull`] if unanswered
@@ -598,8 +620,12 @@ impl Session {
             // Reordered ahead of `Opened`: the retransmitted pull will fetch it again.
             return Ok(Vec::new());
         };
-        if batch.req != outstanding {
+        let prefetched = self.prefetched.is_some_and(|p| p == batch.req);
+        if batch.req != outstanding && !prefetched {
             return Ok(Vec::new());
+        }
+        if prefetched {
+            self.prefetched = None;
         }
         if batch.origin != remote.origin {
             return Err(protocol("Batch from another origin than the peer's shard"));
@@ -624,7 +650,10 @@ impl Session {
         self.stats.changes_received += batch.changes.len() as u64;
         self.stats.changes_applied += report.applied() as u64;
         self.stats.batches_applied += 1;
-        if batch.more {
+        if batch.more && prefetched {
+            // The next pull went out before this commit.
+            Ok(Vec::new())
+        } else if batch.more {
             let after = batch.upto.max(cursor);
             Ok(vec![self.pull(Some(origin), after, now)])
         } else {

@@ -185,6 +185,9 @@ async fn drive(
     while !session.is_done() {
         let msg = io.read().await?;
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Some(next) = session.prefetch(&msg, now) {
+            io.write(&[next]).await?;
+        }
         let shard = Arc::clone(&shard);
         let (s, out) = tokio::task::spawn_blocking(move || {
             let out = session.handle(&*shard, msg, now);

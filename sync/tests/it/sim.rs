@@ -265,6 +265,13 @@ fn run(seed: u64) -> u64 {
             } else {
                 &mut pair.client
             };
+            // Half the deliveries pipeline the next pull ahead of the commit, as the QUIC
+            // glue does.
+            if net.rng.random_bool(0.5)
+                && let Some(next) = session.prefetch(&m, now)
+            {
+                net.send(now, p, link, !to_server, next);
+            }
             let out = session
                 .handle(&nodes[node], m, now)
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
