@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, default_value_t = 512)]
     batch_size: u32,
     /// zstd level for batches (0 = uncompressed).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 1)]
     zstd_level: i32,
     /// Print one JSON object per line.
     #[arg(long)]

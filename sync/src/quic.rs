@@ -538,6 +538,12 @@ impl SyncClient {
                 self.wait_handshake().await?;
                 self.run_once(id, local, dir, known.as_deref(), false).await
             }
+            Ok(report) if early => {
+                // The answer came from the holder of the resumed session's keys; still check
+                // the certificate of the completed handshake, as for every connection.
+                self.wait_handshake().await?;
+                Ok(report)
+            }
             other => other,
         }
     }

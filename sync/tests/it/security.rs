@@ -208,3 +208,23 @@ async fn bad_frames_close_the_stream_with_an_error() {
     client.pull(&sid("s"), &b).await.unwrap();
     assert_eq!(contents(&p[0].shard("s")), contents(&b));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_of_another_model_are_refused() {
+    let p = crate::peers(2);
+    edit(&p[0].shard("s"), &mut rng(4), 5, &[]);
+    let server = SyncServer::bind(local(), Arc::clone(&p[0].store), p[0].config.clone()).unwrap();
+    let client = SyncClient::connect(server.local_addr().unwrap(), p[1].config.clone())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = reasonbank_memory::ShardOptions::new();
+    o.dimensions(crate::DIM).model_id("another-model");
+    let other = Arc::new(reasonbank_memory::Shard::open(dir.path().join("s.sqlite"), &o).unwrap());
+    let e = client.pull(&sid("s"), &other).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Refused { code } if code == u64::from(CODE_PROTOCOL)),
+        "{e:?}"
+    );
+    assert_eq!(other.changes_since(0, 10).unwrap().len(), 0);
+}
