@@ -35,10 +35,24 @@ async fn unknown_client_certificate_gets_nothing() {
     // checked its certificate; then the first stream fails instead.
     match SyncClient::connect(server.local_addr().unwrap(), client_peer.config.clone()).await {
         Err(_) => {}
-        Ok(c) => assert!(c.pull(&sid("secret"), &b).await.is_err()),
+        Ok(c) => {
+            assert!(c.pull(&sid("secret"), &b).await.is_err());
+            assert!(
+                c.push(&sid("fresh"), &client_peer.shard("fresh"))
+                    .await
+                    .is_err()
+            );
+        }
     }
-    assert_eq!(b.changes_since(0, 10).unwrap().len(), 0);
-    assert!(!server_peer.store.exists(&sid("other")));
+    assert_eq!(
+        b.changes_since(0, 10).unwrap().len(),
+        0,
+        "no data reached the intruder"
+    );
+    assert!(
+        !server_peer.store.exists(&sid("fresh")),
+        "the server never opened a shard for it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
