@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Changes per batch.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 2048)]
     batch_size: u32,
     /// zstd level for batches (0 = uncompressed).
     #[arg(long, default_value_t = 1)]

