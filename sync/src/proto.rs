@@ -27,7 +27,8 @@
 //! resumed session starts from the committed cursor, losing and duplicating nothing.
 //!
 //! The cursor is keyed by the sender shard's `origin` (a UUID per shard file), so a shard that
-//! is deleted and recreated under the same name is pulled from the start.
+//! is deleted and recreated under the same name is pulled from the start. The QUIC layer
+//! further scopes it by the peer's certificate fingerprint (`quic::cursor_key`).
 
 use reasonbank_memory::{ApplyReport, Change, Shard, ShardId};
 use serde::{Deserialize, Serialize};

@@ -10,12 +10,12 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reasonbank_memory::{Shard, ShardId, Store};
+use reasonbank_memory::{ApplyReport, Change, Shard, ShardId, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::frame::{self, LEN_BYTES};
-use crate::proto::{Direction, LocalShard, Message, Session};
+use crate::proto::{Direction, LocalShard, Message, Replica, Session};
 use crate::tls::{client_config, peer_fingerprint, server_config};
 use crate::{Error, Fingerprint, Result, SyncConfig};
 
@@ -173,11 +173,39 @@ fn read_error(e: quinn::ReadExactError, at_boundary: bool) -> Error {
     }
 }
 
+/// The key under which a shard stores its pull cursor for the shard `origin` of `peer`:
+/// `<peer fingerprint>:<origin>` (read it with [`Shard::sync_cursor`]).
+///
+/// Scoping cursors by the authenticated peer keeps one peer from moving the cursor another
+/// peer's changes are pulled with by announcing that peer's shard origin as its own.
+pub fn cursor_key(peer: &Fingerprint, origin: &str) -> String {
+    format!("{peer}:{origin}")
+}
+
+/// A shard as the protocol sees it through one authenticated peer: cursors scoped by peer.
+struct PeerShard {
+    shard: Arc<Shard>,
+    peer: Fingerprint,
+}
+
+impl Replica for PeerShard {
+    fn changes_since(&self, after: i64, limit: usize) -> Result<Vec<Change>> {
+        Ok(self.shard.changes_since(after, limit)?)
+    }
+    fn apply_changes(&self, changes: &[Change], cursor: (&str, i64)) -> Result<ApplyReport> {
+        let key = cursor_key(&self.peer, cursor.0);
+        Ok(self.shard.apply_changes(changes, Some((&key, cursor.1)))?)
+    }
+    fn sync_cursor(&self, origin: &str) -> Result<i64> {
+        Ok(self.shard.sync_cursor(&cursor_key(&self.peer, origin))?)
+    }
+}
+
 /// Runs `session` to completion on `io`: sends `first`, then answers every frame.
 async fn drive(
     io: &mut FrameIo,
     mut session: Session,
-    shard: Arc<Shard>,
+    shard: Arc<PeerShard>,
     first: Vec<Message>,
     start: Instant,
 ) -> Result<Session> {
@@ -322,6 +350,7 @@ async fn serve_stream(io: &mut FrameIo, peer: Fingerprint, store: Arc<Store>) ->
     let id = open.shard.clone();
     let shard = tokio::task::spawn_blocking(move || store.shard(&id)).await??;
     let mut session = Session::server(LocalShard::of(&shard), io.config.limits());
+    let shard = Arc::new(PeerShard { shard, peer });
     let first = {
         let shard = Arc::clone(&shard);
         let (s, out) = tokio::task::spawn_blocking(move || {
@@ -587,8 +616,12 @@ impl SyncClient {
         };
         let mut session =
             Session::client(id.clone(), LocalShard::of(local), dir, self.config.limits());
+        let replica = Arc::new(PeerShard {
+            shard: Arc::clone(local),
+            peer: self.peer,
+        });
         let first = {
-            let shard = Arc::clone(local);
+            let shard = Arc::clone(&replica);
             let known = known.map(str::to_owned);
             let (s, out) = tokio::task::spawn_blocking(move || {
                 let out = session.start(&*shard, known.as_deref(), 0);
@@ -598,7 +631,7 @@ impl SyncClient {
             session = s;
             out?
         };
-        let session = match drive(&mut io, session, Arc::clone(local), first, start).await {
+        let session = match drive(&mut io, session, replica, first, start).await {
             Ok(s) => s,
             Err(e) => {
                 io.abort(&e);

@@ -133,7 +133,8 @@ async fn cut_pulls_resume_without_loss_or_duplicates() {
         let got = b.changes_since(0, usize::MAX).unwrap().len() as u64;
         assert_eq!(got, 10 * n.saturating_sub(2), "cut at {n}: batches applied");
         // The cursor is exactly the last committed row of the server.
-        let cursor = b.sync_cursor(a.origin()).unwrap();
+        let key = reasonbank_sync::quic::cursor_key(&p[0].config.fingerprint(), a.origin());
+        let cursor = b.sync_cursor(&key).unwrap();
         let sent = a.changes_since(0, got as usize).unwrap();
         assert_eq!(cursor, sent.last().map_or(0, |c| c.seq), "cut at {n}");
 
