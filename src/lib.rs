@@ -9,6 +9,8 @@
 //!   the local ONNX all-MiniLM-L6-v2 embedder, with offline provisioning of its files.
 //! - [`reasoning`] (`reasonbank-reasoning`): ReasoningBank — judge trajectories, distill
 //!   strategies and pitfalls, feedback, consolidation, context synthesis.
+//! - [`sync`] (`reasonbank-sync`): QUIC shard sync between authenticated peers (delta pull,
+//!   last-writer-wins, zstd batches).
 //!
 //! ```no_run
 //! use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder, provision::ProvisionOptions};
@@ -45,3 +47,4 @@ pub use error::{Error, Result};
 pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;
 pub use reasonbank_reasoning as reasoning;
+pub use reasonbank_sync as sync;

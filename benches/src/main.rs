@@ -7,6 +7,7 @@
 mod data;
 mod embed;
 mod memory;
+mod sync;
 mod vectors;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ enum Cmd {
     Vectors(vectors::Args),
     /// AgentMemory end to end: remember throughput, recall latency with query embedding.
     Memory(memory::Args),
+    /// QUIC shard sync between two peers on loopback: fresh handshake and 0-RTT reconnect.
+    Sync(sync::Args),
     /// Embedding throughput, latency, cold start and memory, against Python fastembed.
     Embed(embed::EmbedArgs),
     /// Internal: load the default embedder, embed one text, print `ok` (for cold-start timing).
@@ -35,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Vectors(a) => vectors::run(&a),
         Cmd::Memory(a) => memory::run(&a),
+        Cmd::Sync(a) => sync::run(&a),
         Cmd::Embed(a) => embed::run(&a),
         Cmd::EmbedCold(a) => embed::cold(&a),
     }

@@ -153,6 +153,18 @@ pub enum Error {
         /// Newest version this build understands.
         supported: u32,
     },
+    /// A change received from a peer that breaks the shard's rules; nothing of its batch was
+    /// written.
+    #[error("change {index} of the batch (record {id}) is invalid")]
+    InvalidChange {
+        /// Position of the change in the batch.
+        index: usize,
+        /// Its record id.
+        id: RecordId,
+        /// What is wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
     /// Any other SQLite failure.
     #[error("SQLite error on {path}")]
     Sqlite {

@@ -35,6 +35,7 @@ mod filter;
 mod id;
 pub mod kernels;
 mod record;
+mod replication;
 mod schema;
 mod search;
 mod shard;
@@ -48,6 +49,7 @@ pub use record::{
     DEFAULT_KIND, MAX_KIND_BYTES, MAX_METADATA_BYTES, MAX_NAMESPACE_BYTES, MAX_TEXT_BYTES,
     NewRecord, Record, RecordUpdate,
 };
+pub use replication::{ApplyReport, Change, MAX_ORIGIN_BYTES, MAX_VERSION};
 pub use schema::{APPLICATION_ID, Durability, PAGE_SIZE, SCHEMA_VERSION};
 pub use search::{MAX_K, Query, STOP_WORDS, SearchHit, SearchOptions};
 pub use shard::{MAX_DIMENSIONS, Shard, ShardOptions, ShardStats};

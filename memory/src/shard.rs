@@ -124,8 +124,8 @@ pub struct ShardStats {
 }
 
 /// SQLite connection plus what the arena has caught up with.
-struct Conn {
-    conn: Connection,
+pub(crate) struct Conn {
+    pub(crate) conn: Connection,
     /// Highest `seq` reflected in the arena.
     applied_seq: i64,
     /// `PRAGMA data_version` when the arena was last caught up; it changes when another
@@ -167,7 +167,7 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-const RECORD_COLUMNS: &str =
+pub(crate) const RECORD_COLUMNS: &str =
     "id, kind, namespace, text, metadata, created_at, updated_at, version, origin, deleted";
 
 impl Shard {
@@ -273,11 +273,11 @@ impl Shard {
         &self.origin
     }
 
-    fn err(&self, e: rusqlite::Error) -> Error {
+    pub(crate) fn err(&self, e: rusqlite::Error) -> Error {
         Error::sqlite(&self.path, e)
     }
 
-    fn lock_conn(&self) -> MutexGuard<'_, Conn> {
+    pub(crate) fn lock_conn(&self) -> MutexGuard<'_, Conn> {
         // A panic while the lock was held cannot leave SQLite half-written (an open
         // transaction rolls back when dropped); the arena may then lag, which the next
         // catch-up repairs because `applied_seq` only advances after the arena is updated.
@@ -369,7 +369,7 @@ impl Shard {
         })
     }
 
-    fn check_embedding(&self, e: &Embedding) -> Result<()> {
+    pub(crate) fn check_embedding(&self, e: &Embedding) -> Result<()> {
         if e.len() != self.dims {
             return Err(Error::DimensionMismatch {
                 expected: self.dims,
@@ -383,7 +383,7 @@ impl Shard {
     /// commits, then brings the arena up to date with what was committed.
     ///
     /// `f` receives the transaction and a [`Stamper`], and returns the arena changes.
-    fn write<'a, T>(
+    pub(crate) fn write<'a, T>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut Stamper) -> Result<(T, Vec<ArenaChange<'a>>)>,
     ) -> Result<T> {
@@ -580,7 +580,13 @@ impl Shard {
 
     /// Replaces the full-text entry of `rowid` (external-content FTS5 needs the old text to
     /// delete its tokens). Every write path calls this in the transaction of the row change.
-    fn reindex(&self, tx: &Transaction<'_>, rowid: i64, old: &str, new: &str) -> Result<()> {
+    pub(crate) fn reindex(
+        &self,
+        tx: &Transaction<'_>,
+        rowid: i64,
+        old: &str,
+        new: &str,
+    ) -> Result<()> {
         tx.prepare_cached(
             "INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', ?1, ?2)",
         )
@@ -905,7 +911,7 @@ impl Shard {
     }
 
     /// Decodes a row selected with `RECORD_COLUMNS` (and `embedding` last if `with_vec`).
-    fn read_record(&self, row: &Row<'_>, with_vec: bool) -> Result<Record> {
+    pub(crate) fn read_record(&self, row: &Row<'_>, with_vec: bool) -> Result<Record> {
         let e = |err| self.err(err);
         let id = self.read_id(row, 0)?;
         let metadata: String = row.get(4).map_err(e)?;
@@ -943,9 +949,9 @@ impl Shard {
 }
 
 /// Issues `seq` and hybrid-logical-clock `version` stamps inside one write transaction.
-struct Stamper {
+pub(crate) struct Stamper {
     first_seq: i64,
-    next_seq: i64,
+    pub(crate) next_seq: i64,
     last_version: i64,
     now: i64,
 }
@@ -961,7 +967,7 @@ impl Stamper {
     }
 }
 
-enum ArenaChange<'a> {
+pub(crate) enum ArenaChange<'a> {
     Upsert(i64, u128, &'a Embedding),
     Remove(i64),
 }

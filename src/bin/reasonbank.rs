@@ -16,6 +16,9 @@ use clap::{Parser, Subcommand};
 use reasonbank::embedders::provision::{self, ModelFiles, ProvisionOptions};
 use reasonbank::memory::{Filter, RecordId, ShardId, ShardOptions, Store, StoreOptions};
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
+use reasonbank::sync::{
+    Access, Fingerprint, SyncClient, SyncConfig, SyncServer, generate_identity,
+};
 use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
 use serde_json::{Value, json};
 
@@ -146,9 +149,53 @@ enum Cmd {
         #[arg(long = "shard")]
         shards: Vec<String>,
     },
+    /// Sync shards with a peer over QUIC (mutual TLS, pinned fingerprints), or `sync keygen`.
+    Sync(SyncCmd),
+    /// Serve the root's shards to authorized peers (a hub), as a JSON config file says.
+    Serve {
+        /// The config: {"listen": "ADDR:PORT", "identity": "DIR",
+        /// "peers": [{"fingerprint": "HEX", "shards": ["*"], "access": "read_write"}]}.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Embedding model files.
     #[command(subcommand)]
     Models(Models),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SyncCmd {
+    #[command(subcommand)]
+    sub: Option<SyncSub>,
+    /// The peer's address, e.g. 10.0.0.5:7700.
+    #[arg(long)]
+    peer: Option<std::net::SocketAddr>,
+    /// The peer's certificate fingerprint (hex SHA-256, printed by its `sync keygen`).
+    #[arg(long)]
+    trust: Option<String>,
+    /// Shard to sync (repeatable; default: --agent).
+    #[arg(long = "shard")]
+    shards: Vec<String>,
+    /// Directory holding this side's cert.pem and key.pem (default: <root>/.sync).
+    #[arg(long)]
+    identity: Option<PathBuf>,
+    /// both (default), pull or push.
+    #[arg(long, default_value = "both")]
+    direction: String,
+}
+
+#[derive(Subcommand)]
+enum SyncSub {
+    /// Create this side's key and certificate and print its fingerprint.
+    Keygen {
+        /// Name in the certificate.
+        #[arg(long, default_value = "reasonbank")]
+        name: String,
+        /// Output directory (default: <root>/.sync); existing files are not overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -448,6 +495,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Import { file, batch } => import(&open().await?, file, *batch, cli.json).await?,
         Cmd::Export { file } => export(&root, &cli.agent, file.as_deref())?,
         Cmd::Stats { all } => stats(&root, &cli.agent, *all, cli.json)?,
+        Cmd::Sync(c) => sync_cmd(&root, &cli.agent, c, cli.json).await?,
+        Cmd::Serve { config } => serve(&root, config, cli.json).await?,
         Cmd::Models(m) => {
             let (a, fetch) = match m {
                 Models::Fetch(a) => (a, true),
@@ -467,6 +516,218 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// This side's identity: `(cert_pem, key_pem)` from `dir`.
+fn load_identity(dir: &std::path::Path) -> anyhow::Result<(String, String)> {
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f)).with_context(|| {
+            format!(
+                "reading {} (create it with `reasonbank sync keygen`)",
+                dir.join(f).display()
+            )
+        })
+    };
+    Ok((read("cert.pem")?, read("key.pem")?))
+}
+
+async fn sync_cmd(
+    root: &std::path::Path,
+    agent: &str,
+    c: &SyncCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let dir = c.identity.clone().unwrap_or_else(|| root.join(".sync"));
+    if let Some(SyncSub::Keygen { name, out }) = &c.sub {
+        let out = out.clone().unwrap_or(dir);
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let (cert_path, key_path) = (out.join("cert.pem"), out.join("key.pem"));
+        if cert_path.exists() || key_path.exists() {
+            bail!(
+                "{} already holds an identity; remove it first to replace it",
+                out.display()
+            );
+        }
+        let (cert, key) = generate_identity(name)?;
+        std::fs::write(&cert_path, &cert)?;
+        write_private(&key_path, &key)?;
+        let fp = Fingerprint::of_pem(&cert)?;
+        if json_out {
+            println!("{}", json!({ "fingerprint": fp.to_string(), "dir": out }));
+        } else {
+            println!("{fp}");
+            eprintln!("wrote {} and {}", cert_path.display(), key_path.display());
+        }
+        return Ok(());
+    }
+    let peer = c
+        .peer
+        .context("--peer ADDR is required (or use `sync keygen`)")?;
+    let trust: Fingerprint = c
+        .trust
+        .as_deref()
+        .context("--trust FINGERPRINT is required: the peer's certificate fingerprint")?
+        .parse()?;
+    let (cert, key) = load_identity(&dir)?;
+    let ids: Vec<ShardId> = if c.shards.is_empty() {
+        vec![ShardId::new(agent)?]
+    } else {
+        c.shards
+            .iter()
+            .map(|s| ShardId::new(s.clone()))
+            .collect::<Result<_, _>>()?
+    };
+    let (pull, push) = match c.direction.as_str() {
+        "both" => (true, true),
+        "pull" => (true, false),
+        "push" => (false, true),
+        d => bail!("--direction {d:?}: expected both, pull or push"),
+    };
+    let mut cfg = SyncConfig::new(&cert, &key)?;
+    // The peer is trusted explicitly by the user; which way data flows is chosen by the call.
+    cfg.grant(trust, None, Access::READ_WRITE);
+    let store = open_store_for_sync(root)?;
+    let client = std::sync::Arc::new(SyncClient::connect(peer, cfg).await?);
+    // One stream per shard, all at once over the one connection.
+    let mut tasks = Vec::new();
+    for id in ids {
+        let shard = store.shard(&id)?;
+        let client = std::sync::Arc::clone(&client);
+        tasks.push(tokio::spawn(async move {
+            let r = match (pull, push) {
+                (true, true) => client.sync(&id, &shard).await,
+                (true, false) => client.pull(&id, &shard).await,
+                _ => client.push(&id, &shard).await,
+            };
+            (id, r)
+        }));
+    }
+    let mut failed = None;
+    for t in tasks {
+        let (id, r) = t.await?;
+        match r {
+            Ok(r) => {
+                if json_out {
+                    println!(
+                        "{}",
+                        json!({"shard": id, "sent": r.changes_sent, "received": r.changes_received,
+                               "applied": r.changes_applied, "bytes_on_wire": r.bytes_on_wire(),
+                               "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3})
+                    );
+                } else {
+                    println!(
+                        "{id}: sent {}, received {}, applied {} ({} bytes on the wire, {:.0?})",
+                        r.changes_sent,
+                        r.changes_received,
+                        r.changes_applied,
+                        r.bytes_on_wire(),
+                        r.elapsed
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("{id}: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    client.close();
+    match failed {
+        Some(e) => Err(anyhow::Error::new(e).context("a shard failed to sync")),
+        None => Ok(()),
+    }
+}
+
+/// The store sync writes into: shards that do not exist yet take the default embedder's
+/// dimensions and model id, so a synced shard is immediately usable by `AgentMemory`.
+fn open_store_for_sync(root: &std::path::Path) -> anyhow::Result<std::sync::Arc<Store>> {
+    let mut o = StoreOptions::new();
+    o.shard_options_mut()
+        .dimensions(reasonbank::embedders::DEFAULT_DIMENSIONS)
+        .model_id(reasonbank::embedders::DEFAULT_MODEL_ID);
+    Ok(std::sync::Arc::new(Store::open(root, o)?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeConfig {
+    listen: std::net::SocketAddr,
+    identity: PathBuf,
+    peers: Vec<ServePeer>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServePeer {
+    fingerprint: String,
+    #[serde(default = "all_shards")]
+    shards: Vec<String>,
+    access: String,
+}
+
+fn all_shards() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+async fn serve(
+    root: &std::path::Path,
+    config: &std::path::Path,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let text = read_input(config)?;
+    let c: ServeConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid serve config", config.display()))?;
+    let (cert, key) = load_identity(&c.identity)?;
+    let mut cfg = SyncConfig::new(&cert, &key)?;
+    for p in &c.peers {
+        let fp: Fingerprint = p.fingerprint.parse()?;
+        let access = match p.access.as_str() {
+            "read" => Access::READ,
+            "write" => Access::WRITE,
+            "read_write" => Access::READ_WRITE,
+            a => bail!(
+                "peer {}: access {a:?} is not read, write or read_write",
+                p.fingerprint
+            ),
+        };
+        for s in &p.shards {
+            let shard = if s == "*" {
+                None
+            } else {
+                Some(ShardId::new(s.clone())?)
+            };
+            cfg.grant(fp, shard.as_ref(), access);
+        }
+    }
+    let fp = cfg.fingerprint();
+    let server = SyncServer::bind(c.listen, open_store_for_sync(root)?, cfg)?;
+    let addr = server.local_addr()?;
+    if json_out {
+        println!(
+            "{}",
+            json!({ "listening": addr.to_string(), "fingerprint": fp.to_string() })
+        );
+    } else {
+        println!("listening on {addr} as {fp}");
+    }
+    std::io::stdout().flush()?;
+    tokio::signal::ctrl_c().await?;
+    server.close();
+    Ok(())
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn parse_meta(meta: Option<&str>) -> anyhow::Result<Value> {

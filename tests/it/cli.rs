@@ -211,3 +211,113 @@ fn learn_patterns_feedback_consolidate_synthesize() {
     assert!(ctx["text"].as_str().unwrap().contains("deploy"));
     assert_eq!(ctx["tokens_exact"], true);
 }
+
+/// `sync keygen`, `serve` (hub) and `sync --peer` between two roots over real QUIC on
+/// loopback; an untrusted identity gets nothing.
+#[test]
+fn sync_keygen_serve_and_peer_sync() {
+    use std::io::BufRead;
+    let hub = tempfile::tempdir().unwrap();
+    let edge = tempfile::tempdir().unwrap();
+    let stranger = tempfile::tempdir().unwrap();
+    let fp = |root: &std::path::Path| {
+        let out = ok(&rb(root, &["--json", "sync", "keygen", "--name", "t"]));
+        serde_json::from_str::<Value>(&out).unwrap()["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (hub_fp, edge_fp, _) = (fp(hub.path()), fp(edge.path()), fp(stranger.path()));
+    assert_eq!(hub_fp.len(), 64);
+    // Keygen refuses to overwrite an identity.
+    assert_eq!(rb(hub.path(), &["sync", "keygen"]).status.code(), Some(1));
+
+    ok(&rb(
+        hub.path(),
+        &[
+            "--agent",
+            "team",
+            "remember",
+            "Rotate TLS certificates before they expire.",
+        ],
+    ));
+    let config = hub.path().join("serve.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "identity": hub.path().join(".sync"),
+            "peers": [{"fingerprint": edge_fp, "shards": ["team"], "access": "read_write"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+        .arg("--root")
+        .arg(hub.path())
+        .args(["--json", "serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let listening: Value = serde_json::from_str(&line).unwrap();
+    let addr = listening["listening"].as_str().unwrap().to_owned();
+    assert_eq!(listening["fingerprint"], hub_fp.as_str());
+
+    ok(&rb(
+        edge.path(),
+        &[
+            "--agent",
+            "team",
+            "remember",
+            "Pin dependency versions in CI.",
+        ],
+    ));
+    let out = ok(&rb(
+        edge.path(),
+        &[
+            "--agent", "team", "--json", "sync", "--peer", &addr, "--trust", &hub_fp,
+        ],
+    ));
+    let report: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (report["sent"].as_u64(), report["received"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let out = ok(&rb(
+        edge.path(),
+        &[
+            "--agent",
+            "team",
+            "--json",
+            "recall",
+            "certificate expiry",
+            "--k",
+            "1",
+        ],
+    ));
+    assert!(out.contains("Rotate TLS certificates"), "{out}");
+    assert!(ok(&rb(hub.path(), &["--agent", "team", "--json", "stats"])).contains("\"records\":2"));
+
+    // An identity the hub does not know is refused; a shard outside the grant too.
+    let refused = rb(
+        stranger.path(),
+        &[
+            "--agent", "team", "sync", "--peer", &addr, "--trust", &hub_fp,
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let denied = rb(
+        edge.path(),
+        &[
+            "--agent", "other", "sync", "--peer", &addr, "--trust", &hub_fp,
+        ],
+    );
+    assert_eq!(denied.status.code(), Some(1));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -8,6 +8,7 @@ mod differential;
 mod filters;
 mod format;
 mod hybrid;
+mod replication;
 mod store;
 
 use rand::rngs::StdRng;

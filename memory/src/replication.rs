@@ -1,0 +1,502 @@
+//! Replication: reading a shard's changes in commit order and applying a peer's changes with
+//! last-writer-wins, the storage half of `reasonbank-sync`.
+//!
+//! Every row carries a hybrid-logical-clock stamp (`version`), the id of the writer that made
+//! its last write (`origin`) and a tombstone flag; `seq` orders this file's commits. A peer
+//! pulls with [`Shard::changes_since`] from its cursor, and the receiver applies the rows
+//! with [`Shard::apply_changes`], which keeps a row only when its `(version, origin)` is
+//! strictly greater than the local one and records the new cursor in the same transaction.
+//!
+//! Conflict resolution needs no coordination: `(version, origin)` is a total order, the same
+//! on every peer, so any two peers that have applied the same set of changes, in any order
+//! and any number of times, hold the same rows.
+
+use rusqlite::OptionalExtension;
+use serde::{Deserialize, Serialize};
+
+use crate::record::{check_kind, check_namespace, check_text};
+use crate::shard::{ArenaChange, RECORD_COLUMNS};
+use crate::{Embedding, Error, MAX_METADATA_BYTES, RecordId, Result, Shard};
+
+/// Largest accepted `version` stamp (exclusive), 2<sup>62</sup>.
+///
+/// A stamp is `unix_ms << 16 | counter`, so this is the year 2231; the bound keeps a peer from
+/// pushing the clock to `i64::MAX`, after which no local write could get a greater stamp.
+pub const MAX_VERSION: u64 = 1 << 62;
+
+/// Longest accepted origin id or peer id, in bytes.
+pub const MAX_ORIGIN_BYTES: usize = 128;
+
+/// Tolerance on the squared L2 norm of a received vector (it must be unit length).
+const UNIT_NORM_SLACK: f64 = 1e-3;
+
+/// Prefix of the `meta` keys that hold pull cursors: `sync.cursor.<peer>`.
+const CURSOR_PREFIX: &str = "sync.cursor.";
+
+/// One row as a peer sends it: the full current state of a record (or its tombstone) plus the
+/// sender's local `seq` of that state.
+///
+/// Serialized with serde in a compact form: the vector as its little-endian f32 BLOB (the
+/// on-disk layout), the metadata as the JSON text stored in the shard, so a row arrives
+/// byte-for-byte as it was written.
+///
+/// Not `#[non_exhaustive]`: it is a wire type, and a new field is a protocol change anyway.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Record id.
+    pub id: RecordId,
+    /// Kind (`memory`, `pattern`, ...).
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Text; empty for a tombstone.
+    pub text: String,
+    /// Metadata: a JSON object, as stored (serialized JSON text); `{}` for a tombstone.
+    pub metadata: String,
+    /// Unit-length vector; `None` exactly for a tombstone.
+    #[serde(with = "blob")]
+    pub embedding: Option<Embedding>,
+    /// Creation time, Unix milliseconds.
+    pub created_at: i64,
+    /// Time of the last write, Unix milliseconds.
+    pub updated_at: i64,
+    /// Hybrid logical clock stamp of the last write, below [`MAX_VERSION`].
+    pub version: u64,
+    /// Id of the writer that made the last write.
+    pub origin: String,
+    /// Whether this is a tombstone.
+    pub deleted: bool,
+    /// The sender's local change sequence number of this row state.
+    pub seq: i64,
+}
+
+impl Change {
+    /// The conflict-resolution key: a change wins when its key is strictly greater.
+    pub fn stamp(&self) -> (u64, &str) {
+        (self.version, &self.origin)
+    }
+}
+
+/// What [`Shard::apply_changes`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ApplyReport {
+    /// Changes for ids this shard did not hold, inserted.
+    pub inserted: usize,
+    /// Changes that replaced an older live row or tombstone with a live row.
+    pub updated: usize,
+    /// Tombstones that replaced an older live row or tombstone.
+    pub deleted: usize,
+    /// Changes not newer than the local row (already applied, or lost to a later write).
+    pub skipped: usize,
+}
+
+impl ApplyReport {
+    /// Changes that were written.
+    pub fn applied(&self) -> usize {
+        self.inserted + self.updated + self.deleted
+    }
+}
+
+/// The local state of one id, as far as conflict resolution and the indexes need it.
+struct Local {
+    rowid: i64,
+    text: String,
+    version: u64,
+    origin: String,
+}
+
+impl Shard {
+    /// Up to `limit` changes with `seq > after_seq`, in `seq` (commit) order: the current
+    /// state of every row written after that point, tombstones included.
+    ///
+    /// Because `seq` is commit order, a reader that resumes from the last `seq` it received
+    /// misses nothing.
+    ///
+    /// # Errors
+    /// SQLite failures and [`Error::CorruptRecord`] for rows that do not decode.
+    pub fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<Change>> {
+        let c = self.lock_conn();
+        let mut stmt = c
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS}, embedding, seq FROM records \
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))
+            .map_err(|e| self.err(e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt
+            .query(rusqlite::params![after_seq, limit])
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let r = self.read_record(row, true)?;
+            let seq: i64 = row.get(11).map_err(|e| self.err(e))?;
+            // `read_record` parsed the metadata; the wire carries it as stored, so re-read it.
+            let metadata: String = row.get(4).map_err(|e| self.err(e))?;
+            out.push(Change {
+                id: r.id,
+                kind: r.kind,
+                namespace: r.namespace,
+                text: r.text,
+                metadata,
+                embedding: r.embedding,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                version: r.version,
+                origin: r.origin,
+                deleted: r.deleted,
+                seq,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies a peer's changes in one `IMMEDIATE` transaction, last-writer-wins, and, if
+    /// `cursor` is `(peer, seq)`, records in the same transaction that everything from `peer`
+    /// up to `seq` has been applied ([`sync_cursor`](Self::sync_cursor) reads it back).
+    ///
+    /// Per change: a new id is inserted; an existing row is replaced only if the change's
+    /// `(version, origin)` is strictly greater (lexicographically) than the row's, so a
+    /// tombstone wins over older writes, ties resolve the same way on every peer, and applying
+    /// a batch twice is the same as once. A written row keeps the change's `version` and
+    /// `origin` and takes a fresh local `seq`, so it is relayed to peers that pull from this
+    /// shard; the peer it came from skips it (same stamp), so nothing echoes back and forth.
+    /// The full-text index and the in-memory vectors follow as for local writes. Local writes
+    /// made afterwards are stamped above every applied version (the hybrid-logical-clock
+    /// receive rule: a local stamp is `max(now, max(version) + 1)`).
+    ///
+    /// Every change is checked before anything is written; the cursor only moves forward.
+    ///
+    /// # Errors
+    /// [`Error::InvalidChange`] naming the first bad change (wrong dimensions, a vector that is
+    /// not finite and unit length, a tombstone with content or a live row without a vector,
+    /// limits, kind or namespace rules, a stamp out of range), [`Error::InvalidInput`] for a
+    /// bad peer id, and SQLite failures. On any error nothing is written, the cursor included.
+    pub fn apply_changes(
+        &self,
+        changes: &[Change],
+        cursor: Option<(&str, i64)>,
+    ) -> Result<ApplyReport> {
+        if let Some((peer, _)) = cursor {
+            check_origin("peer id", peer)?;
+        }
+        for (index, ch) in changes.iter().enumerate() {
+            self.check_change(ch)
+                .map_err(|source| Error::InvalidChange {
+                    index,
+                    id: ch.id,
+                    source: Box::new(source),
+                })?;
+        }
+        self.write(|tx, st| {
+            let mut report = ApplyReport::default();
+            let mut arena = Vec::with_capacity(changes.len());
+            let mut find = tx
+                .prepare_cached("SELECT rowid, text, version, origin FROM records WHERE id = ?1")
+                .map_err(|e| self.err(e))?;
+            for ch in changes {
+                let local = find
+                    .query_row([ch.id], |r| {
+                        Ok(Local {
+                            rowid: r.get(0)?,
+                            text: r.get(1)?,
+                            version: r.get::<_, i64>(2)? as u64,
+                            origin: r.get(3)?,
+                        })
+                    })
+                    .optional()
+                    .map_err(|e| self.err(e))?;
+                if let Some(l) = &local
+                    && ch.stamp() <= (l.version, l.origin.as_str())
+                {
+                    report.skipped += 1;
+                    continue;
+                }
+                let seq = st.next_seq;
+                st.next_seq += 1;
+                let blob = ch.embedding.as_ref().map(Embedding::to_blob);
+                // `check_change` bounded the version below 2^62, so it fits in an i64.
+                let version = ch.version as i64;
+                let rowid = match &local {
+                    None => {
+                        tx.prepare_cached(
+                            "INSERT INTO records (id, kind, namespace, text, metadata, \
+                             embedding, created_at, updated_at, version, origin, deleted, seq) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(rusqlite::params![
+                                ch.id,
+                                ch.kind,
+                                ch.namespace,
+                                ch.text,
+                                ch.metadata,
+                                blob,
+                                ch.created_at,
+                                ch.updated_at,
+                                version,
+                                ch.origin,
+                                ch.deleted,
+                                seq,
+                            ])
+                        })
+                        .map_err(|e| self.err(e))?;
+                        let rowid = tx.last_insert_rowid();
+                        tx.prepare_cached("INSERT INTO records_fts (rowid, text) VALUES (?1, ?2)")
+                            .and_then(|mut s| s.execute((rowid, &ch.text)))
+                            .map_err(|e| self.err(e))?;
+                        report.inserted += 1;
+                        rowid
+                    }
+                    Some(l) => {
+                        tx.prepare_cached(
+                            "UPDATE records SET kind = ?2, namespace = ?3, text = ?4, \
+                             metadata = ?5, embedding = ?6, created_at = ?7, updated_at = ?8, \
+                             version = ?9, origin = ?10, deleted = ?11, seq = ?12 \
+                             WHERE rowid = ?1",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(rusqlite::params![
+                                l.rowid,
+                                ch.kind,
+                                ch.namespace,
+                                ch.text,
+                                ch.metadata,
+                                blob,
+                                ch.created_at,
+                                ch.updated_at,
+                                version,
+                                ch.origin,
+                                ch.deleted,
+                                seq,
+                            ])
+                        })
+                        .map_err(|e| self.err(e))?;
+                        self.reindex(tx, l.rowid, &l.text, &ch.text)?;
+                        if ch.deleted {
+                            report.deleted += 1;
+                        } else {
+                            report.updated += 1;
+                        }
+                        l.rowid
+                    }
+                };
+                arena.push(match &ch.embedding {
+                    Some(e) => ArenaChange::Upsert(rowid, ch.id.as_u128(), e),
+                    None => ArenaChange::Remove(rowid),
+                });
+            }
+            drop(find);
+            if let Some((peer, seq)) = cursor {
+                // Only forward: a late duplicate of an old batch must not rewind the cursor.
+                tx.prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE \
+                     SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                )
+                .and_then(|mut s| s.execute((format!("{CURSOR_PREFIX}{peer}"), seq)))
+                .map_err(|e| self.err(e))?;
+            }
+            Ok((report, arena))
+        })
+    }
+
+    /// The pull cursor stored for `peer` by [`apply_changes`](Self::apply_changes): the
+    /// highest `seq` of `peer` whose changes are committed here, or 0 if none.
+    ///
+    /// # Errors
+    /// SQLite failures, and [`Error::CorruptRecord`] if the stored value is not an integer.
+    pub fn sync_cursor(&self, peer: &str) -> Result<i64> {
+        let c = self.lock_conn();
+        let v: Option<rusqlite::types::Value> = c
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .and_then(|mut s| {
+                s.query_row([format!("{CURSOR_PREFIX}{peer}")], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        use rusqlite::types::Value as V;
+        match v {
+            None => Ok(0),
+            Some(V::Integer(n)) => Ok(n),
+            Some(V::Text(t)) => t.parse().map_err(|_| Error::CorruptRecord {
+                path: self.path().to_owned(),
+                id: format!("meta:{CURSOR_PREFIX}{peer}"),
+                reason: format!("cursor {t:?} is not an integer"),
+            }),
+            Some(other) => Err(Error::CorruptRecord {
+                path: self.path().to_owned(),
+                id: format!("meta:{CURSOR_PREFIX}{peer}"),
+                reason: format!("cursor is {:?}, not an integer", other.data_type()),
+            }),
+        }
+    }
+
+    /// The highest local `seq` (0 for an empty shard): where a peer that has pulled
+    /// everything stands.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn last_seq(&self) -> Result<i64> {
+        let c = self.lock_conn();
+        c.conn
+            .query_row("SELECT ifnull(max(seq), 0) FROM records", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Checks one incoming change against this shard's rules, as the local write paths do.
+    fn check_change(&self, ch: &Change) -> Result<()> {
+        check_kind(&ch.kind)?;
+        check_namespace(&ch.namespace)?;
+        check_text(&ch.text)?;
+        check_origin("origin", &ch.origin)?;
+        if ch.version == 0 || ch.version >= MAX_VERSION {
+            return Err(Error::InvalidInput {
+                what: "version",
+                reason: format!("{} is outside 1..2^62", ch.version),
+            });
+        }
+        if ch.metadata.len() > MAX_METADATA_BYTES {
+            return Err(Error::TooLarge {
+                what: "metadata",
+                size: ch.metadata.len(),
+                limit: MAX_METADATA_BYTES,
+            });
+        }
+        if !matches!(
+            serde_json::from_str::<serde_json::Value>(&ch.metadata),
+            Ok(serde_json::Value::Object(_))
+        ) {
+            return Err(Error::InvalidInput {
+                what: "metadata",
+                reason: "it is not a JSON object".into(),
+            });
+        }
+        match (&ch.embedding, ch.deleted) {
+            (None, true) => {
+                if !ch.text.is_empty() || ch.metadata != "{}" {
+                    return Err(Error::InvalidInput {
+                        what: "tombstone",
+                        reason: "a tombstone carries no text and `{}` metadata".into(),
+                    });
+                }
+            }
+            (Some(_), true) => {
+                return Err(Error::InvalidInput {
+                    what: "tombstone",
+                    reason: "a tombstone carries no vector".into(),
+                });
+            }
+            (None, false) => {
+                return Err(Error::InvalidVector {
+                    reason: "a live record needs a vector".into(),
+                });
+            }
+            (Some(e), false) => {
+                self.check_embedding(e)?;
+                // Finite by construction (`Embedding` is decoded with `from_blob`), but a
+                // peer's vector is not normalized here: it must already be unit length, and
+                // is stored bit for bit so that every peer holds the same bytes.
+                let norm2: f64 = e.as_slice().iter().map(|&x| f64::from(x).powi(2)).sum();
+                if (norm2 - 1.0).abs() > UNIT_NORM_SLACK {
+                    return Err(Error::InvalidVector {
+                        reason: format!("it is not unit length (squared norm {norm2})"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_origin(what: &'static str, s: &str) -> Result<()> {
+    if s.is_empty() || s.len() > MAX_ORIGIN_BYTES || s.chars().any(char::is_control) {
+        return Err(Error::InvalidInput {
+            what,
+            reason: format!("{s:?} must be 1-{MAX_ORIGIN_BYTES} bytes without control characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Serde for `Option<Embedding>` as the little-endian f32 BLOB; decoding checks the length
+/// and finiteness but not the dimensions or the norm ([`Shard::apply_changes`] does).
+mod blob {
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    use crate::Embedding;
+
+    pub(super) fn serialize<S: Serializer>(e: &Option<Embedding>, s: S) -> Result<S::Ok, S::Error> {
+        match e {
+            Some(e) => s.serialize_some(&Bytes(&e.to_blob())),
+            None => s.serialize_none(),
+        }
+    }
+
+    struct Bytes<'a>(&'a [u8]);
+
+    impl serde::Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Embedding>, D::Error> {
+        d.deserialize_option(OptVisitor)
+    }
+
+    struct OptVisitor;
+
+    impl<'de> Visitor<'de> for OptVisitor {
+        type Value = Option<Embedding>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an optional vector BLOB")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_bytes(BlobVisitor).map(Some)
+        }
+    }
+
+    struct BlobVisitor;
+
+    impl BlobVisitor {
+        fn decode<E: de::Error>(b: &[u8]) -> Result<Embedding, E> {
+            if b.is_empty() || !b.len().is_multiple_of(4) {
+                return Err(E::custom(format_args!(
+                    "a vector BLOB of {} bytes is not a non-empty multiple of 4",
+                    b.len()
+                )));
+            }
+            Embedding::from_blob(b, b.len() / 4)
+                .ok_or_else(|| E::custom("the vector has a NaN or infinite component"))
+        }
+    }
+
+    impl<'de> Visitor<'de> for BlobVisitor {
+        type Value = Embedding;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a vector BLOB (little-endian f32 values)")
+        }
+        fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<Embedding, E> {
+            Self::decode(b)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Embedding, A::Error> {
+            // Self-describing formats (JSON) write bytes as a sequence of numbers.
+            let mut b = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(x) = seq.next_element::<u8>()? {
+                b.push(x);
+            }
+            Self::decode(&b)
+        }
+    }
+}

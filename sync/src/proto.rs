@@ -1,0 +1,712 @@
+//! The sync protocol as a pure state machine: messages (and `now`) in, messages out.
+//!
+//! No sockets and no clock: [`Session::handle`] takes a received [`Message`] and returns the
+//! messages to send; [`Session::poll`] takes the current time and returns retransmissions.
+//! Storage is reached through the [`Replica`] trait ([`Shard`] implements it), so the same
+//! code runs over QUIC (`crate::quic`) and in the deterministic simulator of the tests, which
+//! drops, reorders, duplicates and partitions messages.
+//!
+//! # One session per shard per stream
+//!
+//! The initiator (client) opens with [`Open`] naming the shard and the directions it wants;
+//! the responder (server) answers [`Opened`]. Each direction is a *delta pull* driven by the
+//! side that receives the data:
+//!
+//! 1. the receiver sends [`Pull`] with its cursor for the sender (the highest sender `seq` it
+//!    has committed) and a request number;
+//! 2. the sender answers [`Batch`]: at most `limit` changes with `seq > after` in `seq` order
+//!    (bounded in bytes too), `upto` (the last `seq` included) and `more`;
+//! 3. the receiver applies the batch and stores `upto` as its cursor **in one transaction**
+//!    ([`Shard::apply_changes`]), then pulls again from `upto`, or sends [`Done`](Message::Done)
+//!    when `more` is false.
+//!
+//! Push is the same pull with the roles of the data swapped (the server pulls from the
+//! client). The sender keeps no state between requests and applying is idempotent, so a
+//! lost, repeated or reordered message costs at most a retransmission: a reply to a request
+//! that is no longer outstanding is ignored, a cursor never moves without its rows, and a
+//! resumed session starts from the committed cursor, losing and duplicating nothing.
+//!
+//! The cursor is keyed by the sender shard's `origin` (a UUID per shard file), so a shard that
+//! is deleted and recreated under the same name is pulled from the start. The QUIC layer
+//! further scopes it by the peer's certificate fingerprint (`quic::cursor_key`).
+
+use reasonbank_memory::{ApplyReport, Change, Shard, ShardId};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Version of this protocol, sent in [`Open`]; a peer speaking another version is refused.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Every message of the protocol.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// Client → server, first on a stream: which shard and which directions.
+    Open(Open),
+    /// Server → client: the server's side of the shard.
+    Opened(Opened),
+    /// Receiver → sender: send changes after my cursor.
+    Pull(Pull),
+    /// Sender → receiver: the answer to a [`Pull`].
+    Batch(Batch),
+    /// Receiver → sender: I have everything; this direction is finished.
+    Done,
+}
+
+/// Opens a session for one shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Open {
+    /// [`PROTOCOL_VERSION`] of the client.
+    pub protocol: u16,
+    /// The shard to sync (the same name on both sides).
+    pub shard: ShardId,
+    /// The client shard's origin id.
+    pub origin: String,
+    /// The client shard's embedding model id; both sides must match.
+    pub model_id: String,
+    /// The client shard's dimensions; both sides must match.
+    pub dims: u32,
+    /// The client pulls from the server (needs read access on the server).
+    pub pull: bool,
+    /// The client pushes to the server (needs write access on the server).
+    pub push: bool,
+}
+
+/// The server's answer to [`Open`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Opened {
+    /// The server shard's origin id.
+    pub origin: String,
+    /// The server shard's embedding model id.
+    pub model_id: String,
+    /// The server shard's dimensions.
+    pub dims: u32,
+}
+
+/// A request for changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pull {
+    /// Request number, echoed in the [`Batch`]; only the outstanding one is accepted.
+    pub req: u64,
+    /// The sender origin the cursor belongs to; if it is not the sender's, the sender starts
+    /// from 0 (its shard was recreated, or the receiver does not know it yet).
+    pub origin: Option<String>,
+    /// The receiver's cursor: send changes with `seq > after`.
+    pub after: i64,
+    /// Most changes wanted.
+    pub limit: u32,
+}
+
+/// Changes answering a [`Pull`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The request answered.
+    pub req: u64,
+    /// The sender shard's origin id (the key of the receiver's cursor).
+    pub origin: String,
+    /// The `after` the changes follow (0 if the request's origin did not match).
+    pub after: i64,
+    /// The sender `seq` of the last row scanned for this batch (`after` if none): the
+    /// receiver's next cursor. Rows the receiver wrote itself are scanned but not sent.
+    pub upto: i64,
+    /// Whether more changes follow `upto`.
+    pub more: bool,
+    /// The changes, in sender `seq` order.
+    pub changes: Vec<Change>,
+}
+
+/// Storage as the protocol needs it. [`Shard`] implements it; the simulator has an in-memory
+/// model.
+pub trait Replica {
+    /// Up to `limit` changes with `seq > after`, in `seq` order.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn changes_since(&self, after: i64, limit: usize) -> Result<Vec<Change>>;
+    /// Applies changes (last-writer-wins) and stores `cursor` in the same transaction.
+    ///
+    /// # Errors
+    /// Invalid changes (nothing is written) and storage failures.
+    fn apply_changes(&self, changes: &[Change], cursor: (&str, i64)) -> Result<ApplyReport>;
+    /// The cursor stored for `peer`, 0 if none.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn sync_cursor(&self, peer: &str) -> Result<i64>;
+}
+
+impl Replica for Shard {
+    fn changes_since(&self, after: i64, limit: usize) -> Result<Vec<Change>> {
+        Ok(Shard::changes_since(self, after, limit)?)
+    }
+    fn apply_changes(&self, changes: &[Change], cursor: (&str, i64)) -> Result<ApplyReport> {
+        Ok(Shard::apply_changes(self, changes, Some(cursor))?)
+    }
+    fn sync_cursor(&self, peer: &str) -> Result<i64> {
+        Ok(Shard::sync_cursor(self, peer)?)
+    }
+}
+
+/// This side's shard, as announced to the peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalShard {
+    /// Its origin id ([`Shard::origin`]).
+    pub origin: String,
+    /// Its model id.
+    pub model_id: String,
+    /// Its dimensions.
+    pub dims: u32,
+}
+
+impl LocalShard {
+    /// The description of `shard`.
+    pub fn of(shard: &Shard) -> Self {
+        LocalShard {
+            origin: shard.origin().to_owned(),
+            model_id: shard.model_id().to_owned(),
+            // `Shard` refuses more than 65,536 dimensions.
+            dims: u32::try_from(shard.dimensions()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Limits of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most changes per batch.
+    pub batch_size: u32,
+    /// Most bytes of changes per batch (estimated before encoding); a single change larger
+    /// than this still travels alone, as long as its frame fits the maximum frame size.
+    pub batch_bytes: usize,
+    /// Milliseconds after which an unanswered [`Open`] or [`Pull`] is sent again (only the
+    /// simulator needs this: QUIC streams do not lose messages).
+    pub retry_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            batch_size: 2048,
+            batch_bytes: 4 << 20,
+            retry_ms: 1_000,
+        }
+    }
+}
+
+/// Which directions a client wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Receive the server's changes.
+    Pull,
+    /// Send this side's changes.
+    Push,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    fn pull(self) -> bool {
+        matches!(self, Direction::Pull | Direction::Both)
+    }
+    fn push(self) -> bool {
+        matches!(self, Direction::Push | Direction::Both)
+    }
+}
+
+/// Counters of one session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Changes sent in batches (retransmissions included).
+    pub changes_sent: u64,
+    /// Changes received in accepted batches.
+    pub changes_received: u64,
+    /// Received changes that were written (the rest were not newer than the local rows).
+    pub changes_applied: u64,
+    /// Batches sent.
+    pub batches_sent: u64,
+    /// Batches received and applied.
+    pub batches_applied: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Recv {
+    /// This side receives nothing in this session.
+    Unwanted,
+    /// Waiting to know the sender's origin before the first pull.
+    Idle,
+    /// A pull is outstanding.
+    Waiting { req: u64, after: i64, sent_at: u64 },
+    /// Everything was received.
+    Done,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Role {
+    Client { open: Open, open_sent_at: u64 },
+    Server,
+}
+
+/// One end of a session for one shard.
+#[derive(Clone, Debug)]
+pub struct Session {
+    role: Role,
+    local: LocalShard,
+    limits: Limits,
+    /// The peer shard, once known.
+    remote: Option<LocalShard>,
+    recv: Recv,
+    /// Whether the peer pulls from this side.
+    serving: bool,
+    /// Whether the peer said [`Message::Done`] for the direction this side serves.
+    served: bool,
+    next_req: u64,
+    /// The request whose batch [`prefetch`](Session::prefetch) already sent the next pull for.
+    prefetched: Option<u64>,
+    stats: Stats,
+}
+
+impl Session {
+    /// The initiating end for shard `shard`.
+    pub fn client(shard: ShardId, local: LocalShard, dir: Direction, limits: Limits) -> Self {
+        let open = Open {
+            protocol: PROTOCOL_VERSION,
+            shard,
+            origin: local.origin.clone(),
+            model_id: local.model_id.clone(),
+            dims: local.dims,
+            pull: dir.pull(),
+            push: dir.push(),
+        };
+        Session {
+            recv: if dir.pull() {
+                Recv::Idle
+            } else {
+                Recv::Unwanted
+            },
+            serving: dir.push(),
+            role: Role::Client {
+                open,
+                open_sent_at: 0,
+            },
+            local,
+            limits,
+            remote: None,
+            served: false,
+            next_req: 1,
+            prefetched: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The responding end; it learns the shard and directions from the client's [`Open`],
+    /// which the caller has already checked against its access rules.
+    pub fn server(local: LocalShard, limits: Limits) -> Self {
+        Session {
+            role: Role::Server,
+            local,
+            limits,
+            remote: None,
+            recv: Recv::Unwanted,
+            serving: false,
+            served: false,
+            next_req: 1,
+            prefetched: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The client's first messages: [`Open`] and, when the server's origin is already known
+    /// from an earlier session (`known_remote`), the first [`Pull`] right behind it, so that
+    /// an idempotent pull can travel in 0-RTT data. Servers return nothing.
+    ///
+    /// # Errors
+    /// Storage failures reading the cursor.
+    pub fn start(
+        &mut self,
+        replica: &dyn Replica,
+        known_remote: Option<&str>,
+        now: u64,
+    ) -> Result<Vec<Message>> {
+        let Role::Client { open, open_sent_at } = &mut self.role else {
+            return Ok(Vec::new());
+        };
+        *open_sent_at = now;
+        let mut out = vec![Message::Open(open.clone())];
+        if let (Recv::Idle, Some(origin)) = (&self.recv, known_remote) {
+            let after = replica.sync_cursor(origin)?;
+            out.push(self.pull(Some(origin.to_owned()), after, now));
+        }
+        Ok(out)
+    }
+
+    /// Handles one received message and returns the messages to send.
+    ///
+    /// Messages that answer nothing outstanding (late duplicates, replies to retransmitted
+    /// requests) are ignored.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] for a message this end must never receive, [`Error::ModelMismatch`]
+    /// for peers whose shards hold vectors of another model, and storage failures (a batch
+    /// with an invalid change fails whole, nothing written, the cursor unchanged).
+    pub fn handle(
+        &mut self,
+        replica: &dyn Replica,
+        msg: Message,
+        now: u64,
+    ) -> Result<Vec<Message>> {
+        if self.role == Role::Server && self.remote.is_none() && !matches!(msg, Message::Open(_)) {
+            // Only a network that reorders can deliver this before `Open` (a QUIC stream does
+            // not; the glue requires `Open` first): drop it, the peer retransmits.
+            return Ok(Vec::new());
+        }
+        match msg {
+            Message::Open(open) => self.on_open(replica, open, now),
+            Message::Opened(opened) => self.on_opened(replica, opened, now),
+            Message::Pull(pull) => self.on_pull(replica, pull),
+            Message::Batch(batch) => self.on_batch(replica, batch, now),
+            Message::Done => {
+                if !self.serving {
+                    return Err(protocol("Done for a direction this side does not serve"));
+                }
+                self.served = true;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Pipelining: if `msg` is the batch this side is waiting for and more follow it, returns
+    /// the pull for the next batch, to send *before* handling `msg`, so that the peer reads and
+    /// sends the next batch while this side commits this one. The cursor still moves only
+    /// with the commit: [`handle`](Self::handle) then applies `msg` and sends no second pull.
+    /// Optional: without it, `handle` sends the next pull after the commit.
+    pub fn prefetch(&mut self, msg: &Message, now: u64) -> Option<Message> {
+        let Message::Batch(b) = msg else { return None };
+        let Recv::Waiting { req, .. } = self.recv else {
+            return None;
+        };
+        let origin = self.remote.as_ref()?.origin.clone();
+        if b.req != req || !b.more || b.origin != origin || b.upto <= b.after {
+            return None;
+        }
+        self.prefetched = Some(req);
+        Some(self.pull(Some(origin), b.upto, now))
+    }
+
+    /// Retransmissions due at `now`: the [`Open`] or the outstanding [`Pull`] if unanswered
+    /// for [`Limits::retry_ms`].
+    pub fn poll(&mut self, now: u64) -> Vec<Message> {
+        let retry = self.limits.retry_ms;
+        let mut out = Vec::new();
+        if let Role::Client { open, open_sent_at } = &mut self.role
+            && self.remote.is_none()
+            && now.saturating_sub(*open_sent_at) >= retry
+        {
+            *open_sent_at = now;
+            out.push(Message::Open(open.clone()));
+        }
+        if let Recv::Waiting {
+            req,
+            after,
+            sent_at,
+        } = &mut self.recv
+            && now.saturating_sub(*sent_at) >= retry
+        {
+            *sent_at = now;
+            out.push(Message::Pull(Pull {
+                req: *req,
+                origin: self.remote.as_ref().map(|r| r.origin.clone()),
+                after: *after,
+                limit: self.limits.batch_size,
+            }));
+        }
+        out
+    }
+
+    /// Whether both directions this session covers are finished: everything was received and
+    /// committed, and the peer confirmed it has everything this side serves.
+    pub fn is_done(&self) -> bool {
+        self.remote.is_some()
+            && matches!(self.recv, Recv::Unwanted | Recv::Done)
+            && (!self.serving || self.served)
+    }
+
+    /// Whether this side has received and committed everything it asked for (the peer's
+    /// confirmation for the other direction may still be in flight).
+    pub fn received_all(&self) -> bool {
+        self.remote.is_some() && matches!(self.recv, Recv::Unwanted | Recv::Done)
+    }
+
+    /// The peer shard's origin, once known.
+    pub fn remote_origin(&self) -> Option<&str> {
+        self.remote.as_ref().map(|r| r.origin.as_str())
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn pull(&mut self, origin: Option<String>, after: i64, now: u64) -> Message {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.recv = Recv::Waiting {
+            req,
+            after,
+            sent_at: now,
+        };
+        Message::Pull(Pull {
+            req,
+            origin,
+            after,
+            limit: self.limits.batch_size,
+        })
+    }
+
+    fn check_model(&self, model_id: &str, dims: u32) -> Result<()> {
+        if model_id != self.local.model_id || dims != self.local.dims {
+            return Err(Error::ModelMismatch {
+                local_model: self.local.model_id.clone(),
+                local_dimensions: self.local.dims,
+                remote_model: model_id.to_owned(),
+                remote_dimensions: dims,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_open(&mut self, replica: &dyn Replica, open: Open, now: u64) -> Result<Vec<Message>> {
+        if self.role != Role::Server {
+            return Err(protocol("Open sent to the client"));
+        }
+        if open.protocol != PROTOCOL_VERSION {
+            return Err(Error::ProtocolVersion {
+                local: PROTOCOL_VERSION,
+                remote: open.protocol,
+            });
+        }
+        self.check_model(&open.model_id, open.dims)?;
+        if open.origin == self.local.origin {
+            return Err(protocol("a shard cannot sync with itself"));
+        }
+        let opened = Message::Opened(Opened {
+            origin: self.local.origin.clone(),
+            model_id: self.local.model_id.clone(),
+            dims: self.local.dims,
+        });
+        if let Some(r) = &self.remote {
+            // A retransmitted Open: answer again, with the outstanding pull if any.
+            if r.origin != open.origin {
+                return Err(protocol("a second Open for another shard"));
+            }
+            let mut out = vec![opened];
+            out.extend(self.poll_now());
+            return Ok(out);
+        }
+        self.remote = Some(LocalShard {
+            origin: open.origin.clone(),
+            model_id: open.model_id,
+            dims: open.dims,
+        });
+        self.serving = open.pull;
+        let mut out = vec![opened];
+        if open.push {
+            let after = replica.sync_cursor(&open.origin)?;
+            out.push(self.pull(Some(open.origin), after, now));
+        }
+        Ok(out)
+    }
+
+    /// The outstanding pull, resent regardless of its timer.
+    fn poll_now(&mut self) -> Option<Message> {
+        match &self.recv {
+            Recv::Waiting { req, after, .. } => Some(Message::Pull(Pull {
+                req: *req,
+                origin: self.remote.as_ref().map(|r| r.origin.clone()),
+                after: *after,
+                limit: self.limits.batch_size,
+            })),
+            _ => None,
+        }
+    }
+
+    fn on_opened(
+        &mut self,
+        replica: &dyn Replica,
+        opened: Opened,
+        now: u64,
+    ) -> Result<Vec<Message>> {
+        if self.role == Role::Server {
+            return Err(protocol("Opened sent to the server"));
+        }
+        self.check_model(&opened.model_id, opened.dims)?;
+        if let Some(r) = &self.remote {
+            if r.origin != opened.origin {
+                return Err(protocol("the server changed its origin mid-session"));
+            }
+            return Ok(Vec::new());
+        }
+        let origin = opened.origin.clone();
+        self.remote = Some(LocalShard {
+            origin: opened.origin,
+            model_id: opened.model_id,
+            dims: opened.dims,
+        });
+        match &self.recv {
+            Recv::Idle => {
+                let after = replica.sync_cursor(&origin)?;
+                Ok(vec![self.pull(Some(origin), after, now)])
+            }
+            // A 0-RTT pull already went out for the origin we expected; if the server's
+            // origin is another one, it answers from 0, which is safe.
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn on_pull(&mut self, replica: &dyn Replica, pull: Pull) -> Result<Vec<Message>> {
+        let allowed = match self.role {
+            // The client serves only if it asked to push.
+            Role::Client { .. } => self.serving,
+            // The server serves only a client that opened with `pull` (checked by the ACL).
+            Role::Server => self.remote.is_some() && self.serving,
+        };
+        if !allowed {
+            return Err(protocol("Pull for a direction that was not opened"));
+        }
+        let after = if pull.origin.as_deref() == Some(self.local.origin.as_str()) {
+            pull.after.max(0)
+        } else {
+            0
+        };
+        let limit = pull.limit.clamp(1, self.limits.batch_size.max(1)) as usize;
+        let mut changes = replica.changes_since(after, limit)?;
+        let full = changes.len() == limit;
+        let mut bytes = 0usize;
+        let mut keep = changes.len();
+        for (i, c) in changes.iter().enumerate() {
+            bytes += approx_size(c);
+            if bytes > self.limits.batch_bytes && i > 0 {
+                keep = i;
+                break;
+            }
+        }
+        let trimmed = keep < changes.len();
+        changes.truncate(keep);
+        // `upto` is the last row scanned, so the cursor moves past rows that are not sent.
+        let upto = changes.last().map_or(after, |c| c.seq);
+        // A row whose stamp the receiver made itself is one it holds already, or holds a newer
+        // version of (its rows only move forward): don't send its own writes back.
+        if let Some(r) = &self.remote {
+            changes.retain(|c| c.origin != r.origin);
+        }
+        self.stats.changes_sent += changes.len() as u64;
+        self.stats.batches_sent += 1;
+        Ok(vec![Message::Batch(Batch {
+            req: pull.req,
+            origin: self.local.origin.clone(),
+            after,
+            upto,
+            more: full || trimmed,
+            changes,
+        })])
+    }
+
+    fn on_batch(&mut self, replica: &dyn Replica, batch: Batch, now: u64) -> Result<Vec<Message>> {
+        let outstanding = match &self.recv {
+            Recv::Unwanted => return Err(protocol("Batch for a direction that was not opened")),
+            Recv::Waiting { req, .. } => *req,
+            Recv::Idle | Recv::Done => return Ok(Vec::new()),
+        };
+        let Some(remote) = &self.remote else {
+            // Reordered ahead of `Opened`: the retransmitted pull will fetch it again.
+            return Ok(Vec::new());
+        };
+        let prefetched = self.prefetched.is_some_and(|p| p == batch.req);
+        if batch.req != outstanding && !prefetched {
+            return Ok(Vec::new());
+        }
+        if prefetched {
+            self.prefetched = None;
+        }
+        if batch.origin != remote.origin {
+            return Err(protocol("Batch from another origin than the peer's shard"));
+        }
+        let seqs_ok = batch.upto >= batch.after
+            && batch.changes.windows(2).all(|w| w[0].seq < w[1].seq)
+            && batch
+                .changes
+                .iter()
+                .all(|c| c.seq > batch.after && c.seq <= batch.upto)
+            && (!batch.more || batch.upto > batch.after);
+        if !seqs_ok {
+            return Err(protocol("Batch sequence numbers out of order or range"));
+        }
+        let origin = remote.origin.clone();
+        let cursor = replica.sync_cursor(&origin)?;
+        if batch.after > cursor {
+            // A gap (cannot happen with a well-behaved peer): ask again from the cursor.
+            return Ok(vec![self.pull(Some(origin), cursor, now)]);
+        }
+        let report = replica.apply_changes(&batch.changes, (&origin, batch.upto))?;
+        self.stats.changes_received += batch.changes.len() as u64;
+        self.stats.changes_applied += report.applied() as u64;
+        self.stats.batches_applied += 1;
+        if batch.more && prefetched {
+            // The next pull went out before this commit.
+            Ok(Vec::new())
+        } else if batch.more {
+            let after = batch.upto.max(cursor);
+            Ok(vec![self.pull(Some(origin), after, now)])
+        } else {
+            self.recv = Recv::Done;
+            Ok(vec![Message::Done])
+        }
+    }
+}
+
+fn protocol(reason: &str) -> Error {
+    Error::Protocol {
+        reason: reason.to_owned(),
+    }
+}
+
+/// Encoded size of a change, give or take a few bytes of varints.
+fn approx_size(c: &Change) -> usize {
+    48 + c.kind.len()
+        + c.namespace.len()
+        + c.text.len()
+        + c.metadata.len()
+        + c.origin.len()
+        + c.embedding.as_ref().map_or(0, |e| e.len() * 4)
+}
+
+/// Helpers shared by the unit tests of this crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use reasonbank_memory::{Change, Embedding, RecordId};
+
+    /// A live change with a deterministic id, text and `dims`-d vector.
+    pub(crate) fn change(i: u32, dims: usize) -> Change {
+        let v: Vec<f32> = (0..dims)
+            .map(|d| ((i as usize + d) % 7) as f32 + 0.5)
+            .collect();
+        Change {
+            id: RecordId::from_uuid(uuid_from(i)),
+            kind: "memory".into(),
+            namespace: String::new(),
+            text: format!("record number {i}: retry the request with exponential backoff"),
+            metadata: format!(r#"{{"i":{i},"lang":"rust"}}"#),
+            embedding: Some(Embedding::new(v).expect("positive components")),
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_000_000,
+            version: (1_700_000_000_000u64 << 16) + u64::from(i),
+            origin: "peer-a".into(),
+            deleted: false,
+            seq: i64::from(i) + 1,
+        }
+    }
+
+    fn uuid_from(i: u32) -> uuid::Uuid {
+        uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(i))
+    }
+}
