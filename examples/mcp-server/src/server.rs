@@ -190,8 +190,9 @@ impl Server {
         }
         if must_exist && id != self.state.default_agent && !self.state.raw.exists(&id) {
             bail!(
-                "agent {id:?} has no memory in {} yet; check the id, or write to it first with \
+                "agent {:?} has no memory in {} yet; check the id, or write to it first with \
                  memory_remember or memory_learn",
+                id.as_str(),
                 self.state.root.display()
             );
         }
@@ -202,7 +203,7 @@ impl Server {
             .max_open_shards(16)
             .build()
             .await
-            .with_context(|| format!("opening the memory of agent {id:?}"))?;
+            .with_context(|| format!("opening the memory of agent {:?}", id.as_str()))?;
         if map.len() >= MAX_OPEN_AGENTS && !order.is_empty() {
             let oldest = order.remove(0);
             map.remove(&oldest);
@@ -210,6 +211,21 @@ impl Server {
         map.insert(id.clone(), memory.clone());
         order.push(id);
         Ok(memory)
+    }
+
+    /// Fails unless every shard in `shards` exists: reading another agent's memory must not
+    /// create an empty one for a mistyped id.
+    fn require_existing(&self, shards: &[ShardId]) -> anyhow::Result<()> {
+        for s in shards {
+            if !self.state.raw.exists(s) {
+                bail!(
+                    "shards: no agent or shard {:?} in {}; list them with vector_shard_stats",
+                    s.as_str(),
+                    self.state.root.display()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// An existing raw-vector shard (or any shard: agents' memories are shards too).
@@ -389,7 +405,9 @@ impl Server {
             if let Some(f) = parse_filter(p.filter)? {
                 o.filter(f);
             }
-            o.shards(parse_shard_ids(p.shards)?);
+            let others = parse_shard_ids(p.shards)?;
+            self.require_existing(&others)?;
+            o.shards(others);
             let memory = self.agent(p.agent, true).await?;
             let hits = memory.recall(&p.query, &o).await?;
             // `Recalled` names its shard `shard`; here every other argument says `agent`.
@@ -502,6 +520,7 @@ impl Server {
     ) -> CallToolResult {
         reply(async {
             let others = parse_shard_ids(p.shards)?;
+            self.require_existing(&others)?;
             let memory = self.agent(p.agent, true).await?;
             let ctx = memory
                 .synthesize_context(&p.task, &others, p.token_budget.unwrap_or(512))
