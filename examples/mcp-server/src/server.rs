@@ -411,18 +411,18 @@ impl Server {
             let memory = self.agent(p.agent, true).await?;
             let hits = memory.recall(&p.query, &o).await?;
             // `Recalled` names its shard `shard`; here every other argument says `agent`.
-            let results: Vec<Value> = hits
+            let results = hits
                 .into_iter()
                 .map(|h| {
-                    let mut v = serde_json::to_value(&h).unwrap_or(Value::Null);
+                    let mut v = serde_json::to_value(&h)?;
                     if let Some(obj) = v.as_object_mut()
                         && let Some(s) = obj.remove("shard")
                     {
                         obj.insert("agent".into(), s);
                     }
-                    v
+                    Ok(v)
                 })
-                .collect();
+                .collect::<anyhow::Result<Vec<Value>>>()?;
             Ok(json!({ "agent": memory.agent(), "results": results }))
         })
         .await

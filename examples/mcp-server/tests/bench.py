@@ -111,15 +111,19 @@ async def main():
                 result["remember_p50_ms"] = round(statistics.median(remember_ms), 3)
             have = (await s.call_tool("vector_shard_stats", {"shard": "bench"})).structured_content
             result["records"] = have["shards"][0]["records"]
-            for mode in ["hybrid", "vector", "text"]:
+            for mi, mode in enumerate(["hybrid", "vector", "text"]):
                 # Warm-up: the first calls fault in pages and the embedder's cache sees the
                 # queries, as a real session would after its first few recalls.
                 for q in QUERIES:
                     await s.call_tool("memory_recall", {"query": q, "k": 5, "mode": mode})
                 lat = []
                 for i in range(a.queries):
-                    # Distinct queries each time, so the embedder's cache does not answer.
-                    q = f"{QUERIES[i % len(QUERIES)]} (case {i})"
+                    # Distinct queries each time, so the embedder's cache does not answer. Text
+                    # mode matches every query word, so its queries use the corpus' words.
+                    if mode == "text":
+                        q = f"{SUBJECTS[i % len(SUBJECTS)]} {CONTEXTS[(i // len(SUBJECTS)) % len(CONTEXTS)]}"
+                    else:
+                        q = f"{QUERIES[i % len(QUERIES)]} (case {i + mi * a.queries})"
                     t1 = time.perf_counter()
                     r = await s.call_tool("memory_recall", {"query": q, "k": 5, "mode": mode})
                     lat.append((time.perf_counter() - t1) * 1000)
