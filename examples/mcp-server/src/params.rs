@@ -259,3 +259,44 @@ pub struct Synthesize {
     #[serde(default)]
     pub agent: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_nulls_and_overflow_reach_the_embedding_check() {
+        let p: VectorInsert = serde_json::from_value(serde_json::json!({
+            "shard": "s", "vector": [1.0, null, 1e39]
+        }))
+        .unwrap();
+        assert_eq!(p.vector[0], 1.0);
+        assert!(p.vector[1].is_nan());
+        assert_eq!(p.vector[2], f32::INFINITY);
+    }
+
+    #[test]
+    fn unknown_and_mistyped_fields_are_refused() {
+        let r: Result<Recall, _> =
+            serde_json::from_value(serde_json::json!({"query": "q", "kk": 3}));
+        assert!(r.unwrap_err().to_string().contains("unknown field `kk`"));
+        let r: Result<Recall, _> =
+            serde_json::from_value(serde_json::json!({"query": "q", "mode": "fuzzy"}));
+        assert!(
+            r.unwrap_err()
+                .to_string()
+                .contains("unknown variant `fuzzy`")
+        );
+    }
+
+    #[test]
+    fn schemas_mark_only_the_required_arguments() {
+        let s = schemars::schema_for!(Recall);
+        assert_eq!(s.get("required"), Some(&serde_json::json!(["query"])));
+        let s = schemars::schema_for!(ShardCreate);
+        assert_eq!(
+            s.get("required"),
+            Some(&serde_json::json!(["shard", "dimensions", "model_id"]))
+        );
+    }
+}

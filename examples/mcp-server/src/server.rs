@@ -602,3 +602,36 @@ fn parse_filter(v: Option<Value>) -> anyhow::Result<Option<Filter>> {
         "argument filter (expected e.g. {\"eq\": {\"field\": \"topic\", \"value\": \"http\"}})",
     )?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_from_objects_and_strings() {
+        let obj = json!({"eq": {"field": "topic", "value": "http"}});
+        let a = parse_filter(Some(obj.clone())).unwrap().unwrap();
+        let b = parse_filter(Some(Value::String(obj.to_string())))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a, b);
+        assert!(parse_filter(None).unwrap().is_none());
+        assert!(parse_filter(Some(Value::Null)).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_filters_name_the_argument() {
+        for bad in [json!({"bogus": 1}), json!("{not json"), json!(42)] {
+            let e = format!("{:#}", parse_filter(Some(bad)).unwrap_err());
+            assert!(e.starts_with("argument filter"), "{e}");
+        }
+    }
+
+    #[test]
+    fn hostile_shard_ids_are_refused() {
+        for id in ["../x", "a/b", "..", "", "x\0y"] {
+            assert!(parse_shard_id("shard", id.into()).is_err(), "{id:?}");
+        }
+        assert!(parse_shard_ids(Some(vec!["ok".into(), "../../etc".into()])).is_err());
+    }
+}
