@@ -252,7 +252,11 @@ impl Server {
 
 #[tool_router]
 impl Server {
-    #[tool(name = "vector_shard_create", description = D_SHARD_CREATE)]
+    #[tool(
+        name = "vector_shard_create",
+        description = D_SHARD_CREATE,
+        annotations(title = "Create a raw-vector shard", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
     async fn vector_shard_create(
         &self,
         Parameters(p): Parameters<params::ShardCreate>,
@@ -280,7 +284,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "vector_insert", description = D_VECTOR_INSERT)]
+    #[tool(
+        name = "vector_insert",
+        description = D_VECTOR_INSERT,
+        annotations(title = "Insert a raw vector", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+    )]
     async fn vector_insert(
         &self,
         Parameters(p): Parameters<params::VectorInsert>,
@@ -306,7 +314,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "vector_search", description = D_VECTOR_SEARCH)]
+    #[tool(
+        name = "vector_search",
+        description = D_VECTOR_SEARCH,
+        annotations(title = "Search a shard by vector", read_only_hint = true, open_world_hint = false)
+    )]
     async fn vector_search(
         &self,
         Parameters(p): Parameters<params::VectorSearch>,
@@ -339,7 +351,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "vector_shard_stats", description = D_SHARD_STATS)]
+    #[tool(
+        name = "vector_shard_stats",
+        description = D_SHARD_STATS,
+        annotations(title = "Describe shards", read_only_hint = true, open_world_hint = false)
+    )]
     async fn vector_shard_stats(
         &self,
         Parameters(p): Parameters<params::ShardStats>,
@@ -372,7 +388,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "memory_remember", description = D_REMEMBER)]
+    #[tool(
+        name = "memory_remember",
+        description = D_REMEMBER,
+        annotations(title = "Remember", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+    )]
     async fn memory_remember(&self, Parameters(p): Parameters<params::Remember>) -> CallToolResult {
         reply(async {
             let memory = self.agent(p.agent, false).await?;
@@ -389,7 +409,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "memory_recall", description = D_RECALL)]
+    #[tool(
+        name = "memory_recall",
+        description = D_RECALL,
+        annotations(title = "Recall memories", read_only_hint = true, open_world_hint = false)
+    )]
     async fn memory_recall(&self, Parameters(p): Parameters<params::Recall>) -> CallToolResult {
         reply(async {
             let mut o = RecallOptions::new();
@@ -428,7 +452,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "memory_learn", description = D_LEARN)]
+    #[tool(
+        name = "memory_learn",
+        description = D_LEARN,
+        annotations(title = "Learn from a task", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+    )]
     async fn memory_learn(&self, Parameters(p): Parameters<params::Learn>) -> CallToolResult {
         reply(async {
             if p.steps.is_empty() {
@@ -459,7 +487,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "memory_feedback", description = D_FEEDBACK)]
+    #[tool(
+        name = "memory_feedback",
+        description = D_FEEDBACK,
+        annotations(title = "Feedback on a memory item", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+    )]
     async fn memory_feedback(
         &self,
         Parameters(p): Parameters<params::FeedbackArgs>,
@@ -481,7 +513,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "memory_find_patterns", description = D_FIND_PATTERNS)]
+    #[tool(
+        name = "memory_find_patterns",
+        description = D_FIND_PATTERNS,
+        annotations(title = "Find learned patterns", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+    )]
     async fn memory_find_patterns(
         &self,
         Parameters(p): Parameters<params::FindPatterns>,
@@ -496,7 +532,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "memory_consolidate", description = D_CONSOLIDATE)]
+    #[tool(
+        name = "memory_consolidate",
+        description = D_CONSOLIDATE,
+        annotations(title = "Consolidate learned items", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+    )]
     async fn memory_consolidate(
         &self,
         Parameters(p): Parameters<params::Consolidate>,
@@ -513,7 +553,11 @@ impl Server {
         .await
     }
 
-    #[tool(name = "memory_synthesize_context", description = D_SYNTHESIZE)]
+    #[tool(
+        name = "memory_synthesize_context",
+        description = D_SYNTHESIZE,
+        annotations(title = "Synthesize context", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+    )]
     async fn memory_synthesize_context(
         &self,
         Parameters(p): Parameters<params::Synthesize>,

@@ -82,6 +82,10 @@ async def main(binary, root, version):
             for t in tools:
                 check(len(t.description or "") >= 150, f"{t.name}: description too short")
                 check(t.input_schema.get("type") == "object", f"{t.name}: schema is not an object")
+            summary["read_only"] = sorted(
+                t.name for t in tools if t.annotations and t.annotations.read_only_hint)
+            summary["destructive"] = sorted(
+                t.name for t in tools if t.annotations and t.annotations.destructive_hint)
             summary["schemas"] = {
                 t.name: {
                     "properties": sorted(t.input_schema.get("properties", {})),

@@ -64,6 +64,15 @@ fn pypi_mcp_client_calls_every_tool_and_gets_tool_errors() {
     for t in EXPECTED_TOOLS {
         assert_eq!(summary["calls"][t], "ok", "tool {t} was called and checked");
     }
+    // Hints clients use to decide what needs the user's confirmation.
+    assert_eq!(
+        summary["read_only"],
+        serde_json::json!(["memory_recall", "vector_search", "vector_shard_stats"])
+    );
+    assert_eq!(
+        summary["destructive"],
+        serde_json::json!(["memory_consolidate"])
+    );
     // Required arguments as advertised in the schemas.
     let required = |t: &str| summary["schemas"][t]["required"].clone();
     assert_eq!(required("memory_remember"), serde_json::json!(["text"]));
