@@ -255,7 +255,13 @@ impl Server {
     #[tool(
         name = "vector_shard_create",
         description = D_SHARD_CREATE,
-        annotations(title = "Create a raw-vector shard", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Create a raw-vector shard",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false,
+        )
     )]
     async fn vector_shard_create(
         &self,
@@ -287,7 +293,12 @@ impl Server {
     #[tool(
         name = "vector_insert",
         description = D_VECTOR_INSERT,
-        annotations(title = "Insert a raw vector", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+        annotations(
+            title = "Insert a raw vector",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
     )]
     async fn vector_insert(
         &self,
@@ -317,7 +328,11 @@ impl Server {
     #[tool(
         name = "vector_search",
         description = D_VECTOR_SEARCH,
-        annotations(title = "Search a shard by vector", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Search a shard by vector",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
     )]
     async fn vector_search(
         &self,
@@ -354,7 +369,11 @@ impl Server {
     #[tool(
         name = "vector_shard_stats",
         description = D_SHARD_STATS,
-        annotations(title = "Describe shards", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Describe shards",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
     )]
     async fn vector_shard_stats(
         &self,
@@ -391,7 +410,12 @@ impl Server {
     #[tool(
         name = "memory_remember",
         description = D_REMEMBER,
-        annotations(title = "Remember", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+        annotations(
+            title = "Remember",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
     )]
     async fn memory_remember(&self, Parameters(p): Parameters<params::Remember>) -> CallToolResult {
         reply(async {
@@ -412,7 +436,11 @@ impl Server {
     #[tool(
         name = "memory_recall",
         description = D_RECALL,
-        annotations(title = "Recall memories", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Recall memories",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
     )]
     async fn memory_recall(&self, Parameters(p): Parameters<params::Recall>) -> CallToolResult {
         reply(async {
@@ -455,7 +483,12 @@ impl Server {
     #[tool(
         name = "memory_learn",
         description = D_LEARN,
-        annotations(title = "Learn from a task", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+        annotations(
+            title = "Learn from a task",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
     )]
     async fn memory_learn(&self, Parameters(p): Parameters<params::Learn>) -> CallToolResult {
         reply(async {
@@ -490,7 +523,12 @@ impl Server {
     #[tool(
         name = "memory_feedback",
         description = D_FEEDBACK,
-        annotations(title = "Feedback on a memory item", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+        annotations(
+            title = "Feedback on a memory item",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
     )]
     async fn memory_feedback(
         &self,
@@ -516,7 +554,12 @@ impl Server {
     #[tool(
         name = "memory_find_patterns",
         description = D_FIND_PATTERNS,
-        annotations(title = "Find learned patterns", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+        annotations(
+            title = "Find learned patterns",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
     )]
     async fn memory_find_patterns(
         &self,
@@ -535,7 +578,13 @@ impl Server {
     #[tool(
         name = "memory_consolidate",
         description = D_CONSOLIDATE,
-        annotations(title = "Consolidate learned items", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Consolidate learned items",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false,
+        )
     )]
     async fn memory_consolidate(
         &self,
@@ -556,7 +605,12 @@ impl Server {
     #[tool(
         name = "memory_synthesize_context",
         description = D_SYNTHESIZE,
-        annotations(title = "Synthesize context", read_only_hint = false, destructive_hint = false, open_world_hint = false)
+        annotations(
+            title = "Synthesize context",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
     )]
     async fn memory_synthesize_context(
         &self,
