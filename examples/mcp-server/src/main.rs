@@ -104,7 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         reasonbank::embedders::default_embedder(&ProvisionOptions::new())
     })
     .await?
-    .context("loading the embedding model (`reasonbank models fetch` fetches it explicitly)")?;
+    .context("loading the embedding model")?;
     let server = server::Server::open(root.clone(), agent.clone(), Arc::clone(&embedder)).await?;
     eprintln!(
         "reasonbank-mcp {}: agent {:?} in {}, model {} ({}-d); serving MCP on stdio",

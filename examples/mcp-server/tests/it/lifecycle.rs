@@ -178,3 +178,25 @@ fn agent_from_env_is_used() {
     );
     assert!(root.path().join("from-env.sqlite").is_file());
 }
+
+#[test]
+fn missing_runtime_is_a_startup_error_on_stderr() {
+    let root = tempfile::tempdir().expect("temp root");
+    let missing = root.path().join("no-such-libonnxruntime.so");
+    let out = support::output_with_deadline(
+        Command::new(support::binary())
+            .arg("--root")
+            .arg(root.path())
+            .env("ORT_DYLIB_PATH", &missing),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "stdout is for the protocol only");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("loading the embedding model")
+            && stderr.contains("no-such-libonnxruntime.so")
+            && stderr.contains("reasonbank models fetch"),
+        "{stderr}"
+    );
+}
