@@ -1,0 +1,802 @@
+//! The MCP server: one tool per `AgentMemory` call and four raw-vector shard tools.
+//!
+//! Every tool answers with a JSON object (as `structuredContent` and as a text block). Every
+//! failure the caller can fix (bad arguments, unknown shard or agent, wrong dimensions, invalid
+//! filter) is a tool result with `isError: true` and a message that says what was wrong; the
+//! server itself never stops on one.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use reasonbank::embedders::Embedder;
+use reasonbank::memory::{
+    Embedding, Filter, NewRecord, Query, RecordId, SearchOptions, Shard, ShardId, ShardOptions,
+    Store, StoreOptions,
+};
+use reasonbank::reasoning::{ConsolidateOptions, Feedback, Outcome, Trajectory};
+use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+
+use crate::params;
+
+/// Name the server gives in `initialize`.
+pub const SERVER_NAME: &str = "reasonbank-mcp";
+
+/// Most agents whose `AgentMemory` handles stay open at once. Each holds a store handle and
+/// its open shards; beyond this the least recently opened handle is dropped (its files close
+/// when no call in flight still uses it) and is reopened on next use.
+const MAX_OPEN_AGENTS: usize = 64;
+
+/// What the tools share.
+struct State {
+    root: PathBuf,
+    default_agent: ShardId,
+    embedder: Arc<dyn Embedder>,
+    /// `AgentMemory` per agent, with the order they were opened in (for eviction).
+    agents: tokio::sync::Mutex<(HashMap<ShardId, AgentMemory>, Vec<ShardId>)>,
+    /// Raw-vector shards: opened with the dimensions and model recorded in each file, and
+    /// never created implicitly (only `vector_shard_create` creates one).
+    raw: Arc<Store>,
+}
+
+/// The reasonbank MCP server. Cheap to clone (rmcp clones it per connection).
+#[derive(Clone)]
+pub struct Server {
+    state: Arc<State>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("root", &self.state.root)
+            .field("agent", &self.state.default_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The filter syntax, appended to the descriptions of the tools that take a filter.
+macro_rules! filter_form {
+    () => {
+        " A filter is a JSON object: {\"eq\": {\"field\": \"topic\", \"value\": \"http\"}}; \
+operators eq ne gt gte lt lte (field + value), in nin (field + values: [...]), exists (field), \
+combined with {\"and\": [...]}, {\"or\": [...]}, {\"not\": {...}}; plus {\"kind\": \"...\"} and \
+{\"namespace\": \"...\"}. `field` is a metadata path with dots (\"repo.owner\")."
+    };
+}
+
+const D_SHARD_CREATE: &str = "Create a shard for raw vectors that you embed yourself (with any model). \
+Use it once before vector_insert/vector_search when you bring your own embeddings; for plain-text \
+memories use memory_remember instead (it embeds for you). Arguments: shard (id), dimensions (of \
+every vector), model_id (the model that makes them; vectors of different models are never mixed). \
+Idempotent: for a shard that already exists with the same dimensions and model it returns \
+created=false; with others it is an error. Returns {shard, created, dimensions, model_id, records}.";
+
+const D_VECTOR_INSERT: &str = "Store one raw vector in a shard made by vector_shard_create, with optional \
+metadata (JSON object, for filtering), text and kind. The vector must have exactly the shard's \
+dimensions and finite components (NaN, infinity, null or all zeros are errors); it is stored \
+normalized. Durable when the call returns. Returns {shard, id} (a UUID).";
+
+const D_VECTOR_SEARCH: &str = concat!(
+    "Exact nearest-neighbour search of a shard by cosine similarity with a raw \
+query vector (same dimensions and model as the shard). Arguments: shard, vector, k (default 10), \
+threshold (minimum cosine, optional), filter (optional, applied before ranking, so k matches \
+come back when k exist). Returns {shard, results: [{id, score (cosine), text, kind, namespace, \
+metadata, created_at, updated_at}]}, best first; no match is an empty list.",
+    filter_form!()
+);
+
+const D_SHARD_STATS: &str = "Describe a shard: live records, tombstones of deleted ones, dimensions, model id, \
+schema version, file and vector bytes. Omit `shard` to list every shard in the root (agents' \
+memories and raw-vector shards alike). Returns {shards: [{shard, records, tombstones, \
+dimensions, model_id, ...}]}.";
+
+const D_SYNC_SHARD: &str = "Synchronize a local shard with a peer over QUIC: changes made on either side \
+since the last sync are exchanged (delta sync, last-writer-wins on each record, deletes win over \
+older writes), compressed, over mutually authenticated TLS. Use it to share an agent's memory with \
+another machine or a hub. Needs this side's identity (cert.pem and key.pem from \
+`reasonbank sync keygen`, default <root>/.sync) and the peer's certificate fingerprint in `trust`; \
+the peer must have granted this side access to the shard. Returns {shard, sent, received, \
+applied, bytes_on_wire, compression_ratio, ms}.";
+
+const D_REMEMBER: &str = "Remember one piece of text for later: a fact, decision, user preference, or \
+lesson. It is embedded with the server's local model and stored durably in the agent's memory. \
+Use it when something is worth knowing in a future task; keep each memory self-contained. \
+Optional metadata (JSON object) and kind let you filter recalls; `agent` writes to another \
+agent's memory. Returns {agent, id}.";
+
+const D_RECALL: &str = concat!(
+    "Search an agent's memory for what is relevant now: call it at the start of a task \
+or when stuck, with the task, question or error message as `query`. Ranks by meaning and words \
+(mode hybrid, the default), meaning only (vector) or words only (text, for exact identifiers). \
+Optional: k (default 5), threshold (minimum cosine, e.g. 0.3), filter, shards (other agents to \
+search too), agent. Returns {results: [{id, agent, kind, text, metadata, score, why: \
+{similarity, bm25, recency, reliability}, created_at, updated_at}]}, best first.",
+    filter_form!()
+);
+
+const D_LEARN: &str = "Learn from a finished task (ReasoningBank): give the task, the steps taken \
+(action + observation each), optionally the answer and the outcome (success/failure) or a \
+reward. The trajectory is judged, stored as an experience, and distilled into memory items: \
+strategies from successes, pitfalls from failures. Call it after every task that taught \
+something, successful or not. Returns {agent, experiences, verdicts, items: [{id, title, \
+description, content, kind, confidence, ...}]}.";
+
+const D_FEEDBACK: &str = "Tell the memory whether an item you used helped: outcome success or failure, or \
+a reward in [0, 1]. The item's confidence (a Beta posterior over all feedback) and so its future \
+ranking follow. Use it after acting on items from memory_find_patterns or \
+memory_synthesize_context. Returns the updated item {id, title, confidence, successes, \
+failures, ...}.";
+
+const D_FIND_PATTERNS: &str = "Find the learned strategies and pitfalls (memory items from memory_learn) \
+most useful for a task, ranked by similarity, recency and reliability and diversified. Use it \
+before starting a task similar to earlier ones. Arguments: task, k (default 5), threshold \
+(minimum cosine, default 0), agent. Returns {items: [{item: {id, title, description, content, \
+kind, confidence, ...}, score, similarity, recency, reliability}]}.";
+
+const D_CONSOLIDATE: &str = "Tidy an agent's learned items: merge near-duplicates (keeping provenance), flag \
+contradictions for review, decay old evidence and archive items that keep failing. Nothing is \
+hard-deleted (merged and archived items stay restorable). Use it occasionally, e.g. after many \
+memory_learn calls; dry_run=true only reports. Returns {dry_run, examined, merges, \
+contradictions, decayed, pruned, written}.";
+
+const D_SYNTHESIZE: &str = "Build a prompt-ready block of the learned items most useful for a task, from \
+this agent and optionally other agents (shards), deduplicated, diverse and within token_budget \
+tokens (default 512). Use it to prime your context before a task. Returns {text, items: [{shard, \
+id, kind, title, score, tokens}], tokens_used, token_budget, duplicates_removed, omitted}.";
+
+impl Server {
+    /// A server over the shards in `root`, acting for `default_agent` unless a call names
+    /// another, embedding text with `embedder`. Opens the default agent's memory now, so a
+    /// root that cannot be used fails at startup rather than on the first call.
+    ///
+    /// # Errors
+    /// The root cannot be created or read; the default agent's shard holds vectors of another
+    /// model; I/O and SQLite errors.
+    pub async fn open(
+        root: PathBuf,
+        default_agent: ShardId,
+        embedder: Arc<dyn Embedder>,
+    ) -> anyhow::Result<Server> {
+        let mut opts = StoreOptions::new();
+        opts.max_open(64)
+            .shard_options(ShardOptions::new().create(false).clone());
+        let raw = Store::open(&root, opts)
+            .with_context(|| format!("opening shard root {}", root.display()))?;
+        let server = Server {
+            state: Arc::new(State {
+                root,
+                default_agent,
+                embedder,
+                agents: tokio::sync::Mutex::new((HashMap::new(), Vec::new())),
+                raw: Arc::new(raw),
+            }),
+            tool_router: Self::tool_router(),
+        };
+        server.agent(None, false).await?;
+        Ok(server)
+    }
+
+    /// The memory of `agent` (default: the server's agent), opened on first use. With
+    /// `must_exist`, an agent other than the default that has no shard yet is an error, so a
+    /// mistyped id in a read does not silently search (and create) an empty memory.
+    async fn agent(&self, agent: Option<String>, must_exist: bool) -> anyhow::Result<AgentMemory> {
+        let id = match agent {
+            Some(a) => parse_shard_id("agent", a)?,
+            None => self.state.default_agent.clone(),
+        };
+        let mut guard = self.state.agents.lock().await;
+        let (map, order) = &mut *guard;
+        if let Some(m) = map.get(&id) {
+            return Ok(m.clone());
+        }
+        if must_exist && id != self.state.default_agent && !self.state.raw.exists(&id) {
+            bail!(
+                "agent {:?} has no memory in {} yet; check the id, or write to it first with \
+                 memory_remember or memory_learn",
+                id.as_str(),
+                self.state.root.display()
+            );
+        }
+        let memory = AgentMemory::builder(&self.state.root)
+            .agent(id.as_str())
+            .embedder(Arc::clone(&self.state.embedder))
+            // An agent's store opens its own shard and those named in cross-agent calls.
+            .max_open_shards(16)
+            .build()
+            .await
+            .with_context(|| format!("opening the memory of agent {:?}", id.as_str()))?;
+        if map.len() >= MAX_OPEN_AGENTS && !order.is_empty() {
+            let oldest = order.remove(0);
+            map.remove(&oldest);
+        }
+        map.insert(id.clone(), memory.clone());
+        order.push(id);
+        Ok(memory)
+    }
+
+    /// Fails unless every shard in `shards` exists: reading another agent's memory must not
+    /// create an empty one for a mistyped id.
+    fn require_existing(&self, shards: &[ShardId]) -> anyhow::Result<()> {
+        for s in shards {
+            if !self.state.raw.exists(s) {
+                bail!(
+                    "shards: no agent or shard {:?} in {}; list them with vector_shard_stats",
+                    s.as_str(),
+                    self.state.root.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// An existing raw-vector shard (or any shard: agents' memories are shards too).
+    async fn raw_shard(&self, shard: String) -> anyhow::Result<(ShardId, Arc<Shard>)> {
+        let id = parse_shard_id("shard", shard)?;
+        let store = Arc::clone(&self.state.raw);
+        let root = self.state.root.clone();
+        let for_task = id.clone();
+        let shard = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<Shard>> {
+            if !store.exists(&for_task) {
+                bail!(
+                    "no shard {:?} in {}; create it with vector_shard_create, or list shards \
+                     with vector_shard_stats",
+                    for_task.as_str(),
+                    root.display()
+                );
+            }
+            Ok(store.shard(&for_task)?)
+        })
+        .await??;
+        Ok((id, shard))
+    }
+}
+
+#[tool_router]
+impl Server {
+    #[tool(
+        name = "vector_shard_create",
+        description = D_SHARD_CREATE,
+        annotations(
+            title = "Create a raw-vector shard",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn vector_shard_create(
+        &self,
+        Parameters(p): Parameters<params::ShardCreate>,
+    ) -> CallToolResult {
+        reply(async {
+            let id = parse_shard_id("shard", p.shard)?;
+            if p.model_id.trim().is_empty() {
+                bail!("model_id must not be empty: name the model that makes the vectors");
+            }
+            let path = self.state.raw.path_of(&id);
+            let (dims, model) = (p.dimensions, p.model_id);
+            let (existed, stats) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let existed = path.is_file();
+                let mut o = ShardOptions::new();
+                o.create(true).dimensions(dims).model_id(model);
+                let shard = Shard::open(&path, &o)?;
+                Ok((existed, shard.stats()?))
+            })
+            .await??;
+            Ok(json!({
+                "shard": id, "created": !existed, "dimensions": stats.dimensions,
+                "model_id": stats.model_id, "records": stats.records,
+            }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "vector_insert",
+        description = D_VECTOR_INSERT,
+        annotations(
+            title = "Insert a raw vector",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
+    )]
+    async fn vector_insert(
+        &self,
+        Parameters(p): Parameters<params::VectorInsert>,
+    ) -> CallToolResult {
+        reply(async {
+            let (id, shard) = self.raw_shard(p.shard).await?;
+            let mut rec = NewRecord::new(
+                p.text.unwrap_or_default(),
+                Embedding::new(p.vector).context("vector")?,
+            );
+            if let Some(m) = p.metadata {
+                rec.metadata(m);
+            }
+            if let Some(k) = p.kind {
+                rec.kind(k);
+            }
+            if let Some(r) = p.id {
+                rec.id(r.parse::<RecordId>()?);
+            }
+            let rid = tokio::task::spawn_blocking(move || shard.insert(&rec)).await??;
+            Ok(json!({ "shard": id, "id": rid }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "vector_search",
+        description = D_VECTOR_SEARCH,
+        annotations(
+            title = "Search a shard by vector",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn vector_search(
+        &self,
+        Parameters(p): Parameters<params::VectorSearch>,
+    ) -> CallToolResult {
+        reply(async {
+            let filter = parse_filter(p.filter)?;
+            let (id, shard) = self.raw_shard(p.shard).await?;
+            let query = Query::vector(Embedding::new(p.vector).context("vector")?);
+            let mut o = SearchOptions::new(p.k.unwrap_or(10));
+            if let Some(t) = p.threshold {
+                o.threshold(t);
+            }
+            if let Some(f) = filter {
+                o.filter(f);
+            }
+            let hits = tokio::task::spawn_blocking(move || shard.search(&query, &o)).await??;
+            let results: Vec<Value> = hits
+                .into_iter()
+                .map(|h| {
+                    let r = h.record;
+                    json!({
+                        "id": h.id, "score": h.score, "text": r.text, "kind": r.kind,
+                        "namespace": r.namespace, "metadata": r.metadata,
+                        "created_at": r.created_at, "updated_at": r.updated_at,
+                    })
+                })
+                .collect();
+            Ok(json!({ "shard": id, "results": results }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "vector_sync_shard",
+        description = D_SYNC_SHARD,
+        annotations(
+            title = "Sync a shard with a peer",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = true,
+        )
+    )]
+    async fn vector_sync_shard(
+        &self,
+        Parameters(p): Parameters<params::SyncShard>,
+    ) -> CallToolResult {
+        use reasonbank::sync::{Access, Fingerprint, SyncClient, SyncConfig};
+        reply(async {
+            let (id, shard) = self.raw_shard(p.shard).await?;
+            let peer: std::net::SocketAddr = p.peer.parse().with_context(|| {
+                format!(
+                    "argument peer: {:?} is not an address like 10.0.0.5:7700",
+                    p.peer
+                )
+            })?;
+            let trust: Fingerprint = p.trust.parse().context("argument trust")?;
+            let dir = p
+                .identity
+                .map(PathBuf::from)
+                .unwrap_or_else(|| self.state.root.join(".sync"));
+            let read = |f: &str| {
+                std::fs::read_to_string(dir.join(f)).with_context(|| {
+                    format!(
+                        "reading {} (create this side's identity with `reasonbank sync keygen`)",
+                        dir.join(f).display()
+                    )
+                })
+            };
+            let (cert, key) = (read("cert.pem")?, read("key.pem")?);
+            let mut cfg = SyncConfig::new(&cert, &key)?;
+            cfg.grant(trust, None, Access::READ_WRITE);
+            let client = SyncClient::connect(peer, cfg).await?;
+            let result = match p.direction.as_deref().unwrap_or("both") {
+                "both" => client.sync(&id, &shard).await,
+                "pull" => client.pull(&id, &shard).await,
+                "push" => client.push(&id, &shard).await,
+                d => Err(anyhow!(
+                    "argument direction: {d:?} is not both, pull or push"
+                ))?,
+            };
+            client.close();
+            let r = result?;
+            Ok(json!({
+                "shard": id, "sent": r.changes_sent, "received": r.changes_received,
+                "applied": r.changes_applied, "bytes_on_wire": r.bytes_on_wire(),
+                "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3,
+            }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "vector_shard_stats",
+        description = D_SHARD_STATS,
+        annotations(
+            title = "Describe shards",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn vector_shard_stats(
+        &self,
+        Parameters(p): Parameters<params::ShardStats>,
+    ) -> CallToolResult {
+        reply(async {
+            let ids = match p.shard {
+                Some(s) => vec![self.raw_shard(s).await?.0],
+                None => {
+                    let store = Arc::clone(&self.state.raw);
+                    tokio::task::spawn_blocking(move || store.list()).await??
+                }
+            };
+            let store = Arc::clone(&self.state.raw);
+            let shards = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Value>> {
+                ids.into_iter()
+                    .map(|id| {
+                        let stats = store
+                            .shard(&id)
+                            .and_then(|s| s.stats())
+                            .with_context(|| format!("shard {:?}", id.as_str()))?;
+                        let mut v = serde_json::to_value(stats)?;
+                        v["shard"] = json!(id);
+                        Ok(v)
+                    })
+                    .collect()
+            })
+            .await??;
+            Ok(json!({ "root": self.state.root, "shards": shards }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_remember",
+        description = D_REMEMBER,
+        annotations(
+            title = "Remember",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_remember(&self, Parameters(p): Parameters<params::Remember>) -> CallToolResult {
+        reply(async {
+            let memory = self.agent(p.agent, false).await?;
+            let mut m = Memory::new(p.text).metadata(p.metadata.unwrap_or_else(|| json!({})));
+            if let Some(k) = p.kind {
+                m = m.kind(k);
+            }
+            if let Some(n) = p.namespace {
+                m = m.namespace(n);
+            }
+            let ids = memory.remember_batch(vec![m]).await?;
+            Ok(json!({ "agent": memory.agent(), "id": ids.first() }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_recall",
+        description = D_RECALL,
+        annotations(
+            title = "Recall memories",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_recall(&self, Parameters(p): Parameters<params::Recall>) -> CallToolResult {
+        reply(async {
+            let mut o = RecallOptions::new();
+            o.k(p.k.unwrap_or(5))
+                .mode(match p.mode.unwrap_or_default() {
+                    params::Mode::Hybrid => RecallMode::Hybrid,
+                    params::Mode::Vector => RecallMode::Vector,
+                    params::Mode::Text => RecallMode::Text,
+                });
+            if let Some(t) = p.threshold {
+                o.threshold(t);
+            }
+            if let Some(f) = parse_filter(p.filter)? {
+                o.filter(f);
+            }
+            let others = parse_shard_ids(p.shards)?;
+            self.require_existing(&others)?;
+            o.shards(others);
+            let memory = self.agent(p.agent, true).await?;
+            let hits = memory.recall(&p.query, &o).await?;
+            // `Recalled` names its shard `shard`; here every other argument says `agent`.
+            let results = hits
+                .into_iter()
+                .map(|h| {
+                    let mut v = serde_json::to_value(&h)?;
+                    if let Some(obj) = v.as_object_mut()
+                        && let Some(s) = obj.remove("shard")
+                    {
+                        obj.insert("agent".into(), s);
+                    }
+                    Ok(v)
+                })
+                .collect::<anyhow::Result<Vec<Value>>>()?;
+            Ok(json!({ "agent": memory.agent(), "results": results }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_learn",
+        description = D_LEARN,
+        annotations(
+            title = "Learn from a task",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_learn(&self, Parameters(p): Parameters<params::Learn>) -> CallToolResult {
+        reply(async {
+            if p.steps.is_empty() {
+                bail!("steps must hold at least one {{action, observation}}");
+            }
+            let mut t = Trajectory::new(p.task);
+            for s in p.steps {
+                t.step(s.action, s.observation);
+            }
+            if let Some(a) = p.answer {
+                t.answer(a);
+            }
+            if let Some(o) = p.outcome {
+                t.outcome(outcome(o));
+            }
+            if let Some(r) = p.reward {
+                if !(0.0..=1.0).contains(&r) {
+                    bail!("reward must be in [0, 1], got {r}");
+                }
+                t.reward(r);
+            }
+            let memory = self.agent(p.agent, false).await?;
+            let report = memory.learn(&t).await?;
+            let mut v = serde_json::to_value(&report)?;
+            v["agent"] = json!(memory.agent());
+            Ok(v)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_feedback",
+        description = D_FEEDBACK,
+        annotations(
+            title = "Feedback on a memory item",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_feedback(
+        &self,
+        Parameters(p): Parameters<params::FeedbackArgs>,
+    ) -> CallToolResult {
+        reply(async {
+            let id: RecordId = p.id.parse()?;
+            let fb = match (p.outcome, p.reward) {
+                (Some(params::Outcome::Success), None) => Feedback::Success,
+                (Some(params::Outcome::Failure), None) => Feedback::Failure,
+                (None, Some(r)) if (0.0..=1.0).contains(&r) => Feedback::Reward(r),
+                (None, Some(r)) => bail!("reward must be in [0, 1], got {r}"),
+                (None, None) => bail!("give outcome (success or failure) or reward (0 to 1)"),
+                (Some(_), Some(_)) => bail!("give outcome or reward, not both"),
+            };
+            let memory = self.agent(p.agent, true).await?;
+            let item = memory.feedback(id, fb).await?;
+            Ok(serde_json::to_value(&item)?)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_find_patterns",
+        description = D_FIND_PATTERNS,
+        annotations(
+            title = "Find learned patterns",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_find_patterns(
+        &self,
+        Parameters(p): Parameters<params::FindPatterns>,
+    ) -> CallToolResult {
+        reply(async {
+            let memory = self.agent(p.agent, true).await?;
+            let items = memory
+                .find_similar_patterns(&p.task, p.threshold.unwrap_or(0.0), p.k.unwrap_or(5))
+                .await?;
+            Ok(json!({ "agent": memory.agent(), "items": items }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_consolidate",
+        description = D_CONSOLIDATE,
+        annotations(
+            title = "Consolidate learned items",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_consolidate(
+        &self,
+        Parameters(p): Parameters<params::Consolidate>,
+    ) -> CallToolResult {
+        reply(async {
+            let memory = self.agent(p.agent, true).await?;
+            let mut o = ConsolidateOptions::new();
+            o.dry_run(p.dry_run);
+            let report = memory.consolidate(&o).await?;
+            let mut v = serde_json::to_value(&report)?;
+            v["agent"] = json!(memory.agent());
+            Ok(v)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_synthesize_context",
+        description = D_SYNTHESIZE,
+        annotations(
+            title = "Synthesize context",
+            read_only_hint = false,
+            destructive_hint = false,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_synthesize_context(
+        &self,
+        Parameters(p): Parameters<params::Synthesize>,
+    ) -> CallToolResult {
+        reply(async {
+            let others = parse_shard_ids(p.shards)?;
+            self.require_existing(&others)?;
+            let memory = self.agent(p.agent, true).await?;
+            let ctx = memory
+                .synthesize_context(&p.task, &others, p.token_budget.unwrap_or(512))
+                .await?;
+            let mut v = serde_json::to_value(&ctx)?;
+            v["agent"] = json!(memory.agent());
+            Ok(v)
+        })
+        .await
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION")))
+            .with_instructions(format!(
+                "Agent memory that learns (reasonbank). Your memory is agent {:?}. At the start \
+                 of a task call memory_recall (facts) and memory_find_patterns or \
+                 memory_synthesize_context (learned strategies); store facts worth keeping with \
+                 memory_remember; after a task call memory_learn with what you did and whether it \
+                 worked, and memory_feedback on the items you used. vector_* tools are for raw \
+                 vectors you embed yourself.",
+                self.state.default_agent.as_str()
+            ))
+    }
+}
+
+/// Runs a tool body: `Ok(value)` becomes a structured result, `Err(e)` a tool error whose text
+/// is the whole cause chain (`what: why: root cause`).
+async fn reply(body: impl Future<Output = anyhow::Result<Value>>) -> CallToolResult {
+    match body.await {
+        Ok(v) => structured(v),
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(format!("{e:#}"))]),
+    }
+}
+
+fn structured(v: Value) -> CallToolResult {
+    if v.is_object() {
+        CallToolResult::structured(v)
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(v.to_string())])
+    }
+}
+
+fn outcome(o: params::Outcome) -> Outcome {
+    match o {
+        params::Outcome::Success => Outcome::Success,
+        params::Outcome::Failure => Outcome::Failure,
+    }
+}
+
+fn parse_shard_id(what: &str, s: String) -> anyhow::Result<ShardId> {
+    ShardId::new(s).with_context(|| format!("argument {what}"))
+}
+
+fn parse_shard_ids(shards: Option<Vec<String>>) -> anyhow::Result<Vec<ShardId>> {
+    shards
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| parse_shard_id("shards", s))
+        .collect()
+}
+
+/// A filter given as a JSON object, or as a string holding one (some clients stringify
+/// nested objects).
+fn parse_filter(v: Option<Value>) -> anyhow::Result<Option<Filter>> {
+    let f = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.parse::<Filter>(),
+        Some(v) => serde_json::from_value::<Filter>(v)
+            .map_err(|e| anyhow!("{e}"))
+            .map_err(|e| reasonbank::memory::Error::InvalidFilter {
+                reason: format!("{e}"),
+            }),
+    };
+    Ok(Some(f.map_err(anyhow::Error::from).context(
+        "argument filter (expected e.g. {\"eq\": {\"field\": \"topic\", \"value\": \"http\"}})",
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_from_objects_and_strings() {
+        let obj = json!({"eq": {"field": "topic", "value": "http"}});
+        let a = parse_filter(Some(obj.clone())).unwrap().unwrap();
+        let b = parse_filter(Some(Value::String(obj.to_string())))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a, b);
+        assert!(parse_filter(None).unwrap().is_none());
+        assert!(parse_filter(Some(Value::Null)).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_filters_name_the_argument() {
+        for bad in [json!({"bogus": 1}), json!("{not json"), json!(42)] {
+            let e = format!("{:#}", parse_filter(Some(bad)).unwrap_err());
+            assert!(e.starts_with("argument filter"), "{e}");
+        }
+    }
+
+    #[test]
+    fn hostile_shard_ids_are_refused() {
+        for id in ["../x", "a/b", "..", "", "x\0y"] {
+            assert!(parse_shard_id("shard", id.into()).is_err(), "{id:?}");
+        }
+        assert!(parse_shard_ids(Some(vec!["ok".into(), "../../etc".into()])).is_err());
+    }
+}

@@ -1,0 +1,282 @@
+"""Drives the reasonbank-mcp binary with the PyPI `mcp` client over stdio.
+
+Usage: python mcp_client.py BINARY ROOT VERSION
+
+Initializes, lists the tools (the exact set), calls every tool and checks its result, then
+makes calls that must come back as tool errors (isError) with a clear message, and checks the
+server still answers after them. Prints one JSON summary line on stdout; the Rust test
+(`tests/it/python.rs`) asserts on it. Any failed check raises, so the exit status is non-zero
+and the traceback is on stderr.
+"""
+
+import asyncio
+import json
+import math
+import os
+import sys
+import time
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+EXPECTED_TOOLS = {
+    "vector_shard_create",
+    "vector_insert",
+    "vector_search",
+    "vector_shard_stats",
+    "vector_sync_shard",
+    "memory_remember",
+    "memory_recall",
+    "memory_learn",
+    "memory_feedback",
+    "memory_find_patterns",
+    "memory_consolidate",
+    "memory_synthesize_context",
+}
+
+# The stdio client passes only a minimal environment to the server; forward what decides
+# where the embedding model is cached so the server finds the copy the test machine has.
+FORWARDED_ENV = ["REASONBANK_HOME", "XDG_CACHE_HOME", "ORT_DYLIB_PATH", "HOME"]
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+async def call_ok(session, name, args):
+    r = await session.call_tool(name, args)
+    text = r.content[0].text if r.content else ""
+    check(not r.is_error, f"{name}({json.dumps(args)[:200]}) failed: {text}")
+    check(isinstance(r.structured_content, dict), f"{name}: no structured content")
+    # The text block is the same JSON, for clients that only read text.
+    check(json.loads(text) == r.structured_content, f"{name}: text and structured content differ")
+    return r.structured_content
+
+
+async def call_err(session, name, args, *needles):
+    r = await session.call_tool(name, args)
+    text = " ".join(c.text for c in r.content if getattr(c, "text", None))
+    check(r.is_error, f"{name}({json.dumps(args)[:200]}) should have failed, got: {text[:300]}")
+    for n in needles:
+        check(n.lower() in text.lower(), f"{name}: error {text!r} does not mention {n!r}")
+    return text
+
+
+async def main(binary, root, version):
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    params = StdioServerParameters(
+        command=binary, args=["--root", root, "--agent", "tester"], env=env
+    )
+    summary = {"calls": {}, "errors": {}}
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            summary["server"] = {"name": init.server_info.name, "version": init.server_info.version}
+            check(init.server_info.name == "reasonbank-mcp", f"server name {init.server_info.name}")
+            check(init.server_info.version == version, f"server version {init.server_info.version}")
+
+            tools = (await session.list_tools()).tools
+            names = {t.name for t in tools}
+            summary["tools"] = sorted(names)
+            check(names == EXPECTED_TOOLS, f"tool set differs: {sorted(names ^ EXPECTED_TOOLS)}")
+            for t in tools:
+                check(len(t.description or "") >= 150, f"{t.name}: description too short")
+                check(t.input_schema.get("type") == "object", f"{t.name}: schema is not an object")
+            summary["read_only"] = sorted(
+                t.name for t in tools if t.annotations and t.annotations.read_only_hint)
+            summary["destructive"] = sorted(
+                t.name for t in tools if t.annotations and t.annotations.destructive_hint)
+            summary["schemas"] = {
+                t.name: {
+                    "properties": sorted(t.input_schema.get("properties", {})),
+                    "required": sorted(t.input_schema.get("required", [])),
+                }
+                for t in tools
+            }
+
+            # --- raw-vector shards ---------------------------------------------------------
+            r = await call_ok(session, "vector_shard_create",
+                              {"shard": "vecs", "dimensions": 4, "model_id": "test-model"})
+            check(r["created"] is True and r["dimensions"] == 4, f"create: {r}")
+            r = await call_ok(session, "vector_shard_create",
+                              {"shard": "vecs", "dimensions": 4, "model_id": "test-model"})
+            check(r["created"] is False, f"re-create is idempotent: {r}")
+            ids = {}
+            for name, vec, color in [("north", [1, 0, 0, 0], "red"), ("east", [0, 1, 0, 0], "blue"),
+                                     ("north-east", [1, 1, 0, 0], "blue")]:
+                r = await call_ok(session, "vector_insert", {
+                    "shard": "vecs", "vector": vec, "text": name, "metadata": {"color": color},
+                })
+                ids[name] = r["id"]
+            summary["calls"]["vector_shard_create"] = "ok"
+            summary["calls"]["vector_insert"] = "ok"
+
+            r = await call_ok(session, "vector_search", {"shard": "vecs", "vector": [1, 0.1, 0, 0], "k": 2})
+            hits = r["results"]
+            check([h["id"] for h in hits] == [ids["north"], ids["north-east"]], f"search order: {hits}")
+            check(hits[0]["score"] > 0.99 and hits[0]["text"] == "north", f"top hit: {hits[0]}")
+            r = await call_ok(session, "vector_search", {
+                "shard": "vecs", "vector": [1, 0, 0, 0], "k": 5,
+                "filter": {"eq": {"field": "color", "value": "blue"}},
+            })
+            check([h["text"] for h in r["results"]] == ["north-east", "east"], f"filtered: {r}")
+            r = await call_ok(session, "vector_search",
+                              {"shard": "vecs", "vector": [1, 0, 0, 0], "threshold": 0.5})
+            check(len(r["results"]) == 2, f"threshold: {r}")
+            summary["calls"]["vector_search"] = "ok"
+
+            r = await call_ok(session, "vector_shard_stats", {"shard": "vecs"})
+            s = r["shards"][0]
+            check(s["records"] == 3 and s["dimensions"] == 4 and s["model_id"] == "test-model", f"stats: {s}")
+
+            # --- memory ----------------------------------------------------------------------
+            facts = [
+                ("Retry flaky HTTP calls with exponential backoff and jitter.", "http"),
+                ("Never retry a POST that is not idempotent.", "http"),
+                ("The staging database URL is in the DATABASE_URL environment variable.", "deploy"),
+                ("The user prefers tabs over spaces in Go code.", "style"),
+            ]
+            for text, topic in facts:
+                r = await call_ok(session, "memory_remember", {"text": text, "metadata": {"topic": topic}})
+                check(r["agent"] == "tester" and len(r["id"]) == 36, f"remember: {r}")
+            r = await call_ok(session, "memory_remember", {
+                "text": "Reviews must check error handling on every network call.",
+                "kind": "rule", "agent": "reviewer",
+            })
+            check(r["agent"] == "reviewer", f"remember for another agent: {r}")
+            summary["calls"]["memory_remember"] = "ok"
+
+            r = await call_ok(session, "memory_recall", {"query": "the API request timed out, what now?", "k": 2})
+            check(len(r["results"]) == 2, f"recall k: {r}")
+            check("HTTP" in r["results"][0]["text"], f"recall top: {r['results'][0]}")
+            check(r["results"][0]["why"]["similarity"] is not None, f"recall why: {r['results'][0]}")
+            r = await call_ok(session, "memory_recall", {
+                "query": "where is the database configured", "k": 5,
+                "filter": {"eq": {"field": "topic", "value": "deploy"}},
+            })
+            check([h["metadata"]["topic"] for h in r["results"]] == ["deploy"], f"recall filter: {r}")
+            r = await call_ok(session, "memory_recall", {"query": "DATABASE_URL", "mode": "text"})
+            check("DATABASE_URL" in r["results"][0]["text"], f"recall text mode: {r}")
+            r = await call_ok(session, "memory_recall", {
+                "query": "what should a code review look at", "k": 10, "shards": ["reviewer"],
+                "threshold": 0.1,
+            })
+            check("reviewer" in {h["agent"] for h in r["results"]}, f"recall across agents: {r}")
+            r = await call_ok(session, "memory_recall", {"query": "error handling", "agent": "reviewer"})
+            check(r["agent"] == "reviewer" and r["results"], f"recall as another agent: {r}")
+            summary["calls"]["memory_recall"] = "ok"
+
+            r = await call_ok(session, "memory_learn", {
+                "task": "deploy the web app to staging",
+                "steps": [
+                    {"action": "run ./deploy.sh staging", "observation": "error: missing env var DATABASE_URL"},
+                    {"action": "export DATABASE_URL from the vault and rerun ./deploy.sh staging",
+                     "observation": "deployed to staging, health check passed"},
+                ],
+                "answer": "deployed", "outcome": "success",
+            })
+            check(r["items"] and r["verdicts"][0]["outcome"] == "success", f"learn: {r}")
+            r = await call_ok(session, "memory_learn", {
+                "task": "run the database migration on staging",
+                "steps": [{"action": "run migrate up without a backup",
+                           "observation": "migration failed halfway; table left locked"}],
+                "outcome": "failure",
+            })
+            check(r["verdicts"][0]["outcome"] == "failure", f"learn failure: {r}")
+            summary["calls"]["memory_learn"] = "ok"
+
+            r = await call_ok(session, "memory_find_patterns", {"task": "ship the site to the staging server", "k": 3})
+            items = r["items"]
+            check(items, f"find_patterns: {r}")
+            item = items[0]["item"]
+            summary["calls"]["memory_find_patterns"] = "ok"
+
+            r = await call_ok(session, "memory_feedback", {"id": item["id"], "outcome": "success"})
+            check(r["id"] == item["id"] and r["confidence"] > item["confidence"], f"feedback: {r} vs {item}")
+            r2 = await call_ok(session, "memory_feedback", {"id": item["id"], "reward": 0.0})
+            check(r2["confidence"] < r["confidence"], f"feedback reward: {r2}")
+            summary["calls"]["memory_feedback"] = "ok"
+
+            r = await call_ok(session, "memory_synthesize_context", {
+                "task": "deploy to staging", "token_budget": 200, "shards": ["reviewer"],
+            })
+            check(r["text"] and r["items"] and 0 < r["tokens_used"] <= 200, f"synthesize: {r}")
+            summary["calls"]["memory_synthesize_context"] = "ok"
+
+            r = await call_ok(session, "memory_consolidate", {"dry_run": True})
+            check(r["dry_run"] is True and r["examined"] >= 1 and r["written"] == 0, f"consolidate: {r}")
+            summary["calls"]["memory_consolidate"] = "ok"
+
+            r = await call_ok(session, "vector_shard_stats", {})
+            listed = {s["shard"] for s in r["shards"]}
+            check({"vecs", "tester", "reviewer"} <= listed, f"stats of all: {listed}")
+            summary["calls"]["vector_shard_stats"] = "ok"
+
+            # vector_sync_shard: a successful exchange with a real hub is tested in Rust
+            # (tests/it/sync.rs); here, its argument checks and a missing identity.
+            await call_err(session, "vector_sync_shard",
+                           {"shard": "vecs", "peer": "127.0.0.1:9", "trust": "ab" * 32},
+                           "reasonbank sync keygen")
+            await call_err(session, "vector_sync_shard",
+                           {"shard": "vecs", "peer": "nowhere", "trust": "ab" * 32}, "argument peer")
+            await call_err(session, "vector_sync_shard",
+                           {"shard": "vecs", "peer": "127.0.0.1:9", "trust": "xyz"}, "argument trust")
+            summary["calls"]["vector_sync_shard"] = "ok"
+
+            # --- errors: each a tool result with isError, never a dead server -------------------
+            errs = summary["errors"]
+            errs["missing_field"] = await call_err(session, "memory_remember", {}, "missing field", "text")
+            errs["wrong_type"] = await call_err(session, "memory_recall", {"query": "x", "k": "five"}, "invalid type")
+            errs["unknown_field"] = await call_err(session, "memory_recall", {"query": "x", "kk": 3}, "unknown field")
+            errs["unknown_shard"] = await call_err(
+                session, "vector_insert", {"shard": "nope", "vector": [1, 0, 0, 0]}, "no shard", "nope")
+            errs["wrong_dimensions"] = await call_err(
+                session, "vector_insert", {"shard": "vecs", "vector": [1, 0, 0]}, "3 dimensions", "4")
+            errs["search_wrong_dimensions"] = await call_err(
+                session, "vector_search", {"shard": "vecs", "vector": [1, 0, 0, 0, 0]}, "dimensions")
+            errs["nan"] = await call_err(
+                session, "vector_insert", {"shard": "vecs", "vector": [1, math.nan, 0, 0]}, "NaN")
+            errs["infinite"] = await call_err(
+                session, "vector_insert", {"shard": "vecs", "vector": [1, 1e39, 0, 0]}, "inf")
+            errs["zero_vector"] = await call_err(
+                session, "vector_insert", {"shard": "vecs", "vector": [0, 0, 0, 0]}, "zero")
+            errs["bad_filter"] = await call_err(
+                session, "vector_search", {"shard": "vecs", "vector": [1, 0, 0, 0], "filter": {"bogus": 1}},
+                "invalid filter")
+            errs["bad_filter_string"] = await call_err(
+                session, "memory_recall", {"query": "x", "filter": "{not json"}, "filter")
+            errs["path_traversal"] = await call_err(
+                session, "memory_recall", {"query": "x", "agent": "../../etc/passwd"}, "invalid shard id")
+            errs["unknown_agent"] = await call_err(
+                session, "memory_recall", {"query": "x", "agent": "ghost"}, "ghost", "no memory")
+            errs["unknown_other_shard"] = await call_err(
+                session, "memory_synthesize_context", {"task": "x", "shards": ["ghost"]}, "ghost")
+            errs["bad_record_id"] = await call_err(
+                session, "memory_feedback", {"id": "not-a-uuid", "outcome": "success"}, "invalid record id")
+            errs["feedback_without_verdict"] = await call_err(
+                session, "memory_feedback", {"id": item["id"]}, "outcome", "reward")
+            errs["model_mismatch"] = await call_err(
+                session, "vector_shard_create", {"shard": "vecs", "dimensions": 8, "model_id": "test-model"},
+                "4-d")
+            errs["empty_steps"] = await call_err(
+                session, "memory_learn", {"task": "x", "steps": []}, "steps")
+            errs["bad_k"] = await call_err(
+                session, "vector_search", {"shard": "vecs", "vector": [1, 0, 0, 0], "k": 0}, "k must be")
+
+            # Still serving, and nothing half-written by the failed calls.
+            r = await call_ok(session, "vector_shard_stats", {"shard": "vecs"})
+            check(r["shards"][0]["records"] == 3, f"failed inserts wrote nothing: {r}")
+            summary["alive_after_errors"] = True
+
+            # Round trip of a small recall, for the record (the benchmark is bench.py).
+            t0 = time.perf_counter()
+            for _ in range(20):
+                await call_ok(session, "memory_recall", {"query": "api timeout", "k": 3})
+            summary["recall_ms_avg"] = round((time.perf_counter() - t0) / 20 * 1000, 3)
+    summary["ok"] = True
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))
