@@ -196,20 +196,30 @@ async fn zero_rtt_reconnect_pulls_early_and_pushes_after_the_handshake() {
         .unwrap();
     let rep = client.pull(&sid("s"), &b).await.unwrap();
     assert!(!rep.zero_rtt);
-    edit(&a, &mut r, 20, &[]);
-    let early = client.reconnect().await.unwrap();
-    assert!(
-        early,
-        "the server issued a ticket, so the reconnect can use 0-RTT"
-    );
-    let rep = client.pull(&sid("s"), &b).await.unwrap();
-    assert!(rep.zero_rtt, "{rep:?}");
+    // Whether the pull leaves before the handshake completes is a race on loopback (on a
+    // loaded machine the handshake can finish first, and the pull then goes out normally).
+    // Retry until one pull travels as early data, and check the server accepted it.
+    let mut early_pull = None;
+    for _ in 0..20 {
+        edit(&a, &mut r, 5, &[]);
+        let early = client.reconnect().await.unwrap();
+        assert!(
+            early,
+            "the server issued a ticket, so the reconnect can use 0-RTT"
+        );
+        let rep = client.pull(&sid("s"), &b).await.unwrap();
+        assert_eq!(contents(&a), contents(&b), "{rep:?}");
+        if rep.zero_rtt {
+            early_pull = Some(rep);
+            break;
+        }
+    }
+    let rep = early_pull.expect("no pull went out as 0-RTT early data in 20 reconnects");
     assert_eq!(
         client.zero_rtt_accepted(),
         Some(true),
-        "the server accepted the early pull"
+        "the server accepted the early pull: {rep:?}"
     );
-    assert_eq!(contents(&a), contents(&b));
     // A push never travels as early data; it waits for the handshake and works.
     edit(&b, &mut r, 10, &[]);
     client.reconnect().await.unwrap();
