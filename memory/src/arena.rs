@@ -183,9 +183,9 @@ impl Arena {
         self.slot_of.get(&rowid).copied()
     }
 
-    /// Record id (as u128) of `rowid`, if it has a live vector.
-    pub fn key(&self, rowid: i64) -> Option<u128> {
-        self.slot(rowid).map(|s| self.keys[s])
+    /// Record id (as u128) of the row in `slot`.
+    pub fn key_at(&self, slot: usize) -> u128 {
+        self.keys[slot]
     }
 
     /// The vector in `slot`.

@@ -780,7 +780,7 @@ impl Shard {
                 if similarity.is_some_and(|s| s < threshold) {
                     continue;
                 }
-                let key = arena.key(rowid).unwrap_or_default();
+                let key = arena.key_at(slot);
                 text.push(Candidate {
                     hit: Scored {
                         score: bm25,

@@ -191,30 +191,31 @@ impl Store {
             .iter()
             .map(|s| s.rankings(query, opts))
             .collect::<Result<Vec<_>>>()?;
-        // Fetch each shard's picks in one statement, then restore the global order (a hit's
-        // record id is its candidate's key).
+        // Fetch each shard's picks in one statement, then emit them in the fused order (a
+        // hit's record id is its candidate's key; rows deleted meanwhile are left out).
         let picks = fuse(&rankings, opts);
-        let position: std::collections::HashMap<(usize, u128), usize> = picks
-            .iter()
-            .enumerate()
-            .map(|(pos, (i, c))| ((*i, c.hit.key), pos))
-            .collect();
         let mut per_shard: Vec<Vec<Candidate>> = vec![Vec::new(); open.len()];
-        for (i, c) in picks {
-            per_shard[i].push(c);
+        for (i, c) in &picks {
+            per_shard[*i].push(*c);
         }
-        let mut all: Vec<(usize, SearchHit)> = Vec::new();
-        for (i, list) in per_shard.into_iter().enumerate() {
-            for mut hit in open[i].fetch_hits(list)? {
+        let mut fetched = per_shard
+            .into_iter()
+            .zip(&open)
+            .map(|(list, shard)| {
+                let hits = shard.fetch_hits(list)?;
+                Ok(hits
+                    .into_iter()
+                    .map(|h| (h.id.as_u128(), h))
+                    .collect::<std::collections::HashMap<_, _>>())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(picks
+            .into_iter()
+            .filter_map(|(i, c)| {
+                let mut hit = fetched[i].remove(&c.hit.key)?;
                 hit.shard = Some(shards[i].clone());
-                let pos = position
-                    .get(&(i, hit.id.as_u128()))
-                    .copied()
-                    .unwrap_or(usize::MAX);
-                all.push((pos, hit));
-            }
-        }
-        all.sort_by_key(|(p, _)| *p);
-        Ok(all.into_iter().map(|(_, h)| h).collect())
+                Some(hit)
+            })
+            .collect())
     }
 }

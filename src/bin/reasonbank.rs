@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use reasonbank::embedders::provision::{self, ModelFiles, ProvisionOptions};
-use reasonbank::memory::{Filter, RecordId, ShardId, ShardOptions, Store, StoreOptions};
+use reasonbank::memory::{Filter, RecordId, ShardId, Store, StoreOptions};
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
 use reasonbank::sync::{
     Access, Fingerprint, SyncClient, SyncConfig, SyncServer, generate_identity,
@@ -737,15 +737,20 @@ fn parse_meta(meta: Option<&str>) -> anyhow::Result<Value> {
     }
 }
 
+/// The store at `root`, opened so that shards are never created implicitly.
+fn existing_store(root: &std::path::Path) -> anyhow::Result<Store> {
+    let mut o = StoreOptions::new();
+    o.shard_options_mut().create(false);
+    Ok(Store::open(root, o)?)
+}
+
 /// Opens an existing shard without loading the embedder (for commands that do not embed).
 fn open_shard(
     root: &std::path::Path,
     agent: &str,
 ) -> anyhow::Result<std::sync::Arc<reasonbank::memory::Shard>> {
     let id = ShardId::new(agent)?;
-    let mut o = StoreOptions::new();
-    o.shard_options(ShardOptions::new().create(false).clone());
-    let store = Store::open(root, o)?;
+    let store = existing_store(root)?;
     if !store.exists(&id) {
         return Err(NotFound(format!("agent {agent} has no shard in {}", root.display())).into());
     }
@@ -848,9 +853,7 @@ fn export(
 
 fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyhow::Result<()> {
     let ids = if all {
-        let mut o = StoreOptions::new();
-        o.shard_options(ShardOptions::new().create(false).clone());
-        Store::open(root, o)?
+        existing_store(root)?
             .list()?
             .into_iter()
             .map(|s| s.to_string())
