@@ -2,9 +2,10 @@
 //! search: the storage and retrieval core of reasonbank.
 //!
 //! A [`Store`] is a directory of shards; a [`Shard`] is one SQLite file per agent holding
-//! records (text, JSON metadata, a unit-length vector, timestamps and sync stamps), an FTS5
-//! index over the text, and, in memory, a contiguous arena of the live vectors that exact
-//! search scans with the fastest SIMD kernel of the CPU.
+//! records (text, JSON metadata, a unit-length vector, timestamps and sync stamps) and an FTS5
+//! index over the text. In memory, derived from the rows, each open shard keeps a contiguous
+//! arena of the live vectors that exact search scans with the fastest SIMD kernel of the CPU,
+//! and a BM25 inverted index that ranks text with FTS5's terms and formula.
 //!
 //! ```
 //! use reasonbank_memory::{Embedding, Filter, NewRecord, Query, SearchOptions, ShardId, Store, StoreOptions};
@@ -40,6 +41,8 @@ mod schema;
 mod search;
 mod shard;
 mod store;
+mod text;
+mod tokenize;
 
 pub use embedding::Embedding;
 pub use error::{Error, Result};

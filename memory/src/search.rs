@@ -260,35 +260,3 @@ pub const STOP_WORDS: &[&str] = &[
     "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself",
     "yourselves",
 ];
-
-/// Turns free text into an FTS5 query: each word that is not a [stop word](STOP_WORDS) quoted
-/// (so FTS5 syntax in the user's text is inert) and OR-ed, so BM25 ranks records by how many
-/// and how rare the shared words are. Returns `None` when no word is left.
-pub(crate) fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && !STOP_WORDS.contains(&w.to_lowercase().as_str()))
-        .take(64)
-        .map(|w| format!("\"{w}\""))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" OR "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fts_query_quotes_words() {
-        assert_eq!(
-            fts_query("Hello, world!").unwrap(),
-            "\"Hello\" OR \"world\""
-        );
-        assert_eq!(
-            fts_query("NEAR(a b) OR \"x\"*").unwrap(),
-            "\"NEAR\" OR \"b\" OR \"x\""
-        );
-        assert!(fts_query("  ?! ").is_none());
-        assert_eq!(fts_query("café 東京").unwrap(), "\"café\" OR \"東京\"");
-    }
-}

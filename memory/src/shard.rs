@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::arena::{Arena, Scored};
 use crate::record::{check_kind, check_namespace, check_text, metadata_json};
 use crate::schema::{self, Durability, Pragmas};
-use crate::search::{Candidate, Rankings, fts_query, fuse};
+use crate::search::{Candidate, Rankings, fuse};
+use crate::text::{QueryTerms, TextIndex};
 use crate::{
     Embedding, Error, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, Result, SearchHit,
     SearchOptions,
@@ -149,6 +150,8 @@ pub struct Shard {
     threads: usize,
     conn: Mutex<Conn>,
     arena: RwLock<Arena>,
+    /// BM25 index of the live texts; lock it before `conn` when both are needed.
+    text: RwLock<TextIndex>,
 }
 
 impl std::fmt::Debug for Shard {
@@ -235,6 +238,7 @@ impl Shard {
                 data_version: 0,
             }),
             arena: RwLock::new(Arena::new(meta.dimensions)),
+            text: RwLock::new(TextIndex::default()),
             path,
         };
         {
@@ -735,17 +739,21 @@ impl Shard {
         if let Some(v) = &query.vector {
             self.check_embedding(v)?;
         }
-        let fts = query.text.as_deref().and_then(fts_query);
-        if query.vector.is_none() && fts.is_none() {
+        let terms = query.text.as_deref().and_then(QueryTerms::parse);
+        if query.vector.is_none() && terms.is_none() {
             return Err(Error::InvalidOption {
                 reason: "the query text has no words to search for".into(),
             });
         }
-        {
+        let allowed = {
             let mut c = self.lock_conn();
             self.refresh(&mut c)?;
-        }
-        let hybrid = query.vector.is_some() && fts.is_some();
+            match &opts.filter {
+                Some(f) => Some(self.filter_rows(&c, f)?),
+                None => None,
+            }
+        };
+        let hybrid = query.vector.is_some() && terms.is_some();
         let want = if hybrid {
             opts.candidate_count()
         } else {
@@ -754,7 +762,7 @@ impl Shard {
         let threshold = opts.threshold.unwrap_or(f32::NEG_INFINITY);
         let vector = match &query.vector {
             Some(v) => self
-                .vector_top(v, want, threshold, opts.filter.as_ref())?
+                .vector_top(v, want, threshold, allowed.as_deref())
                 .into_iter()
                 .map(|s| Candidate {
                     hit: s,
@@ -765,8 +773,8 @@ impl Shard {
             None => Vec::new(),
         };
         let mut text = Vec::new();
-        if let Some(q) = &fts {
-            let rows = self.text_top(q, want, opts.filter.as_ref())?;
+        if let Some(q) = &terms {
+            let rows = self.text_index()?.top_k(q, want, allowed.as_deref());
             let arena = self.read_arena();
             let qv = query.vector.as_ref().map(Embedding::as_slice);
             for (rowid, bm25) in rows {
@@ -842,72 +850,80 @@ impl Shard {
         Ok(out)
     }
 
-    /// Exact top-`k` by cosine over the arena, restricted to rows matching `filter`.
+    /// Rowids of the live rows matching `filter`, ascending.
+    fn filter_rows(&self, c: &Conn, filter: &Filter) -> Result<Vec<i64>> {
+        let (fsql, params) = filter_sql(Some(filter))?;
+        let sql = format!("SELECT rowid FROM records WHERE deleted = 0 AND {fsql} ORDER BY rowid");
+        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<i64>>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Exact top-`k` by cosine over the arena, restricted to the `allowed` rowids if given.
     fn vector_top(
         &self,
         q: &Embedding,
         k: usize,
         threshold: f32,
-        filter: Option<&Filter>,
-    ) -> Result<Vec<Scored>> {
-        let c = self.lock_conn();
-        let subset = match filter {
-            None => None,
-            Some(f) => {
-                let (fsql, params) = filter_sql(Some(f))?;
-                let sql = format!("SELECT rowid FROM records WHERE deleted = 0 AND {fsql}");
-                let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-                let rowids = stmt
-                    .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
-                    .map_err(|e| self.err(e))?
-                    .collect::<rusqlite::Result<Vec<i64>>>()
-                    .map_err(|e| self.err(e))?;
-                let arena = self.read_arena();
-                let mut slots: Vec<usize> =
-                    rowids.into_iter().filter_map(|r| arena.slot(r)).collect();
-                slots.sort_unstable();
-                Some(slots)
-            }
-        };
-        drop(c);
+        allowed: Option<&[i64]>,
+    ) -> Vec<Scored> {
         let arena = self.read_arena();
-        Ok(arena.top_k(q.as_slice(), k, threshold, subset.as_deref(), self.threads))
+        let subset = allowed.map(|rows| {
+            let mut slots: Vec<usize> = rows.iter().filter_map(|&r| arena.slot(r)).collect();
+            slots.sort_unstable();
+            slots
+        });
+        arena.top_k(q.as_slice(), k, threshold, subset.as_deref(), self.threads)
     }
 
-    /// Top-`k` `(rowid, bm25)` for an FTS5 query, best first; BM25 is reported so that
-    /// higher is better.
-    fn text_top(&self, fts: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<(i64, f32)>> {
-        // The filter's anonymous `?` parameters must come first in the statement text: SQLite
-        // numbers each `?` after the largest number seen so far.
-        let (fsql, mut params) = filter_sql(filter)?;
-        let base = params.len();
-        params.push(SqlValue::Text(fts.to_owned()));
-        params.push(SqlValue::Integer(i64::try_from(k).unwrap_or(i64::MAX)));
-        let sql = if filter.is_none() {
-            // Tombstones index empty text, so every match is live: no join with `records`
-            // (which costs a B-tree seek per matching document) is needed.
-            "SELECT rowid, bm25(records_fts) AS s FROM records_fts \
-             WHERE records_fts MATCH ?1 ORDER BY s, rowid LIMIT ?2"
-                .to_owned()
-        } else {
-            format!(
-                "SELECT r.rowid, bm25(records_fts) AS s FROM records_fts \
-                 JOIN records r ON r.rowid = records_fts.rowid \
-                 WHERE r.deleted = 0 AND {fsql} AND records_fts MATCH ?{} \
-                 ORDER BY s, r.rowid LIMIT ?{}",
-                base + 1,
-                base + 2
-            )
-        };
-        let c = self.lock_conn();
-        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| {
-                Ok((r.get::<_, i64>(0)?, -(r.get::<_, f64>(1)? as f32)))
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+    /// The text index, first brought up to date with every row this handle has seen
+    /// committed (it reads only the rows written since its last catch-up).
+    fn text_index(&self) -> Result<RwLockReadGuard<'_, TextIndex>> {
+        let target = self.lock_conn().applied_seq;
+        {
+            let ix = self.text.read().unwrap_or_else(|p| p.into_inner());
+            if ix.applied_seq >= target {
+                return Ok(ix);
+            }
+        }
+        {
+            let mut ix = self.text.write().unwrap_or_else(|p| p.into_inner());
+            if ix.applied_seq < target {
+                // Read under the connection lock, index after releasing it: the first
+                // catch-up of a large shard tokenizes every text and must not stall writers.
+                let rows = {
+                    let c = self.lock_conn();
+                    let mut stmt = c
+                        .conn
+                        .prepare_cached(
+                            "SELECT rowid, deleted, text, seq FROM records WHERE seq > ?1 ORDER BY seq",
+                        )
+                        .map_err(|e| self.err(e))?;
+                    stmt.query_map([ix.applied_seq], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, bool>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .map_err(|e| self.err(e))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(|e| self.err(e))?
+                };
+                for (rowid, deleted, text, seq) in rows {
+                    if deleted {
+                        ix.remove(rowid);
+                    } else {
+                        ix.upsert(rowid, &text);
+                    }
+                    ix.applied_seq = ix.applied_seq.max(seq);
+                }
+            }
+        }
+        Ok(self.text.read().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Decodes a row selected with `RECORD_COLUMNS` (and `embedding` last if `with_vec`).

@@ -167,3 +167,78 @@ fn fts_syntax_in_user_text_is_inert_and_bad_options_are_errors() {
         Err(Error::InvalidOption { .. })
     ));
 }
+
+/// The in-memory BM25 index is derived from the rows: it follows this handle's writes and,
+/// through `seq`, those of another handle on the same file.
+#[test]
+fn text_index_follows_writes_of_every_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite");
+    let a = open_shard(&path, 3);
+    let b = open_shard(&path, 3);
+    let ids_of = |hits: Vec<reasonbank_memory::SearchHit>| -> Vec<_> {
+        hits.into_iter().map(|h| h.id).collect()
+    };
+    let text = |s: &reasonbank_memory::Shard, q: &str| {
+        ids_of(s.search(&Query::text(q), &SearchOptions::new(10)).unwrap())
+    };
+    let first = a
+        .insert(&NewRecord::new("alpha beta", e(&[1.0, 0.0, 0.0])))
+        .unwrap();
+    assert_eq!(
+        text(&a, "alpha"),
+        [first],
+        "index built at the first text search"
+    );
+
+    let second = b
+        .insert(&NewRecord::new("alpha gamma", e(&[0.0, 1.0, 0.0])))
+        .unwrap();
+    let mut upd = reasonbank_memory::RecordUpdate::new();
+    upd.text("delta");
+    b.update(first, &upd).unwrap();
+    assert_eq!(
+        text(&a, "alpha"),
+        [second],
+        "another handle's insert and update"
+    );
+    assert_eq!(text(&a, "delta"), [first]);
+
+    b.delete(second).unwrap();
+    assert!(text(&a, "alpha").is_empty(), "another handle's delete");
+    let mut upd = reasonbank_memory::RecordUpdate::new();
+    upd.text("epsilon alpha");
+    a.update(first, &upd).unwrap();
+    assert_eq!(text(&a, "alpha"), [first], "this handle's own update");
+    assert_eq!(
+        text(&b, "epsilon"),
+        [first],
+        "the other handle builds its own index"
+    );
+    assert!(text(&a, "delta").is_empty());
+}
+
+/// A filter restricts BM25 before its top k, as it does vector search.
+#[test]
+fn text_search_applies_the_filter_before_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = open_shard(&dir.path().join("f.sqlite"), 3);
+    for i in 0..200 {
+        let mut r = NewRecord::new(
+            format!("shared words in note {i} {}", "extra ".repeat(i % 5)),
+            e(&[1.0, i as f32, 0.0]),
+        );
+        r.kind(if i % 10 == 0 { "rare" } else { "common" });
+        shard.insert(&r).unwrap();
+    }
+    let mut o = SearchOptions::new(15);
+    o.filter(r#"{"kind": "rare"}"#.parse::<Filter>().unwrap());
+    let hits = shard.search(&Query::text("shared note"), &o).unwrap();
+    assert_eq!(hits.len(), 15);
+    assert!(hits.iter().all(|h| h.record.kind == "rare"));
+    let hits = shard
+        .search(&Query::hybrid(e(&[1.0, 0.0, 0.0]), "shared note"), &o)
+        .unwrap();
+    assert_eq!(hits.len(), 15);
+    assert!(hits.iter().all(|h| h.record.kind == "rare"));
+}
