@@ -65,8 +65,13 @@ pub struct Store {
 #[derive(Default)]
 struct Lru {
     tick: u64,
-    shards: HashMap<ShardId, (Arc<Shard>, u64)>,
+    shards: HashMap<ShardId, (Arc<Slot>, u64)>,
 }
+
+/// One shard of the LRU, open or being opened. Opening happens under the slot's own lock, not
+/// the LRU's: a large shard takes a while to load, and other shards stay reachable meanwhile.
+#[derive(Default)]
+struct Slot(Mutex<Option<Arc<Shard>>>);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -114,25 +119,54 @@ impl Store {
     /// # Errors
     /// As [`Shard::open`].
     pub fn shard(&self, id: &ShardId) -> Result<Arc<Shard>> {
-        let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        lru.tick += 1;
-        let tick = lru.tick;
-        if let Some((shard, used)) = lru.shards.get_mut(id) {
-            *used = tick;
+        let slot = {
+            let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            lru.tick += 1;
+            let tick = lru.tick;
+            if let Some((slot, used)) = lru.shards.get_mut(id) {
+                *used = tick;
+                Arc::clone(slot)
+            } else {
+                if lru.shards.len() >= self.opts.max_open
+                    && let Some(oldest) = lru
+                        .shards
+                        .iter()
+                        .min_by_key(|(_, (_, used))| *used)
+                        .map(|(k, _)| k.clone())
+                {
+                    // Handles already given out stay valid; the shard closes with the last.
+                    lru.shards.remove(&oldest);
+                }
+                let slot = Arc::new(Slot::default());
+                lru.shards.insert(id.clone(), (Arc::clone(&slot), tick));
+                slot
+            }
+        };
+        let mut open = slot.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(shard) = &*open {
             return Ok(Arc::clone(shard));
         }
-        let shard = Arc::new(Shard::open(self.path_of(id), &self.opts.shard)?);
-        if lru.shards.len() >= self.opts.max_open
-            && let Some(oldest) = lru
-                .shards
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-        {
-            lru.shards.remove(&oldest);
+        match Shard::open(self.path_of(id), &self.opts.shard) {
+            Ok(shard) => {
+                let shard = Arc::new(shard);
+                *open = Some(Arc::clone(&shard));
+                Ok(shard)
+            }
+            Err(e) => {
+                // Forget the empty slot (unless it was already replaced) so that a later call
+                // tries again, e.g. once the file exists.
+                drop(open);
+                let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
+                if lru
+                    .shards
+                    .get(id)
+                    .is_some_and(|(s, _)| Arc::ptr_eq(s, &slot))
+                {
+                    lru.shards.remove(id);
+                }
+                Err(e)
+            }
         }
-        lru.shards.insert(id.clone(), (Arc::clone(&shard), tick));
-        Ok(shard)
     }
 
     /// Number of shards the store currently holds open.
