@@ -283,7 +283,9 @@ impl Shard {
                     }
                 };
                 arena.push(match &ch.embedding {
-                    Some(e) => ArenaChange::Upsert(rowid, ch.id.as_u128(), e),
+                    Some(e) => {
+                        ArenaChange::Upsert(rowid, ch.id.as_u128(), std::borrow::Cow::Borrowed(e))
+                    }
                     None => ArenaChange::Remove(rowid),
                 });
             }

@@ -1,5 +1,6 @@
 //! [`Shard`]: one agent's SQLite file, its in-memory vector arena and every operation on both.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -387,10 +388,10 @@ impl Shard {
     /// commits, then brings the arena up to date with what was committed.
     ///
     /// `f` receives the transaction and a [`Stamper`], and returns the arena changes.
-    pub(crate) fn write<'a, T>(
+    pub(crate) fn write<'a, T, E: From<Error>>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, &mut Stamper) -> Result<(T, Vec<ArenaChange<'a>>)>,
-    ) -> Result<T> {
+        f: impl FnOnce(&Transaction<'_>, &mut Stamper) -> Result<(T, Vec<ArenaChange<'a>>), E>,
+    ) -> Result<T, E> {
         let mut c = self.lock_conn();
         let tx = c
             .conn
@@ -494,7 +495,11 @@ impl Shard {
                 }
                 let rowid = tx.last_insert_rowid();
                 fts.execute((rowid, &r.text)).map_err(|e| self.err(e))?;
-                changes.push(ArenaChange::Upsert(rowid, id.as_u128(), &r.embedding));
+                changes.push(ArenaChange::Upsert(
+                    rowid,
+                    id.as_u128(),
+                    Cow::Borrowed(&r.embedding),
+                ));
                 ids.push(*id);
             }
             Ok((ids, changes))
@@ -525,6 +530,112 @@ impl Shard {
     /// # Errors
     /// [`Error::NotFound`] if there is no live record `id`; input errors as for inserts.
     pub fn update(&self, id: RecordId, upd: &RecordUpdate) -> Result<()> {
+        self.check_update(upd)?;
+        self.write(|tx, st| {
+            let Some((rowid, old_text)) = self.live_row(tx, id)? else {
+                return Err(Error::NotFound { id });
+            };
+            let changes = self.apply_update(tx, st, rowid, id, &old_text, upd)?;
+            Ok(((), changes))
+        })
+    }
+
+    /// Reads the live record `id` (with its embedding), lets `f` derive an update from it
+    /// and writes that, atomically: no other writer, in this process or another, commits in
+    /// between, so read-modify-write updates (counters, merged metadata) are never lost.
+    /// `f` returning `Ok(None)` writes nothing. Returns the record as it is afterwards, or
+    /// `None` if there is no live record `id` (then `f` is not called).
+    ///
+    /// `f` runs inside the write transaction: keep it short, and do not call this shard
+    /// from it (that would deadlock).
+    ///
+    /// # Errors
+    /// `f`'s error (nothing is written), input errors of the update as for
+    /// [`update`](Self::update), and SQLite failures.
+    pub fn modify<E: From<Error>>(
+        &self,
+        id: RecordId,
+        f: impl FnOnce(&Record) -> Result<Option<RecordUpdate>, E>,
+    ) -> Result<Option<Record>, E> {
+        let mut out = None;
+        self.write::<(), E>(|tx, st| {
+            let sql = format!(
+                "SELECT {RECORD_COLUMNS}, embedding, rowid FROM records WHERE id = ?1 AND deleted = 0"
+            );
+            let found = tx
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| {
+                    stmt.query_row([id], |row| Ok((self.read_record(row, true), row.get(11)?)))
+                        .optional()
+                })
+                .map_err(|e| self.err(e))?;
+            let Some((record, rowid)) = found else {
+                return Ok(((), Vec::new()));
+            };
+            let record = record?;
+            let Some(upd) = f(&record)? else {
+                out = Some(record);
+                return Ok(((), Vec::new()));
+            };
+            self.check_update(&upd)?;
+            let changes = self.apply_update(tx, st, rowid, id, &record.text, &upd)?;
+            let after = tx
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.query_row([id], |row| Ok(self.read_record(row, true))))
+                .map_err(|e| self.err(e))??;
+            out = Some(after);
+            // The arena takes the new vector by reference; it lives in `upd` until `write`
+            // has applied it, so hand over an owned copy instead.
+            let changes: Vec<ArenaChange<'static>> = changes
+                .into_iter()
+                .map(ArenaChange::into_owned)
+                .collect();
+            Ok(((), changes))
+        })?;
+        Ok(out)
+    }
+
+    /// Applies every `(id, version, update)` in one transaction if each record `id` is still
+    /// live at `version` (compare-and-swap over several records); otherwise writes nothing.
+    /// Returns whether the updates were applied. Read records, compute, then call this, and
+    /// start over on `false`: no write made meanwhile, by any process, is lost.
+    ///
+    /// # Errors
+    /// Input errors of any update as for [`update`](Self::update) (nothing is written), and
+    /// SQLite failures.
+    pub fn update_if_unchanged(&self, updates: &[(RecordId, u64, RecordUpdate)]) -> Result<bool> {
+        for (_, _, u) in updates {
+            self.check_update(u)?;
+        }
+        self.write(|tx, st| {
+            let mut rows = Vec::with_capacity(updates.len());
+            for (id, version, _) in updates {
+                let row: Option<(i64, String, i64)> = tx
+                    .prepare_cached(
+                        "SELECT rowid, text, version FROM records WHERE id = ?1 AND deleted = 0",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                            .optional()
+                    })
+                    .map_err(|e| self.err(e))?;
+                match row {
+                    Some((rowid, text, v)) if u64::try_from(v).ok() == Some(*version) => {
+                        rows.push((rowid, text));
+                    }
+                    _ => return Ok((false, Vec::new())),
+                }
+            }
+            let mut changes = Vec::new();
+            for ((id, _, upd), (rowid, text)) in updates.iter().zip(&rows) {
+                changes.extend(self.apply_update(tx, st, *rowid, *id, text, upd)?);
+            }
+            Ok((true, changes))
+        })
+    }
+
+    /// Checks the fields of an update as inserts check them.
+    fn check_update(&self, upd: &RecordUpdate) -> Result<()> {
         if let Some(e) = &upd.embedding {
             self.check_embedding(e)?;
         }
@@ -537,42 +648,50 @@ impl Shard {
         if let Some(n) = &upd.namespace {
             check_namespace(n)?;
         }
+        Ok(())
+    }
+
+    /// Writes the checked update `upd` to the live row `rowid` (record `id`, whose text was
+    /// `old_text`) and returns the arena change it implies.
+    fn apply_update<'u>(
+        &self,
+        tx: &Transaction<'_>,
+        st: &mut Stamper,
+        rowid: i64,
+        id: RecordId,
+        old_text: &str,
+        upd: &'u RecordUpdate,
+    ) -> Result<Vec<ArenaChange<'u>>> {
         let meta = upd.metadata.as_ref().map(metadata_json).transpose()?;
-        self.write(|tx, st| {
-            let Some((rowid, old_text)) = self.live_row(tx, id)? else {
-                return Err(Error::NotFound { id });
-            };
-            let (seq, version) = st.stamp();
-            tx.execute(
-                "UPDATE records SET \
-                 text = coalesce(?2, text), metadata = coalesce(?3, metadata), \
-                 embedding = coalesce(?4, embedding), kind = coalesce(?5, kind), \
-                 namespace = coalesce(?6, namespace), \
-                 updated_at = ?7, version = ?8, origin = ?9, seq = ?10 WHERE rowid = ?1",
-                rusqlite::params![
-                    rowid,
-                    upd.text,
-                    meta,
-                    upd.embedding.as_ref().map(Embedding::to_blob),
-                    upd.kind,
-                    upd.namespace,
-                    st.now,
-                    version,
-                    self.origin,
-                    seq,
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-            if let Some(text) = &upd.text {
-                self.reindex(tx, rowid, &old_text, text)?;
-            }
-            let changes = upd
-                .embedding
-                .iter()
-                .map(|e| ArenaChange::Upsert(rowid, id.as_u128(), e))
-                .collect();
-            Ok(((), changes))
-        })
+        let (seq, version) = st.stamp();
+        tx.execute(
+            "UPDATE records SET \
+             text = coalesce(?2, text), metadata = coalesce(?3, metadata), \
+             embedding = coalesce(?4, embedding), kind = coalesce(?5, kind), \
+             namespace = coalesce(?6, namespace), \
+             updated_at = ?7, version = ?8, origin = ?9, seq = ?10 WHERE rowid = ?1",
+            rusqlite::params![
+                rowid,
+                upd.text,
+                meta,
+                upd.embedding.as_ref().map(Embedding::to_blob),
+                upd.kind,
+                upd.namespace,
+                st.now,
+                version,
+                self.origin,
+                seq,
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        if let Some(text) = &upd.text {
+            self.reindex(tx, rowid, old_text, text)?;
+        }
+        Ok(upd
+            .embedding
+            .iter()
+            .map(|e| ArenaChange::Upsert(rowid, id.as_u128(), Cow::Borrowed(e)))
+            .collect())
     }
 
     /// `(rowid, text)` of the live record `id`.
@@ -984,8 +1103,20 @@ impl Stamper {
 }
 
 pub(crate) enum ArenaChange<'a> {
-    Upsert(i64, u128, &'a Embedding),
+    Upsert(i64, u128, Cow<'a, Embedding>),
     Remove(i64),
+}
+
+impl ArenaChange<'_> {
+    /// The same change, owning its vector.
+    fn into_owned(self) -> ArenaChange<'static> {
+        match self {
+            ArenaChange::Upsert(rowid, key, v) => {
+                ArenaChange::Upsert(rowid, key, Cow::Owned(v.into_owned()))
+            }
+            ArenaChange::Remove(rowid) => ArenaChange::Remove(rowid),
+        }
+    }
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {

@@ -1,7 +1,7 @@
 //! [`ReasoningBank`]: learn from trajectories, recall items, take feedback, synthesize context.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reasonbank_embedders::{EmbedKind, Embedder};
@@ -175,7 +175,6 @@ impl BankBuilder {
                 judge: Arc::clone(&self.judge),
                 distiller: Arc::clone(&self.distiller),
                 config: self.config.clone(),
-                write_lock: Mutex::new(()),
             }),
         })
     }
@@ -346,10 +345,6 @@ pub(crate) struct Inner {
     judge: Arc<dyn Judge>,
     distiller: Arc<dyn Distiller>,
     pub config: Config,
-    /// Serializes this bank's read-modify-write updates of item metadata (feedback, usage,
-    /// consolidation). Writers in other processes are not covered: their concurrent update of
-    /// the same item can overwrite a count.
-    pub write_lock: Mutex<()>,
 }
 
 /// One recall candidate before ranking.
@@ -759,29 +754,43 @@ impl ReasoningBank {
         (out, dupes)
     }
 
-    /// Applies `f` to item `id` of `shard_id` and writes it back, under the bank's write lock.
+    /// Applies `f` to item `id` of `shard_id` (or the item it was merged into) and writes it
+    /// back in one atomic read-modify-write, so concurrent updates from any process are
+    /// never lost. If a consolidation merges the item in between, `f` goes to the survivor.
     async fn modify_item<F>(&self, shard_id: &ShardId, id: RecordId, f: F) -> Result<MemoryItem>
     where
-        F: FnOnce(&mut MemoryItem) + Send + 'static,
+        F: Fn(&mut MemoryItem) + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         let sid = shard_id.clone();
         blocking(move || {
             let shard = Self::open(&inner, &sid)?;
-            let _guard = inner.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(r) = resolve(&shard, id)? else {
-                return Err(Error::NoSuchItem { id });
-            };
-            let mut item = MemoryItem::from_record(&r)?;
-            f(&mut item);
-            let mut u = RecordUpdate::new();
-            u.metadata(item.to_metadata(&r.metadata));
-            shard.update(item.id, &u)?;
-            Ok(shard
-                .get(item.id)?
-                .map(|r| MemoryItem::from_record(&r))
-                .transpose()?
-                .unwrap_or(item))
+            for _ in 0..8 {
+                let Some(r) = resolve(&shard, id)? else {
+                    return Err(Error::NoSuchItem { id });
+                };
+                let mut merged_meanwhile = false;
+                let after = shard.modify(r.id, |r| -> Result<Option<RecordUpdate>> {
+                    let mut item = MemoryItem::from_record(r)?;
+                    if item.status == ItemStatus::Merged {
+                        merged_meanwhile = true;
+                        return Ok(None);
+                    }
+                    f(&mut item);
+                    let mut u = RecordUpdate::new();
+                    u.metadata(item.to_metadata(&r.metadata));
+                    Ok(Some(u))
+                })?;
+                match after {
+                    _ if merged_meanwhile => continue,
+                    Some(r) => return MemoryItem::from_record(&r),
+                    None => return Err(Error::NoSuchItem { id }),
+                }
+            }
+            Err(Error::Contended {
+                what: "feedback",
+                attempts: 8,
+            })
         })
         .await
     }
@@ -828,16 +837,17 @@ impl ReasoningBank {
         let inner = Arc::clone(&self.inner);
         blocking(move || {
             let now = now_ms();
-            let _guard = inner.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             for (sid, id) in used {
                 let shard = Self::open(&inner, &sid)?;
-                let Some(r) = shard.get(id)? else { continue };
-                let mut item = MemoryItem::from_record(&r)?;
-                item.usage_count += 1;
-                item.last_used_at = Some(now);
-                let mut u = RecordUpdate::new();
-                u.metadata(item.to_metadata(&r.metadata));
-                shard.update(id, &u)?;
+                // An item deleted since it was recalled is skipped (`None`).
+                shard.modify(id, |r| -> Result<Option<RecordUpdate>> {
+                    let mut item = MemoryItem::from_record(r)?;
+                    item.usage_count += 1;
+                    item.last_used_at = Some(now);
+                    let mut u = RecordUpdate::new();
+                    u.metadata(item.to_metadata(&r.metadata));
+                    Ok(Some(u))
+                })?;
             }
             Ok(())
         })

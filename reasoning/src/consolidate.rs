@@ -11,12 +11,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reasonbank_memory::{Record, RecordId, RecordUpdate, ShardId};
+use reasonbank_memory::{Record, RecordId, RecordUpdate, Shard, ShardId};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::bank::{blocking, now_ms, scan_patterns};
 use crate::rank::dot;
+use crate::types::Prior;
 use crate::{Error, ItemStatus, MemoryItem, ReasoningBank, Result};
 
 /// What [`consolidate`](ReasoningBank::consolidate) does. Every setter documents its default.
@@ -205,10 +206,14 @@ impl ReasoningBank {
     ///
     /// It compares every pair of active items: O(n²) in the shard's item count.
     ///
+    /// All changes are written in one transaction, and only if none of the items involved
+    /// changed since they were read (by feedback, usage or another consolidation, in this
+    /// process or another); otherwise the run starts over from the new state, so no
+    /// concurrent update is lost and no merge is half written.
+    ///
     /// # Errors
-    /// [`Error::InvalidInput`] for bad options; storage errors. Writes happen item by item:
-    /// a failure part way leaves a consistent shard (each merge marks the loser first, so an
-    /// interrupted merge loses the absorbed counts, never duplicates them).
+    /// [`Error::InvalidInput`] for bad options; [`Error::Contended`] if the items kept
+    /// changing for [`CONSOLIDATE_ATTEMPTS`] runs in a row; storage errors.
     pub async fn consolidate(
         &self,
         shard: &ShardId,
@@ -220,187 +225,212 @@ impl ReasoningBank {
         let o = o.clone();
         blocking(move || {
             let shard = Self::open(&inner, &sid)?;
-            let _guard = inner.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let prior = inner.config.prior;
-            let now = now_ms();
-            let mut entries: Vec<Entry> = Vec::new();
-            for r in scan_patterns(&shard)? {
-                let item = MemoryItem::from_record(&r)?;
-                if item.status != ItemStatus::Active {
-                    continue;
-                }
-                let vector = r
-                    .embedding
-                    .as_ref()
-                    .map(|e| e.as_slice().to_vec())
-                    .unwrap_or_default();
-                let decayed_at = r.metadata.get("decayed_at").and_then(Value::as_i64);
-                entries.push(Entry {
-                    record: r,
-                    item,
-                    vector,
-                    decayed_at,
-                    dirty: false,
-                });
-            }
-            let mut report = ConsolidationReport {
-                dry_run: o.dry_run,
-                examined: entries.len(),
-                ..Default::default()
-            };
-
-            // Merge: strongest evidence first, so survivors are the best-supported items.
-            entries.sort_by(|a, b| {
-                let ev = |e: &Entry| e.item.successes + e.item.failures;
-                ev(b)
-                    .total_cmp(&ev(a))
-                    .then(b.item.usage_count.cmp(&a.item.usage_count))
-                    .then(a.item.id.cmp(&b.item.id))
-            });
-            let n = entries.len();
-            for i in 0..n {
-                if entries[i].item.status != ItemStatus::Active {
-                    continue;
-                }
-                for j in (i + 1)..n {
-                    let (a, b) = (&entries[i], &entries[j]);
-                    if b.item.status != ItemStatus::Active
-                        || a.item.kind != b.item.kind
-                        || a.item.outcome != b.item.outcome
-                    {
-                        continue;
-                    }
-                    let sim = dot(&a.vector, &b.vector);
-                    if sim < o.duplicate_threshold {
-                        continue;
-                    }
-                    let (winner, loser) = split_pair(&mut entries, i, j);
-                    let (wid, lid) = (winner.item.id, loser.item.id);
-                    loser.item.status = ItemStatus::Merged;
-                    loser.item.merged_into = Some(wid);
-                    loser.dirty = true;
-                    let w = &mut winner.item;
-                    w.successes += loser.item.successes;
-                    w.failures += loser.item.failures;
-                    w.usage_count += loser.item.usage_count;
-                    w.last_used_at = w.last_used_at.max(loser.item.last_used_at);
-                    w.confidence = prior.mean(w.successes, w.failures);
-                    w.merged_from.push(lid);
-                    for m in &loser.item.merged_from {
-                        if !w.merged_from.contains(m) {
-                            w.merged_from.push(*m);
-                        }
-                    }
-                    for c in &loser.item.contradicts {
-                        if !w.contradicts.contains(c) && *c != wid {
-                            w.contradicts.push(*c);
-                        }
-                    }
-                    winner.dirty = true;
-                    report.merges.push(Merge {
-                        winner: wid,
-                        loser: lid,
-                        similarity: sim,
-                    });
+            for _ in 0..CONSOLIDATE_ATTEMPTS {
+                if let Some(report) = consolidate_once(&shard, inner.config.prior, &o)? {
+                    return Ok(report);
                 }
             }
-
-            // Contradictions among the survivors.
-            for i in 0..n {
-                for j in (i + 1)..n {
-                    let (a, b) = (&entries[i], &entries[j]);
-                    if a.item.status != ItemStatus::Active
-                        || b.item.status != ItemStatus::Active
-                        || a.item.outcome == b.item.outcome
-                        || a.item.contradicts.contains(&b.item.id)
-                        || b.item.contradicts.contains(&a.item.id)
-                    {
-                        continue;
-                    }
-                    let sim = dot(&a.vector, &b.vector);
-                    if sim < o.contradiction_threshold {
-                        continue;
-                    }
-                    let (x, y) = split_pair(&mut entries, i, j);
-                    x.item.contradicts.push(y.item.id);
-                    y.item.contradicts.push(x.item.id);
-                    x.dirty = true;
-                    y.dirty = true;
-                    let (a, b) = if x.item.id < y.item.id {
-                        (x.item.id, y.item.id)
-                    } else {
-                        (y.item.id, x.item.id)
-                    };
-                    report.contradictions.push(ContradictionPair {
-                        a,
-                        b,
-                        similarity: sim,
-                    });
-                }
-            }
-
-            for e in entries
-                .iter_mut()
-                .filter(|e| e.item.status == ItemStatus::Active)
-            {
-                if let Some(h) = o.evidence_half_life {
-                    let since = e.decayed_at.unwrap_or(e.item.created_at);
-                    let f = crate::rank::recency(now, since, h.as_millis() as f64);
-                    if f < 1.0 && e.item.successes + e.item.failures > 0.0 {
-                        e.item.successes *= f64::from(f);
-                        e.item.failures *= f64::from(f);
-                        e.item.confidence = prior.mean(e.item.successes, e.item.failures);
-                        e.decayed_at = Some(now);
-                        e.dirty = true;
-                        report.decayed += 1;
-                    }
-                }
-                let evidence = e.item.successes + e.item.failures;
-                let mut reason = None;
-                if let Some(c) = o.prune_below_confidence
-                    && evidence >= o.prune_min_evidence
-                    && e.item.confidence < c
-                {
-                    reason = Some(format!(
-                        "confidence {:.3} < {c} after {evidence:.1} feedback",
-                        e.item.confidence
-                    ));
-                }
-                if let Some(idle) = o.prune_idle {
-                    let last = e.item.last_used_at.unwrap_or(0).max(e.item.created_at);
-                    if now - last > i64::try_from(idle.as_millis()).unwrap_or(i64::MAX) {
-                        reason.get_or_insert_with(|| format!("unused for more than {idle:?}"));
-                    }
-                }
-                if let Some(reason) = reason {
-                    e.item.status = ItemStatus::Archived;
-                    e.dirty = true;
-                    report.pruned.push(Pruned {
-                        id: e.item.id,
-                        reason,
-                    });
-                }
-            }
-
-            if !o.dry_run {
-                // Losers first (see # Errors).
-                entries.sort_by_key(|e| e.item.status == ItemStatus::Active);
-                for e in entries.iter().filter(|e| e.dirty) {
-                    let mut m = e.item.to_metadata(&e.record.metadata);
-                    if let Some(t) = e.decayed_at {
-                        m["decayed_at"] = json!(t);
-                    }
-                    let mut u = RecordUpdate::new();
-                    u.metadata(m);
-                    shard.update(e.item.id, &u)?;
-                    report.written += 1;
-                }
-            }
-            Ok(report)
+            Err(Error::Contended {
+                what: "consolidate",
+                attempts: CONSOLIDATE_ATTEMPTS,
+            })
         })
         .await
     }
+}
 
+/// Consolidation attempts before [`ReasoningBank::consolidate`] gives up with
+/// [`Error::Contended`] (each attempt restarts after a concurrent change of its items).
+pub const CONSOLIDATE_ATTEMPTS: u32 = 8;
+
+/// One consolidation run over a snapshot of `shard`'s items: `None` if they changed before
+/// its writes could commit.
+fn consolidate_once(
+    shard: &Shard,
+    prior: Prior,
+    o: &ConsolidateOptions,
+) -> Result<Option<ConsolidationReport>> {
+    let now = now_ms();
+    let mut entries: Vec<Entry> = Vec::new();
+    for r in scan_patterns(shard)? {
+        let item = MemoryItem::from_record(&r)?;
+        if item.status != ItemStatus::Active {
+            continue;
+        }
+        let vector = r
+            .embedding
+            .as_ref()
+            .map(|e| e.as_slice().to_vec())
+            .unwrap_or_default();
+        let decayed_at = r.metadata.get("decayed_at").and_then(Value::as_i64);
+        entries.push(Entry {
+            record: r,
+            item,
+            vector,
+            decayed_at,
+            dirty: false,
+        });
+    }
+    let mut report = ConsolidationReport {
+        dry_run: o.dry_run,
+        examined: entries.len(),
+        ..Default::default()
+    };
+
+    // Merge: strongest evidence first, so survivors are the best-supported items.
+    entries.sort_by(|a, b| {
+        let ev = |e: &Entry| e.item.successes + e.item.failures;
+        ev(b)
+            .total_cmp(&ev(a))
+            .then(b.item.usage_count.cmp(&a.item.usage_count))
+            .then(a.item.id.cmp(&b.item.id))
+    });
+    let n = entries.len();
+    for i in 0..n {
+        if entries[i].item.status != ItemStatus::Active {
+            continue;
+        }
+        for j in (i + 1)..n {
+            let (a, b) = (&entries[i], &entries[j]);
+            if b.item.status != ItemStatus::Active
+                || a.item.kind != b.item.kind
+                || a.item.outcome != b.item.outcome
+            {
+                continue;
+            }
+            let sim = dot(&a.vector, &b.vector);
+            if sim < o.duplicate_threshold {
+                continue;
+            }
+            let (winner, loser) = split_pair(&mut entries, i, j);
+            let (wid, lid) = (winner.item.id, loser.item.id);
+            loser.item.status = ItemStatus::Merged;
+            loser.item.merged_into = Some(wid);
+            loser.dirty = true;
+            let w = &mut winner.item;
+            w.successes += loser.item.successes;
+            w.failures += loser.item.failures;
+            w.usage_count += loser.item.usage_count;
+            w.last_used_at = w.last_used_at.max(loser.item.last_used_at);
+            w.confidence = prior.mean(w.successes, w.failures);
+            w.merged_from.push(lid);
+            for m in &loser.item.merged_from {
+                if !w.merged_from.contains(m) {
+                    w.merged_from.push(*m);
+                }
+            }
+            for c in &loser.item.contradicts {
+                if !w.contradicts.contains(c) && *c != wid {
+                    w.contradicts.push(*c);
+                }
+            }
+            winner.dirty = true;
+            report.merges.push(Merge {
+                winner: wid,
+                loser: lid,
+                similarity: sim,
+            });
+        }
+    }
+
+    // Contradictions among the survivors.
+    for i in 0..n {
+        for j in (i + 1)..n {
+            let (a, b) = (&entries[i], &entries[j]);
+            if a.item.status != ItemStatus::Active
+                || b.item.status != ItemStatus::Active
+                || a.item.outcome == b.item.outcome
+                || a.item.contradicts.contains(&b.item.id)
+                || b.item.contradicts.contains(&a.item.id)
+            {
+                continue;
+            }
+            let sim = dot(&a.vector, &b.vector);
+            if sim < o.contradiction_threshold {
+                continue;
+            }
+            let (x, y) = split_pair(&mut entries, i, j);
+            x.item.contradicts.push(y.item.id);
+            y.item.contradicts.push(x.item.id);
+            x.dirty = true;
+            y.dirty = true;
+            let (a, b) = if x.item.id < y.item.id {
+                (x.item.id, y.item.id)
+            } else {
+                (y.item.id, x.item.id)
+            };
+            report.contradictions.push(ContradictionPair {
+                a,
+                b,
+                similarity: sim,
+            });
+        }
+    }
+
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.item.status == ItemStatus::Active)
+    {
+        if let Some(h) = o.evidence_half_life {
+            let since = e.decayed_at.unwrap_or(e.item.created_at);
+            let f = crate::rank::recency(now, since, h.as_millis() as f64);
+            if f < 1.0 && e.item.successes + e.item.failures > 0.0 {
+                e.item.successes *= f64::from(f);
+                e.item.failures *= f64::from(f);
+                e.item.confidence = prior.mean(e.item.successes, e.item.failures);
+                e.decayed_at = Some(now);
+                e.dirty = true;
+                report.decayed += 1;
+            }
+        }
+        let evidence = e.item.successes + e.item.failures;
+        let mut reason = None;
+        if let Some(c) = o.prune_below_confidence
+            && evidence >= o.prune_min_evidence
+            && e.item.confidence < c
+        {
+            reason = Some(format!(
+                "confidence {:.3} < {c} after {evidence:.1} feedback",
+                e.item.confidence
+            ));
+        }
+        if let Some(idle) = o.prune_idle {
+            let last = e.item.last_used_at.unwrap_or(0).max(e.item.created_at);
+            if now - last > i64::try_from(idle.as_millis()).unwrap_or(i64::MAX) {
+                reason.get_or_insert_with(|| format!("unused for more than {idle:?}"));
+            }
+        }
+        if let Some(reason) = reason {
+            e.item.status = ItemStatus::Archived;
+            e.dirty = true;
+            report.pruned.push(Pruned {
+                id: e.item.id,
+                reason,
+            });
+        }
+    }
+
+    if o.dry_run {
+        return Ok(Some(report));
+    }
+    let mut writes = Vec::new();
+    for e in entries.iter().filter(|e| e.dirty) {
+        let mut m = e.item.to_metadata(&e.record.metadata);
+        if let Some(t) = e.decayed_at {
+            m["decayed_at"] = json!(t);
+        }
+        let mut u = RecordUpdate::new();
+        u.metadata(m);
+        writes.push((e.item.id, e.record.version, u));
+    }
+    if !writes.is_empty() && !shard.update_if_unchanged(&writes)? {
+        return Ok(None);
+    }
+    report.written = writes.len();
+    Ok(Some(report))
+}
+
+impl ReasoningBank {
     /// The contradictions flagged in `shard` between items that are still active, each pair
     /// once.
     ///

@@ -22,6 +22,17 @@ pub enum Error {
     #[error(transparent)]
     Embedder(#[from] reasonbank_embedders::Error),
 
+    /// A read-modify-write kept losing to concurrent writers of the same records.
+    #[error(
+        "{what}: the records kept changing under concurrent writers; gave up after {attempts} attempts"
+    )]
+    Contended {
+        /// The operation.
+        what: &'static str,
+        /// Attempts made.
+        attempts: u32,
+    },
+
     /// The LLM endpoint answered with a non-2xx status.
     #[error("LLM request to {url} failed with HTTP {status}: {body}")]
     Http {

@@ -118,3 +118,116 @@ fn threads_and_processes_share_a_shard() {
     }
     crate::assert_fts_consistent(&path);
 }
+
+/// `Shard::modify` is an atomic read-modify-write: increments from threads on two handles
+/// (two connections, as two processes would have) are all counted.
+#[test]
+fn modify_loses_no_update_across_handles() {
+    use reasonbank_memory::{Error, RecordUpdate};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rmw.sqlite");
+    let handles = [
+        Arc::new(open_shard(&path, DIM)),
+        Arc::new(open_shard(&path, DIM)),
+    ];
+    let v = clustered(2, DIM, 1, 5);
+    let mut rec = NewRecord::new("counter", v[0].clone());
+    rec.metadata(serde_json::json!({"n": 0, "keep": "me"}));
+    let id = handles[0].insert(&rec).unwrap();
+    let bump = |s: &reasonbank_memory::Shard| {
+        s.modify(id, |r| {
+            let n = r.metadata["n"].as_i64().unwrap();
+            let mut m = r.metadata.clone();
+            m.insert("n".into(), (n + 1).into());
+            let mut u = RecordUpdate::new();
+            u.metadata(serde_json::Value::Object(m));
+            Ok::<_, Error>(Some(u))
+        })
+        .unwrap()
+        .unwrap()
+    };
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let shard = Arc::clone(&handles[t % 2]);
+            scope.spawn(move || {
+                for _ in 0..25 {
+                    bump(&shard);
+                }
+            });
+        }
+    });
+    let r = handles[1].get(id).unwrap().unwrap();
+    assert_eq!(r.metadata["n"], 100);
+    assert_eq!(r.metadata["keep"], "me");
+
+    // An error from the closure writes nothing; a missing record is `None`, closure not run.
+    let err = handles[0].modify(id, |_| {
+        Err::<Option<RecordUpdate>, _>(Error::InvalidOption {
+            reason: "no".into(),
+        })
+    });
+    assert!(matches!(err, Err(Error::InvalidOption { .. })));
+    assert_eq!(handles[0].get(id).unwrap().unwrap().version, r.version);
+    let missing = handles[0]
+        .modify(RecordId::new(), |_| -> Result<_, Error> { unreachable!() })
+        .unwrap();
+    assert!(missing.is_none());
+
+    // A new vector through modify reaches vector search.
+    let after = handles[0]
+        .modify(id, |_| {
+            let mut u = RecordUpdate::new();
+            u.embedding(v[1].clone());
+            Ok::<_, Error>(Some(u))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.embedding.as_ref(), Some(&v[1]));
+    let hits = handles[0]
+        .search(&Query::vector(v[1].clone()), &SearchOptions::new(1))
+        .unwrap();
+    assert!((hits[0].score - 1.0).abs() < 1e-5);
+}
+
+/// `update_if_unchanged` writes all its updates or, if any record moved on, none.
+#[test]
+fn update_if_unchanged_is_all_or_nothing() {
+    use reasonbank_memory::RecordUpdate;
+    let dir = tempfile::tempdir().unwrap();
+    let shard = open_shard(&dir.path().join("cas.sqlite"), DIM);
+    let v = clustered(2, DIM, 1, 9);
+    let a = shard.insert(&NewRecord::new("a", v[0].clone())).unwrap();
+    let b = shard.insert(&NewRecord::new("b", v[1].clone())).unwrap();
+    let version = |id| shard.get(id).unwrap().unwrap().version;
+    let (va, vb) = (version(a), version(b));
+    let text = |t: &str| {
+        let mut u = RecordUpdate::new();
+        u.text(t);
+        u
+    };
+    // b moves on: the pair is not applied, a keeps its text.
+    shard.update(b, &text("b2")).unwrap();
+    assert!(
+        !shard
+            .update_if_unchanged(&[(a, va, text("a1")), (b, vb, text("b1"))])
+            .unwrap()
+    );
+    assert_eq!(shard.get(a).unwrap().unwrap().text, "a");
+    // With current versions both apply, and text search sees them.
+    assert!(
+        shard
+            .update_if_unchanged(&[(a, va, text("a1 fresh")), (b, version(b), text("b1 fresh"))])
+            .unwrap()
+    );
+    let hits = shard
+        .search(&Query::text("fresh"), &SearchOptions::new(5))
+        .unwrap();
+    assert_eq!(hits.len(), 2);
+    // A deleted record is a conflict too.
+    shard.delete(b).unwrap();
+    assert!(
+        !shard
+            .update_if_unchanged(&[(b, version(a), text("x"))])
+            .unwrap()
+    );
+}

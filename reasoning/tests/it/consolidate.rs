@@ -306,3 +306,63 @@ async fn consolidate_on_learn_merges_as_items_arrive() {
         .collect();
     assert_eq!(active.len(), 1);
 }
+
+/// Feedback from two banks over two handles of the same shard (as two processes would have)
+/// while consolidation merges the items they rate: every piece of feedback is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_feedback_and_consolidation_lose_nothing() {
+    let fx = Fixture::new().await;
+    let a = fx.bank();
+    let mut opts = reasonbank_memory::StoreOptions::new();
+    opts.shard_options_mut()
+        .dimensions(fx.embedder.dimensions())
+        .model_id(fx.embedder.model_id());
+    let other_store =
+        std::sync::Arc::new(reasonbank_memory::Store::open(fx.dir.path(), opts).unwrap());
+    let b = reasonbank_reasoning::ReasoningBank::builder(other_store, fx.embedder.clone())
+        .build()
+        .unwrap();
+    let agent = shard("deployer");
+    let f1 = a.learn(&agent, &failed_deploy()).await.unwrap().items[0].clone();
+    let f2 = a.learn(&agent, &failed_deploy()).await.unwrap().items[0].clone();
+    const N: usize = 20;
+    let rate = |bank: reasonbank_reasoning::ReasoningBank, id, fb| {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            for _ in 0..N {
+                bank.feedback(&agent, id, fb).await.unwrap();
+            }
+        })
+    };
+    let ta = rate(a.clone(), f1.id, Feedback::Success);
+    let tb = rate(b.clone(), f2.id, Feedback::Failure);
+    let consolidator = {
+        let (a, agent) = (a.clone(), agent.clone());
+        tokio::spawn(async move {
+            let mut merges = 0;
+            for _ in 0..5 {
+                merges += a
+                    .consolidate(&agent, &ConsolidateOptions::new())
+                    .await
+                    .unwrap()
+                    .merges
+                    .len();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            merges
+        })
+    };
+    ta.await.unwrap();
+    tb.await.unwrap();
+    assert_eq!(consolidator.await.unwrap(), 1, "the duplicates merge once");
+    let i1 = a.item(&agent, f1.id).await.unwrap().unwrap();
+    let i2 = a.item(&agent, f2.id).await.unwrap().unwrap();
+    let survivor = if i1.status == ItemStatus::Merged {
+        &i2
+    } else {
+        &i1
+    };
+    assert_eq!(survivor.status, ItemStatus::Active);
+    assert_eq!(survivor.successes, N as f64, "{i1:?} {i2:?}");
+    assert_eq!(survivor.failures, N as f64, "{i1:?} {i2:?}");
+}
