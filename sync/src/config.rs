@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 use crate::proto::Limits;
-use crate::{Error, Result};
+use crate::{Error, Reembedder, Result};
 
 /// A peer's identity: the SHA-256 of its certificate (DER).
 ///
@@ -134,6 +134,8 @@ pub struct SyncConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) zero_rtt: bool,
+    pub(crate) text_only: bool,
+    pub(crate) reembedder: Option<std::sync::Arc<dyn Reembedder>>,
     pub(crate) cut_after_frames: Option<u64>,
 }
 
@@ -144,6 +146,8 @@ impl fmt::Debug for SyncConfig {
             .field("peers", &self.peers.len())
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("limits", &self.limits)
+            .field("text_only", &self.text_only)
+            .field("reembedder", &self.reembedder)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +175,8 @@ impl SyncConfig {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             zero_rtt: true,
+            text_only: false,
+            reembedder: None,
             cut_after_frames: None,
         })
     }
@@ -252,6 +258,44 @@ impl SyncConfig {
     pub fn zero_rtt(&mut self, yes: bool) -> &mut Self {
         self.zero_rtt = yes;
         self
+    }
+
+    /// Whether this client's sessions are text-only: live rows travel as text, metadata and
+    /// stamps without their vector, and each receiver re-embeds the texts with its
+    /// [`reembedder`](Self::reembedder) before it applies them. A pull then needs a
+    /// re-embedder of the shard's model here ([`Error::NoReembedder`] otherwise, before
+    /// anything is sent), a push needs one on the server (which refuses the stream with
+    /// [`CODE_TEXT_ONLY`](crate::quic::CODE_TEXT_ONLY) otherwise). Sound only for shards whose
+    /// vectors are the model's embeddings of their texts (everything `AgentMemory` writes).
+    /// Ignored by a server: the client chooses per session. Defaults to false.
+    pub fn text_only(&mut self, yes: bool) -> &mut Self {
+        self.text_only = yes;
+        self
+    }
+
+    /// The re-embedder for text-only batches this end receives: a client's text-only pulls,
+    /// and, on a server, clients' text-only pushes (a server without one refuses them). Its
+    /// model id and dimensions must equal the shard's. It runs on the async runtime, once per
+    /// received batch, while the next batch is already being read on the peer. Defaults to
+    /// none.
+    pub fn reembedder(&mut self, r: std::sync::Arc<dyn Reembedder>) -> &mut Self {
+        self.reembedder = Some(r);
+        self
+    }
+
+    /// Checks that this end can re-embed text-only batches of a shard of `model_id` and
+    /// `dims`.
+    pub(crate) fn check_reembedder(&self, model_id: &str, dims: u32) -> Result<()> {
+        let r = self.reembedder.as_ref().ok_or(Error::NoReembedder)?;
+        if r.model_id() != model_id || usize::try_from(dims).ok() != Some(r.dimensions()) {
+            return Err(Error::ReembedderModel {
+                shard_model: model_id.to_owned(),
+                shard_dimensions: dims,
+                embedder_model: r.model_id().to_owned(),
+                embedder_dimensions: r.dimensions(),
+            });
+        }
+        Ok(())
     }
 
     /// Test hook: this end closes the connection after receiving `n` frames on one stream,

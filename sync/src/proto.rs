@@ -29,14 +29,31 @@
 //! The cursor is keyed by the sender shard's `origin` (a UUID per shard file), so a shard that
 //! is deleted and recreated under the same name is pulled from the start. The QUIC layer
 //! further scopes it by the peer's certificate fingerprint (`quic::cursor_key`).
+//!
+//! # Text-only sessions
+//!
+//! A client may open a session with [`Open::text_only`]: both sides then pull with
+//! [`Pull::text_only`], and a sender answering such a pull leaves out the vector of every
+//! live row whose text is [`embeddable`](crate::reembed::embeddable) (tombstones have none;
+//! rows with an empty text keep theirs). The receiver fills the vectors in *before*
+//! [`Session::handle`] applies the batch ([`Session::reembeds`], [`Batch::missing_vectors`],
+//! [`Batch::fill_vectors`]; the QUIC glue calls the [`Reembedder`](crate::Reembedder)), so a
+//! row is never committed without its vector and the cursor still moves only with its rows.
+//! A live row without a vector that reaches [`Replica::apply_changes`] is refused whole.
+//! Sessions only start between shards of the same model id and dimensions (checked by both
+//! sides on [`Open`] / [`Opened`], and a sender serves a pull only after that check).
 
-use reasonbank_memory::{ApplyReport, Change, Shard, ShardId};
+use reasonbank_memory::{ApplyReport, Change, Embedding, Shard, ShardId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Version of this protocol, sent in [`Open`]; a peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of this protocol, sent in [`Open`]; a peer speaking another version is refused
+/// with [`Error::ProtocolVersion`] (the frame decoder reads the version of an `Open` it cannot
+/// decode, so a peer whose `Open` has other fields gets that error too).
+///
+/// Version 2 added [`Open::text_only`] and [`Pull::text_only`].
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Every message of the protocol.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +87,10 @@ pub struct Open {
     pub pull: bool,
     /// The client pushes to the server (needs write access on the server).
     pub push: bool,
+    /// Text-only session: every pull of it (both directions) asks for rows without vectors,
+    /// and each receiver re-embeds the texts. A server without a re-embedder for the shard
+    /// refuses a text-only push.
+    pub text_only: bool,
 }
 
 /// The server's answer to [`Open`].
@@ -95,6 +116,9 @@ pub struct Pull {
     pub after: i64,
     /// Most changes wanted.
     pub limit: u32,
+    /// Send live rows without their vector (the receiver re-embeds their text); rows whose
+    /// text is not embeddable keep it.
+    pub text_only: bool,
 }
 
 /// Changes answering a [`Pull`].
@@ -113,6 +137,69 @@ pub struct Batch {
     pub more: bool,
     /// The changes, in sender `seq` order.
     pub changes: Vec<Change>,
+}
+
+impl Batch {
+    /// The texts of the live changes that arrived without a vector, in order: what a
+    /// text-only receiver embeds before it applies the batch.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] for a live change without a vector whose text cannot be embedded
+    /// (the sender must send the vector of such rows).
+    pub fn missing_vectors(&self) -> Result<Vec<String>> {
+        let mut texts = Vec::new();
+        for c in self
+            .changes
+            .iter()
+            .filter(|c| !c.deleted && c.embedding.is_none())
+        {
+            if !crate::reembed::embeddable(&c.text) {
+                return Err(protocol(
+                    "a live row with an empty text arrived without its vector",
+                ));
+            }
+            texts.push(c.text.clone());
+        }
+        Ok(texts)
+    }
+
+    /// Puts `vectors` (one per text of [`missing_vectors`](Self::missing_vectors), in order)
+    /// into the changes that lack them.
+    ///
+    /// # Errors
+    /// [`Error::Reembed`] if there are more or fewer vectors than missing ones, or one has
+    /// another length than `dims`; the batch is then unchanged.
+    pub fn fill_vectors(&mut self, vectors: Vec<Embedding>, dims: usize) -> Result<()> {
+        let missing = self
+            .changes
+            .iter()
+            .filter(|c| !c.deleted && c.embedding.is_none())
+            .count();
+        let bad = |reason: String| Error::Reembed {
+            texts: missing,
+            source: reason.into(),
+        };
+        if vectors.len() != missing {
+            return Err(bad(format!(
+                "the re-embedder returned {} vectors for {missing} texts",
+                vectors.len()
+            )));
+        }
+        if let Some(v) = vectors.iter().find(|v| v.len() != dims) {
+            return Err(bad(format!(
+                "the re-embedder returned a {}-d vector for a {dims}-d shard",
+                v.len()
+            )));
+        }
+        let slots = self
+            .changes
+            .iter_mut()
+            .filter(|c| !c.deleted && c.embedding.is_none());
+        for (c, v) in slots.zip(vectors) {
+            c.embedding = Some(v);
+        }
+        Ok(())
+    }
 }
 
 /// Storage as the protocol needs it. [`Shard`] implements it; the simulator has an in-memory
@@ -263,6 +350,8 @@ pub struct Session {
     next_req: u64,
     /// The request whose batch [`prefetch`](Session::prefetch) already sent the next pull for.
     prefetched: Option<u64>,
+    /// Text-only session: pulls ask for rows without vectors.
+    text_only: bool,
     stats: Stats,
 }
 
@@ -277,6 +366,7 @@ impl Session {
             dims: local.dims,
             pull: dir.pull(),
             push: dir.push(),
+            text_only: false,
         };
         Session {
             recv: if dir.pull() {
@@ -295,8 +385,40 @@ impl Session {
             served: false,
             next_req: 1,
             prefetched: None,
+            text_only: false,
             stats: Stats::default(),
         }
+    }
+
+    /// Makes a client session text-only (see the module docs): its [`Open`] says so, and
+    /// every pull of the session, in both directions, asks for rows without vectors. The
+    /// server learns it from the `Open`. Call before [`start`](Self::start).
+    #[must_use]
+    pub fn with_text_only(mut self, yes: bool) -> Self {
+        if let Role::Client { open, .. } = &mut self.role {
+            open.text_only = yes;
+            self.text_only = yes;
+        }
+        self
+    }
+
+    /// Whether this session is text-only.
+    pub fn text_only(&self) -> bool {
+        self.text_only
+    }
+
+    /// Whether `msg` is a batch this side will apply ([`handle`](Self::handle)) in a
+    /// text-only session: its live changes without a vector must then get one first
+    /// ([`Batch::missing_vectors`], [`Batch::fill_vectors`]). Late duplicates and batches of
+    /// other sessions are `false`: `handle` ignores them, so they need no embedding.
+    pub fn reembeds(&self, msg: &Message) -> bool {
+        let Message::Batch(b) = msg else {
+            return false;
+        };
+        let Recv::Waiting { req, .. } = self.recv else {
+            return false;
+        };
+        self.text_only && self.remote.is_some() && (b.req == req || self.prefetched == Some(b.req))
     }
 
     /// The responding end; it learns the shard and directions from the client's [`Open`],
@@ -312,6 +434,7 @@ impl Session {
             served: false,
             next_req: 1,
             prefetched: None,
+            text_only: false,
             stats: Stats::default(),
         }
     }
@@ -418,6 +541,7 @@ impl Session {
                 origin: self.remote.as_ref().map(|r| r.origin.clone()),
                 after: *after,
                 limit: self.limits.batch_size,
+                text_only: self.text_only,
             }));
         }
         out
@@ -460,6 +584,7 @@ impl Session {
             origin,
             after,
             limit: self.limits.batch_size,
+            text_only: self.text_only,
         })
     }
 
@@ -509,6 +634,7 @@ impl Session {
             dims: open.dims,
         });
         self.serving = open.pull;
+        self.text_only = open.text_only;
         let mut out = vec![opened];
         if open.push {
             let after = replica.sync_cursor(&open.origin)?;
@@ -525,6 +651,7 @@ impl Session {
                 origin: self.remote.as_ref().map(|r| r.origin.clone()),
                 after: *after,
                 limit: self.limits.batch_size,
+                text_only: self.text_only,
             })),
             _ => None,
         }
@@ -564,14 +691,16 @@ impl Session {
     }
 
     fn on_pull(&mut self, replica: &dyn Replica, pull: Pull) -> Result<Vec<Message>> {
-        let allowed = match self.role {
-            // The client serves only if it asked to push.
-            Role::Client { .. } => self.serving,
-            // The server serves only a client that opened with `pull` (checked by the ACL).
-            Role::Server => self.remote.is_some() && self.serving,
-        };
-        if !allowed {
+        // The client serves only if it asked to push; the server only a client that opened
+        // with `pull` (checked by the ACL).
+        if !self.serving {
             return Err(protocol("Pull for a direction that was not opened"));
+        }
+        if self.remote.is_none() {
+            // Serve only a peer whose shard model this side has checked ([`Opened`] arrives
+            // before the server's first pull on a stream; only a reordering network gets
+            // here): drop it, the peer retransmits.
+            return Ok(Vec::new());
         }
         let after = if pull.origin.as_deref() == Some(self.local.origin.as_str()) {
             pull.after.max(0)
@@ -581,6 +710,15 @@ impl Session {
         let limit = pull.limit.clamp(1, self.limits.batch_size.max(1)) as usize;
         let mut changes = replica.changes_since(after, limit)?;
         let full = changes.len() == limit;
+        if pull.text_only {
+            // Both shards hold the same model (checked on Open/Opened): the receiver makes the
+            // same vectors from the text. Rows it could not embed keep theirs.
+            for c in &mut changes {
+                if !c.deleted && crate::reembed::embeddable(&c.text) {
+                    c.embedding = None;
+                }
+            }
+        }
         let mut bytes = 0usize;
         let mut keep = changes.len();
         for (i, c) in changes.iter().enumerate() {
@@ -640,6 +778,19 @@ impl Session {
             && (!batch.more || batch.upto > batch.after);
         if !seqs_ok {
             return Err(protocol("Batch sequence numbers out of order or range"));
+        }
+        if batch
+            .changes
+            .iter()
+            .any(|c| !c.deleted && c.embedding.is_none())
+        {
+            // In a text-only session the caller fills the vectors in before `handle`; a batch
+            // that still lacks some is never applied.
+            return Err(if self.text_only {
+                Error::NoReembedder
+            } else {
+                protocol("a live row without a vector in a session that is not text-only")
+            });
         }
         let origin = remote.origin.clone();
         let cursor = replica.sync_cursor(&origin)?;
