@@ -43,7 +43,7 @@
 //! Sessions only start between shards of the same model id and dimensions (checked by both
 //! sides on [`Open`] / [`Opened`], and a sender serves a pull only after that check).
 
-use reasonbank_memory::{ApplyReport, Change, Embedding, Shard, ShardId};
+use reasonbank_memory::{ApplyReport, Change, Embedding, RecordId, Shard, ShardId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -220,6 +220,12 @@ pub trait Replica {
     /// # Errors
     /// Storage failures.
     fn sync_cursor(&self, peer: &str) -> Result<i64>;
+    /// The `(version, origin)` stamps of the local rows with these ids, in order (`None` for
+    /// ids not held). A row's stamp never decreases.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>>;
 }
 
 impl Replica for Shard {
@@ -231,6 +237,9 @@ impl Replica for Shard {
     }
     fn sync_cursor(&self, peer: &str) -> Result<i64> {
         Ok(Shard::sync_cursor(self, peer)?)
+    }
+    fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>> {
+        Ok(Shard::stamps(self, ids)?)
     }
 }
 
@@ -419,6 +428,52 @@ impl Session {
             return false;
         };
         self.text_only && self.remote.is_some() && (b.req == req || self.prefetched == Some(b.req))
+    }
+
+    /// Text-only receive, before [`handle`](Self::handle): if this side [`reembeds`](Self::reembeds)
+    /// `msg`, drops the changes without a vector that lose to the local row anyway (`handle`
+    /// would skip them; a row's stamp never decreases, so they lose then too), so they are
+    /// never embedded, and returns the texts of the rest ([`Batch::missing_vectors`]) for
+    /// [`Batch::fill_vectors`]. Empty for any other message.
+    ///
+    /// # Errors
+    /// Storage failures and [`Batch::missing_vectors`]' protocol error.
+    pub fn prepare_text_only(
+        &mut self,
+        replica: &dyn Replica,
+        msg: &mut Message,
+    ) -> Result<Vec<String>> {
+        if !self.reembeds(msg) {
+            return Ok(Vec::new());
+        }
+        let Message::Batch(batch) = msg else {
+            return Ok(Vec::new());
+        };
+        let lacking = |c: &Change| !c.deleted && c.embedding.is_none();
+        let ids: Vec<RecordId> = batch
+            .changes
+            .iter()
+            .filter(|c| lacking(c))
+            .map(|c| c.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stamps = replica.stamps(&ids)?.into_iter();
+        let before = batch.changes.len();
+        batch.changes.retain(|c| {
+            if !lacking(c) {
+                return true;
+            }
+            // One stamp per lacking change, in order (`stamps` answers every id).
+            match stamps.next().flatten() {
+                Some((v, o)) => c.stamp() > (v, o.as_str()),
+                None => true,
+            }
+        });
+        // Received all the same: `handle` counts the rest.
+        self.stats.changes_received += (before - batch.changes.len()) as u64;
+        batch.missing_vectors()
     }
 
     /// The responding end; it learns the shard and directions from the client's [`Open`],

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reasonbank_memory::{ApplyReport, Change, Shard, ShardId, Store};
+use reasonbank_memory::{ApplyReport, Change, RecordId, Shard, ShardId, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -222,6 +222,9 @@ impl Replica for PeerShard {
     fn sync_cursor(&self, origin: &str) -> Result<i64> {
         Ok(self.shard.sync_cursor(&cursor_key(&self.peer, origin))?)
     }
+    fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>> {
+        Ok(self.shard.stamps(ids)?)
+    }
 }
 
 /// Runs `session` to completion on `io`: sends `first`, then answers every frame.
@@ -239,12 +242,20 @@ async fn drive(
         if let Some(next) = session.prefetch(&msg, now) {
             io.write(&[next]).await?;
         }
-        if session.reembeds(&msg)
-            && let Message::Batch(batch) = &mut msg
-        {
+        if session.reembeds(&msg) {
             // Before the blocking apply, while the peer already reads the prefetched batch:
             // the rows commit with their vectors, or not at all.
-            reembed(io, batch, shard.shard.dimensions()).await?;
+            let s = Arc::clone(&shard);
+            let (sess, m, texts) = tokio::task::spawn_blocking(move || {
+                let texts = session.prepare_text_only(&*s, &mut msg);
+                (session, msg, texts)
+            })
+            .await?;
+            (session, msg) = (sess, m);
+            let texts = texts?;
+            if let (false, Message::Batch(batch)) = (texts.is_empty(), &mut msg) {
+                reembed(io, batch, &texts, shard.shard.dimensions()).await?;
+            }
         }
         let shard = Arc::clone(&shard);
         let (s, out) = tokio::task::spawn_blocking(move || {
@@ -259,15 +270,12 @@ async fn drive(
     Ok(session)
 }
 
-/// Fills in the vectors a text-only `batch` lacks with the configured re-embedder.
-async fn reembed(io: &mut FrameIo, batch: &mut Batch, dims: usize) -> Result<()> {
-    let texts = batch.missing_vectors()?;
-    if texts.is_empty() {
-        return Ok(());
-    }
+/// Fills in the vectors a text-only `batch` lacks (for `texts`, its
+/// [`Batch::missing_vectors`]) with the configured re-embedder.
+async fn reembed(io: &mut FrameIo, batch: &mut Batch, texts: &[String], dims: usize) -> Result<()> {
     let hook = io.config.reembedder.as_ref().ok_or(Error::NoReembedder)?;
     let t = Instant::now();
-    let vectors = hook.embed(&texts).await.map_err(|source| Error::Reembed {
+    let vectors = hook.embed(texts).await.map_err(|source| Error::Reembed {
         texts: texts.len(),
         source,
     })?;

@@ -324,3 +324,45 @@ async fn a_reembed_failure_leaves_the_cursor_and_a_retry_converges() {
     assert_eq!(without_vectors(&a), without_vectors(&b));
     assert_vectors_are_reembedded(&b, &a);
 }
+
+/// Rows relayed back to a peer that holds them already are not re-embedded: the receiver
+/// drops changes that lose to its rows before it calls the re-embedder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_rows_the_receiver_holds_are_not_reembedded() {
+    let p = peers(3);
+    let (b, c) = (p[1].shard("s"), p[2].shard("s"));
+    let mut r = rng(17);
+    for i in 0..20 {
+        b.insert(&NewRecord::new(
+            format!("b wrote {i}"),
+            crate::vector(&mut r),
+        ))
+        .unwrap();
+    }
+    let hub_hook = TestReembedder::new();
+    let mut hc = p[0].config.clone();
+    hc.reembedder(Arc::clone(&hub_hook) as Arc<dyn Reembedder>);
+    let server = SyncServer::bind(local(), Arc::clone(&p[0].store), hc).unwrap();
+    let addr = server.local_addr().unwrap();
+    let cb = SyncClient::connect(addr, text_only(&p[1].config, Some(TestReembedder::new())))
+        .await
+        .unwrap();
+    let cc = SyncClient::connect(addr, text_only(&p[2].config, Some(TestReembedder::new())))
+        .await
+        .unwrap();
+    cb.push(&sid("s"), &b).await.unwrap();
+    assert_eq!(hub_hook.texts.load(Ordering::SeqCst), 20);
+    let rep = cc.pull(&sid("s"), &c).await.unwrap();
+    assert_eq!(rep.changes_reembedded, 20);
+    // C relays B's rows (written by B, not by the hub) back to the hub, which holds them.
+    let rep = cc.push(&sid("s"), &c).await.unwrap();
+    assert_eq!(rep.changes_sent, 20, "{rep:?}");
+    assert_eq!(
+        hub_hook.texts.load(Ordering::SeqCst),
+        20,
+        "nothing re-embedded for rows the hub holds"
+    );
+    let hub = without_vectors(&p[0].shard("s"));
+    assert_eq!(hub, without_vectors(&b));
+    assert_eq!(hub, without_vectors(&c));
+}
