@@ -276,8 +276,9 @@ impl SyncConfig {
     /// The re-embedder for text-only batches this end receives: a client's text-only pulls,
     /// and, on a server, clients' text-only pushes (a server without one refuses them). Its
     /// model id and dimensions must equal the shard's. It runs on the async runtime, once per
-    /// received batch, while the next batch is already being read on the peer. Defaults to
-    /// none.
+    /// received batch (at most [`batch_size`](Self::batch_size) texts), while the peer already
+    /// reads the next batch; one call must finish within the peer's idle timeout (30 s by
+    /// default), so lower the batch size for a slow (remote) embedder. Defaults to none.
     pub fn reembedder(&mut self, r: std::sync::Arc<dyn Reembedder>) -> &mut Self {
         self.reembedder = Some(r);
         self
