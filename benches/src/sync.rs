@@ -53,6 +53,9 @@ pub struct Args {
     /// zstd level for batches (0 = uncompressed).
     #[arg(long, default_value_t = 1)]
     zstd_level: i32,
+    /// Changes per text-only batch (each re-embedded in one call).
+    #[arg(long, default_value_t = 256)]
+    text_only_batch_size: u32,
     /// Also measure text-only sync (receiver re-embeds with the real model) on the same data;
     /// the shards then hold the real model's vectors and `--dim` is the model's.
     #[arg(long)]
@@ -317,7 +320,9 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         server_cfg.grant(client_cfg.fingerprint(), None, Access::READ_WRITE);
         client_cfg.grant(server_cfg.fingerprint(), None, Access::READ_WRITE);
         for c in [&mut server_cfg, &mut client_cfg] {
-            c.batch_size(args.batch_size).zstd_level(args.zstd_level);
+            c.batch_size(args.batch_size)
+                .text_only_batch_size(args.text_only_batch_size)
+                .zstd_level(args.zstd_level);
         }
         let addr: SocketAddr = "127.0.0.1:0".parse()?;
         let server = SyncServer::bind(addr, Arc::clone(&a), server_cfg)?;

@@ -230,6 +230,16 @@ impl SyncConfig {
         self
     }
 
+    /// Most changes per batch of a text-only pull (capped by [`batch_size`](Self::batch_size)):
+    /// the receiver re-embeds each batch in one [`Reembedder`] call while the sender waits
+    /// for its next request, so one call must finish well within the sender's idle timeout.
+    /// 1,000 short memories took 6–12 s to re-embed with all-MiniLM-L6-v2 on two busy cores
+    /// in `reasonbank-bench sync --text-only`. Defaults to 256.
+    pub fn text_only_batch_size(&mut self, n: u32) -> &mut Self {
+        self.limits.text_only_batch_size = n.max(1);
+        self
+    }
+
     /// zstd level for batches, 1–22, or 0 to send them uncompressed. Defaults to 1: vectors
     /// barely compress at any level (about 1.14× on 384-d embeddings, while text and metadata
     /// compress about 5×), and level 3 saved under 1% of bytes for about 20% more sync time in
@@ -276,9 +286,10 @@ impl SyncConfig {
     /// The re-embedder for text-only batches this end receives: a client's text-only pulls,
     /// and, on a server, clients' text-only pushes (a server without one refuses them). Its
     /// model id and dimensions must equal the shard's. It runs on the async runtime, once per
-    /// received batch (at most [`batch_size`](Self::batch_size) texts), while the peer already
-    /// reads the next batch; one call must finish within the peer's idle timeout (30 s by
-    /// default), so lower the batch size for a slow (remote) embedder. Defaults to none.
+    /// received batch (at most [`text_only_batch_size`](Self::text_only_batch_size) texts),
+    /// while the peer already reads the next batch; one call must finish within the peer's
+    /// idle timeout (30 s by default), so lower that batch size for a slow (remote) embedder.
+    /// Defaults to none.
     pub fn reembedder(&mut self, r: std::sync::Arc<dyn Reembedder>) -> &mut Self {
         self.reembedder = Some(r);
         self

@@ -271,6 +271,10 @@ impl LocalShard {
 pub struct Limits {
     /// Most changes per batch.
     pub batch_size: u32,
+    /// Most changes this side asks for per pull in a text-only session (also capped by
+    /// `batch_size`): the receiver re-embeds a batch in one call, which must finish before the
+    /// sender's idle timeout.
+    pub text_only_batch_size: u32,
     /// Most bytes of changes per batch (estimated before encoding); a single change larger
     /// than this still travels alone, as long as its frame fits the maximum frame size.
     pub batch_bytes: usize,
@@ -283,6 +287,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             batch_size: 2048,
+            text_only_batch_size: 256,
             batch_bytes: 4 << 20,
             retry_ms: 1_000,
         }
@@ -595,7 +600,7 @@ impl Session {
                 req: *req,
                 origin: self.remote.as_ref().map(|r| r.origin.clone()),
                 after: *after,
-                limit: self.limits.batch_size,
+                limit: self.pull_limit(),
                 text_only: self.text_only,
             }));
         }
@@ -638,9 +643,21 @@ impl Session {
             req,
             origin,
             after,
-            limit: self.limits.batch_size,
+            limit: self.pull_limit(),
             text_only: self.text_only,
         })
+    }
+
+    /// The `limit` of this side's pulls.
+    fn pull_limit(&self) -> u32 {
+        if self.text_only {
+            self.limits
+                .batch_size
+                .min(self.limits.text_only_batch_size)
+                .max(1)
+        } else {
+            self.limits.batch_size
+        }
     }
 
     fn check_model(&self, model_id: &str, dims: u32) -> Result<()> {
@@ -705,7 +722,7 @@ impl Session {
                 req: *req,
                 origin: self.remote.as_ref().map(|r| r.origin.clone()),
                 after: *after,
-                limit: self.limits.batch_size,
+                limit: self.pull_limit(),
                 text_only: self.text_only,
             })),
             _ => None,

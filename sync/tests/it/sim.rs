@@ -283,6 +283,7 @@ fn run(seed: u64, dir: Option<&std::path::Path>) -> u64 {
     let ids = ids(seed);
     let limits = Limits {
         batch_size: rng.random_range(1..5),
+        text_only_batch_size: rng.random_range(1..5),
         batch_bytes: 1 << 20,
         retry_ms: 100,
     };
