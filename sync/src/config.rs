@@ -233,8 +233,9 @@ impl SyncConfig {
     /// Most changes per batch of a text-only pull (capped by [`batch_size`](Self::batch_size)):
     /// the receiver re-embeds each batch in one [`Reembedder`] call while the sender waits
     /// for its next request, so one call must finish well within the sender's idle timeout.
-    /// 1,000 short memories took 6–12 s to re-embed with all-MiniLM-L6-v2 on two busy cores
-    /// in `reasonbank-bench sync --text-only`. Defaults to 256.
+    /// 1,000 short memories took 6–15 s to re-embed with all-MiniLM-L6-v2 on two busy cores
+    /// in `reasonbank-bench sync --text-only`, the same with batches of 256 or 2,048.
+    /// Defaults to 256.
     pub fn text_only_batch_size(&mut self, n: u32) -> &mut Self {
         self.limits.text_only_batch_size = n.max(1);
         self
@@ -288,8 +289,8 @@ impl SyncConfig {
     /// model id and dimensions must equal the shard's. It runs on the async runtime, once per
     /// received batch (at most [`text_only_batch_size`](Self::text_only_batch_size) texts),
     /// while the peer already reads the next batch; one call must finish within the peer's
-    /// idle timeout (30 s by default), so lower that batch size for a slow (remote) embedder.
-    /// Defaults to none.
+    /// idle timeout (30 s by default; this end gives up after its own with [`Error::Timeout`]),
+    /// so lower that batch size for a slow (remote) embedder. Defaults to none.
     pub fn reembedder(&mut self, r: std::sync::Arc<dyn Reembedder>) -> &mut Self {
         self.reembedder = Some(r);
         self

@@ -49,10 +49,12 @@
 //! # Text-only sync
 //!
 //! With [`SyncConfig::text_only`] a client's sessions carry text, metadata and stamps but no
-//! vectors (about a fifth of the bytes for 384-d memories); each receiver re-embeds the texts
-//! with its [`Reembedder`] ([`SyncConfig::reembedder`]) before it applies a batch, so rows
-//! still commit with their vectors and the cursor. Both shards and the re-embedder must use
-//! the same model id and dimensions. A pull without a re-embedder fails with
+//! vectors (27× fewer bytes on the wire for short 384-d memories in `reasonbank-bench sync
+//! --text-only`); each receiver re-embeds the texts with its [`Reembedder`]
+//! ([`SyncConfig::reembedder`]) before it applies a batch, so rows still commit with their
+//! vectors and the cursor. Re-embedding dominates the time (seconds per thousand memories
+//! on a CPU, against tens of milliseconds for a full sync), so the mode fits slow or metered
+//! links. Both shards and the re-embedder must use the same model id and dimensions. A pull without a re-embedder fails with
 //! [`Error::NoReembedder`] before anything is sent; a server without one refuses text-only
 //! pushes ([`quic::CODE_TEXT_ONLY`]).
 //!

@@ -275,10 +275,19 @@ async fn drive(
 async fn reembed(io: &mut FrameIo, batch: &mut Batch, texts: &[String], dims: usize) -> Result<()> {
     let hook = io.config.reembedder.as_ref().ok_or(Error::NoReembedder)?;
     let t = Instant::now();
-    let vectors = hook.embed(texts).await.map_err(|source| Error::Reembed {
-        texts: texts.len(),
-        source,
-    })?;
+    // The sender gives up on this stream after its idle timeout (ours, by default): a call
+    // that takes longer cannot commit anything anyway.
+    let idle = io.config.idle_timeout;
+    let vectors = tokio::time::timeout(idle, hook.embed(texts))
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "the re-embedding of a text-only batch",
+            millis: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
+        })?
+        .map_err(|source| Error::Reembed {
+            texts: texts.len(),
+            source,
+        })?;
     batch.fill_vectors(vectors, dims)?;
     io.report.reembed_time += t.elapsed();
     io.report.changes_reembedded += texts.len() as u64;
