@@ -933,3 +933,137 @@ pub(crate) mod tests_support {
         uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(i))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use reasonbank_memory::Embedding;
+
+    use super::tests_support::change;
+    use super::*;
+
+    fn batch(changes: Vec<Change>) -> Batch {
+        Batch {
+            req: 1,
+            origin: "o".into(),
+            after: 0,
+            upto: changes.last().map_or(0, |c| c.seq),
+            more: false,
+            changes,
+        }
+    }
+
+    fn unit(dims: usize) -> Embedding {
+        Embedding::new(vec![1.0; dims]).expect("non-zero")
+    }
+
+    #[test]
+    fn missing_vectors_and_fill_vectors() {
+        let mut changes: Vec<Change> = (0..4).map(|i| change(i, 8)).collect();
+        changes[0].embedding = None;
+        changes[2].embedding = None;
+        // A tombstone needs no vector.
+        changes[3].deleted = true;
+        changes[3].embedding = None;
+        changes[3].text.clear();
+        let mut b = batch(changes);
+        let texts = b.missing_vectors().unwrap();
+        assert_eq!(
+            texts,
+            vec![b.changes[0].text.clone(), b.changes[2].text.clone()]
+        );
+
+        // Wrong count or length: an error, and the batch is unchanged.
+        let before = b.clone();
+        for (vectors, dims) in [
+            (vec![unit(8)], 8),
+            (vec![unit(8); 3], 8),
+            (vec![unit(4); 2], 8),
+        ] {
+            assert!(matches!(
+                b.fill_vectors(vectors, dims),
+                Err(Error::Reembed { texts: 2, .. })
+            ));
+            assert_eq!(b, before);
+        }
+        b.fill_vectors(vec![unit(8), unit(8)], 8).unwrap();
+        assert!(b.missing_vectors().unwrap().is_empty());
+        assert!(
+            b.changes[3].embedding.is_none(),
+            "tombstones stay without a vector"
+        );
+    }
+
+    #[test]
+    fn a_live_row_with_an_empty_text_must_carry_its_vector() {
+        let mut c = change(1, 8);
+        c.text = " \n".into();
+        c.embedding = None;
+        assert!(matches!(
+            batch(vec![c]).missing_vectors(),
+            Err(Error::Protocol { .. })
+        ));
+    }
+
+    /// A replica that holds nothing and must never be written.
+    struct Empty;
+
+    impl Replica for Empty {
+        fn changes_since(&self, _: i64, _: usize) -> Result<Vec<Change>> {
+            Ok(Vec::new())
+        }
+        fn apply_changes(&self, _: &[Change], _: (&str, i64)) -> Result<ApplyReport> {
+            panic!("a batch with rows lacking vectors reached apply_changes");
+        }
+        fn sync_cursor(&self, _: &str) -> Result<i64> {
+            Ok(0)
+        }
+        fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>> {
+            Ok(vec![None; ids.len()])
+        }
+    }
+
+    /// A batch whose live rows lack vectors is never applied: a protocol error outside
+    /// text-only sessions, `NoReembedder` inside one when nobody filled them in.
+    #[test]
+    fn rows_without_vectors_are_never_applied() {
+        for text_only in [false, true] {
+            let local = LocalShard {
+                origin: "client".into(),
+                model_id: "m".into(),
+                dims: 8,
+            };
+            let shard = ShardId::new("s").unwrap();
+            let mut s = Session::client(shard, local, Direction::Pull, Limits::default())
+                .with_text_only(text_only);
+            s.start(&Empty, None, 0).unwrap();
+            let out = s
+                .handle(
+                    &Empty,
+                    Message::Opened(Opened {
+                        origin: "server".into(),
+                        model_id: "m".into(),
+                        dims: 8,
+                    }),
+                    0,
+                )
+                .unwrap();
+            let [Message::Pull(pull)] = &out[..] else {
+                panic!("{out:?}")
+            };
+            assert_eq!(pull.text_only, text_only);
+            let mut c = change(0, 8);
+            c.embedding = None;
+            let mut b = batch(vec![c]);
+            b.req = pull.req;
+            b.origin = "server".into();
+            let msg = Message::Batch(b);
+            assert_eq!(s.reembeds(&msg), text_only);
+            let e = s.handle(&Empty, msg, 1).unwrap_err();
+            if text_only {
+                assert!(matches!(e, Error::NoReembedder), "{e:?}");
+            } else {
+                assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+            }
+        }
+    }
+}
