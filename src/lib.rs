@@ -10,7 +10,8 @@
 //! - [`reasoning`] (`reasonbank-reasoning`): ReasoningBank — judge trajectories, distill
 //!   strategies and pitfalls, feedback, consolidation, context synthesis.
 //! - [`sync`] (`reasonbank-sync`): QUIC shard sync between authenticated peers (delta pull,
-//!   last-writer-wins, zstd batches).
+//!   last-writer-wins, zstd batches); [`EmbedderReembedder`] plugs an embedder into its
+//!   text-only mode.
 //!
 //! ```no_run
 //! use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder, provision::ProvisionOptions};
@@ -38,6 +39,7 @@
 
 mod agent;
 mod error;
+mod reembed;
 
 pub use agent::{
     AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, Memory, RecallMode, RecallOptions, Recalled,
@@ -48,3 +50,4 @@ pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;
 pub use reasonbank_reasoning as reasoning;
 pub use reasonbank_sync as sync;
+pub use reembed::EmbedderReembedder;

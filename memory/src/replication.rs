@@ -335,6 +335,28 @@ impl Shard {
         }
     }
 
+    /// The conflict-resolution stamps `(version, origin)` of the rows with these ids, in
+    /// order, tombstones included; `None` for an id this shard does not hold. A change whose
+    /// [`stamp`](Change::stamp) is not greater than its id's stamp here would be skipped by
+    /// [`apply_changes`](Self::apply_changes), now or later: a row's stamp never decreases.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>> {
+        let c = self.lock_conn();
+        let mut stmt = c
+            .conn
+            .prepare_cached("SELECT version, origin FROM records WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        ids.iter()
+            .map(|id| {
+                stmt.query_row([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+                    .optional()
+                    .map_err(|e| self.err(e))
+            })
+            .collect()
+    }
+
     /// The highest local `seq` (0 for an empty shard): where a peer that has pulled
     /// everything stands.
     ///

@@ -154,7 +154,9 @@ enum Cmd {
     /// Serve the root's shards to authorized peers (a hub), as a JSON config file says.
     Serve {
         /// The config: {"listen": "ADDR:PORT", "identity": "DIR",
-        /// "peers": [{"fingerprint": "HEX", "shards": ["*"], "access": "read_write"}]}.
+        /// "peers": [{"fingerprint": "HEX", "shards": ["*"], "access": "read_write"}],
+        /// "reembed": false}. With "reembed": true the hub loads the embedding model and
+        /// accepts text-only pushes (`sync --text-only`), re-embedding their texts.
         #[arg(long)]
         config: PathBuf,
     },
@@ -183,6 +185,11 @@ struct SyncCmd {
     /// both (default), pull or push.
     #[arg(long, default_value = "both")]
     direction: String,
+    /// Send text, metadata and stamps without vectors; each side re-embeds what it receives
+    /// with its local model (loads the model here; the hub needs "reembed": true to accept
+    /// pushes). Both sides must use the same model.
+    #[arg(long)]
+    text_only: bool,
 }
 
 #[derive(Subcommand)]
@@ -586,6 +593,9 @@ async fn sync_cmd(
     let mut cfg = SyncConfig::new(&cert, &key)?;
     // The peer is trusted explicitly by the user; which way data flows is chosen by the call.
     cfg.grant(trust, None, Access::READ_WRITE);
+    if c.text_only {
+        cfg.text_only(true).reembedder(load_reembedder().await?);
+    }
     let store = open_store_for_sync(root)?;
     let client = std::sync::Arc::new(SyncClient::connect(peer, cfg).await?);
     // One stream per shard, all at once over the one connection.
@@ -611,7 +621,9 @@ async fn sync_cmd(
                     println!(
                         "{}",
                         json!({"shard": id, "sent": r.changes_sent, "received": r.changes_received,
-                               "applied": r.changes_applied, "bytes_on_wire": r.bytes_on_wire(),
+                               "applied": r.changes_applied, "reembedded": r.changes_reembedded,
+                               "reembed_ms": r.reembed_time.as_secs_f64() * 1e3,
+                               "bytes_on_wire": r.bytes_on_wire(),
                                "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3})
                     );
                 } else {
@@ -638,6 +650,19 @@ async fn sync_cmd(
     }
 }
 
+/// The default embedding model as a sync re-embedder (the model of `open_store_for_sync`'s
+/// shards).
+async fn load_reembedder() -> anyhow::Result<std::sync::Arc<dyn reasonbank::sync::Reembedder>> {
+    let embedder = tokio::task::spawn_blocking(|| {
+        reasonbank::embedders::default_embedder(&ProvisionOptions::new())
+    })
+    .await?
+    .context("loading the embedding model to re-embed text-only sync")?;
+    Ok(std::sync::Arc::new(reasonbank::EmbedderReembedder::new(
+        embedder,
+    )))
+}
+
 /// The store sync writes into: shards that do not exist yet take the default embedder's
 /// dimensions and model id, so a synced shard is immediately usable by `AgentMemory`.
 fn open_store_for_sync(root: &std::path::Path) -> anyhow::Result<std::sync::Arc<Store>> {
@@ -654,6 +679,9 @@ struct ServeConfig {
     listen: std::net::SocketAddr,
     identity: PathBuf,
     peers: Vec<ServePeer>,
+    /// Load the embedding model and accept text-only pushes.
+    #[serde(default)]
+    reembed: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -698,6 +726,9 @@ async fn serve(
             };
             cfg.grant(fp, shard.as_ref(), access);
         }
+    }
+    if c.reembed {
+        cfg.reembedder(load_reembedder().await?);
     }
     let fp = cfg.fingerprint();
     let server = SyncServer::bind(c.listen, open_store_for_sync(root)?, cfg)?;

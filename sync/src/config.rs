@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 use crate::proto::Limits;
-use crate::{Error, Result};
+use crate::{Error, Reembedder, Result};
 
 /// A peer's identity: the SHA-256 of its certificate (DER).
 ///
@@ -134,6 +134,8 @@ pub struct SyncConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) zero_rtt: bool,
+    pub(crate) text_only: bool,
+    pub(crate) reembedder: Option<std::sync::Arc<dyn Reembedder>>,
     pub(crate) cut_after_frames: Option<u64>,
 }
 
@@ -144,6 +146,8 @@ impl fmt::Debug for SyncConfig {
             .field("peers", &self.peers.len())
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("limits", &self.limits)
+            .field("text_only", &self.text_only)
+            .field("reembedder", &self.reembedder)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +175,8 @@ impl SyncConfig {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             zero_rtt: true,
+            text_only: false,
+            reembedder: None,
             cut_after_frames: None,
         })
     }
@@ -224,6 +230,17 @@ impl SyncConfig {
         self
     }
 
+    /// Most changes per batch of a text-only pull (capped by [`batch_size`](Self::batch_size)):
+    /// the receiver re-embeds each batch in one [`Reembedder`] call while the sender waits
+    /// for its next request, so one call must finish well within the sender's idle timeout.
+    /// 1,000 short memories took 6–15 s to re-embed with all-MiniLM-L6-v2 on two busy cores
+    /// in `reasonbank-bench sync --text-only`, the same with batches of 256 or 2,048.
+    /// Defaults to 256.
+    pub fn text_only_batch_size(&mut self, n: u32) -> &mut Self {
+        self.limits.text_only_batch_size = n.max(1);
+        self
+    }
+
     /// zstd level for batches, 1–22, or 0 to send them uncompressed. Defaults to 1: vectors
     /// barely compress at any level (about 1.14× on 384-d embeddings, while text and metadata
     /// compress about 5×), and level 3 saved under 1% of bytes for about 20% more sync time in
@@ -252,6 +269,46 @@ impl SyncConfig {
     pub fn zero_rtt(&mut self, yes: bool) -> &mut Self {
         self.zero_rtt = yes;
         self
+    }
+
+    /// Whether this client's sessions are text-only: live rows travel as text, metadata and
+    /// stamps without their vector, and each receiver re-embeds the texts with its
+    /// [`reembedder`](Self::reembedder) before it applies them. A pull then needs a
+    /// re-embedder of the shard's model here ([`Error::NoReembedder`] otherwise, before
+    /// anything is sent), a push needs one on the server (which refuses the stream with
+    /// [`CODE_TEXT_ONLY`](crate::quic::CODE_TEXT_ONLY) otherwise). Sound only for shards whose
+    /// vectors are the model's embeddings of their texts (everything `AgentMemory` writes).
+    /// Ignored by a server: the client chooses per session. Defaults to false.
+    pub fn text_only(&mut self, yes: bool) -> &mut Self {
+        self.text_only = yes;
+        self
+    }
+
+    /// The re-embedder for text-only batches this end receives: a client's text-only pulls,
+    /// and, on a server, clients' text-only pushes (a server without one refuses them). Its
+    /// model id and dimensions must equal the shard's. It runs on the async runtime, once per
+    /// received batch (at most [`text_only_batch_size`](Self::text_only_batch_size) texts),
+    /// while the peer already reads the next batch; one call must finish within the peer's
+    /// idle timeout (30 s by default; this end gives up after its own with [`Error::Timeout`]),
+    /// so lower that batch size for a slow (remote) embedder. Defaults to none.
+    pub fn reembedder(&mut self, r: std::sync::Arc<dyn Reembedder>) -> &mut Self {
+        self.reembedder = Some(r);
+        self
+    }
+
+    /// Checks that this end can re-embed text-only batches of a shard of `model_id` and
+    /// `dims`.
+    pub(crate) fn check_reembedder(&self, model_id: &str, dims: u32) -> Result<()> {
+        let r = self.reembedder.as_ref().ok_or(Error::NoReembedder)?;
+        if r.model_id() != model_id || usize::try_from(dims).ok() != Some(r.dimensions()) {
+            return Err(Error::ReembedderModel {
+                shard_model: model_id.to_owned(),
+                shard_dimensions: dims,
+                embedder_model: r.model_id().to_owned(),
+                embedder_dimensions: r.dimensions(),
+            });
+        }
+        Ok(())
     }
 
     /// Test hook: this end closes the connection after receiving `n` frames on one stream,

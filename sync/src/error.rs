@@ -3,6 +3,7 @@
 use reasonbank_memory::ShardId;
 
 use crate::Fingerprint;
+use crate::reembed::BoxError;
 
 /// Everything that can go wrong while syncing.
 ///
@@ -129,10 +130,44 @@ pub enum Error {
     },
     /// The peer refused the stream or the connection (access denied, protocol error, frame
     /// error); the code is one of the `CODE_*` constants of [`crate::quic`].
-    #[error("peer closed the stream with error code {code}")]
+    #[error("peer closed the stream: {} (error code {code})", crate::quic::code_reason(*code))]
     Refused {
         /// The application error code.
         code: u64,
+    },
+    /// Text-only sync was asked for, but the side that receives the changes has no
+    /// [`Reembedder`](crate::Reembedder) to turn their texts into vectors. Nothing was applied.
+    #[error(
+        "text-only sync needs a re-embedder on the receiving side and there is none: \
+         configure one with SyncConfig::reembedder (the CLI: `sync --text-only` loads the \
+         embedding model; a hub accepts text-only pushes with \"reembed\": true in its config)"
+    )]
+    NoReembedder,
+    /// The [`Reembedder`](crate::Reembedder) makes vectors of another model or length than the
+    /// shard holds; text-only sync of that shard would mix models.
+    #[error(
+        "the re-embedder makes {embedder_dimensions}-d {embedder_model:?} vectors, the shard \
+         holds {shard_dimensions}-d {shard_model:?}"
+    )]
+    ReembedderModel {
+        /// The shard's model id.
+        shard_model: String,
+        /// The shard's dimensions.
+        shard_dimensions: u32,
+        /// The re-embedder's model id.
+        embedder_model: String,
+        /// The re-embedder's dimensions.
+        embedder_dimensions: usize,
+    },
+    /// Re-embedding the texts of a text-only batch failed (or returned the wrong number or
+    /// length of vectors). The batch was not applied; the cursor did not move.
+    #[error("could not re-embed the {texts} texts of a text-only batch")]
+    Reembed {
+        /// Texts in the failed call.
+        texts: usize,
+        /// The re-embedder's report.
+        #[source]
+        source: BoxError,
     },
     /// The peer ended the stream before the session finished.
     #[error("peer ended the stream before the sync finished")]

@@ -15,8 +15,11 @@
 //! panic. `sync/fuzz` fuzzes [`decode_body`]; the unit tests below feed it random and mutated
 //! frames.
 
-use crate::proto::Message;
+use crate::proto::{Message, PROTOCOL_VERSION};
 use crate::{Error, Result};
+
+/// Index of `Message::Open` in postcard's encoding of [`Message`] (its first variant).
+const OPEN_VARIANT: u32 = 0;
 
 /// Bytes of the length prefix.
 pub const LEN_BYTES: usize = 4;
@@ -154,14 +157,27 @@ pub fn decode_body(body: &[u8], max_frame: usize) -> Result<(Message, usize)> {
 }
 
 fn parse(bytes: &[u8]) -> Result<Message> {
-    let (msg, rest) =
-        postcard::take_from_bytes::<Message>(bytes).map_err(|source| Error::Decode { source })?;
-    if !rest.is_empty() {
-        return Err(Error::MalformedFrame {
-            reason: format!("{} bytes after the message", rest.len()),
+    let parsed = postcard::take_from_bytes::<Message>(bytes);
+    if let Ok((msg, [])) = parsed {
+        return Ok(msg);
+    }
+    // An `Open` of another protocol version may have other fields (so it fails to decode, or
+    // leaves bytes over): report the version rather than a malformed frame. The variant index
+    // and the version come first in every version's encoding (varint u32, then varint u16).
+    if let Ok(((OPEN_VARIANT, remote), _)) = postcard::take_from_bytes::<(u32, u16)>(bytes)
+        && remote != PROTOCOL_VERSION
+    {
+        return Err(Error::ProtocolVersion {
+            local: PROTOCOL_VERSION,
+            remote,
         });
     }
-    Ok(msg)
+    match parsed {
+        Ok((_, rest)) => Err(Error::MalformedFrame {
+            reason: format!("{} bytes after the message", rest.len()),
+        }),
+        Err(source) => Err(Error::Decode { source }),
+    }
 }
 
 /// Decodes one complete frame held in memory (prefix included), as a reader of a byte
@@ -218,6 +234,7 @@ mod tests {
             origin: None,
             after: 42,
             limit: 10,
+            text_only: true,
         });
         let f = encode(&pull, 3, MAX).unwrap();
         assert_eq!(f.bytes[4], CODEC_PLAIN);
@@ -287,6 +304,68 @@ mod tests {
         assert!(decode_body(&body, MAX).is_err());
     }
 
+    /// A version-1 `Open` (no `text_only`) is reported as a protocol version mismatch, not as
+    /// an undecodable frame; so is a later version's `Open` with more fields.
+    #[test]
+    fn open_of_another_version_is_a_version_error() {
+        #[derive(serde::Serialize)]
+        struct OpenV1 {
+            protocol: u16,
+            shard: String,
+            origin: String,
+            model_id: String,
+            dims: u32,
+            pull: bool,
+            push: bool,
+        }
+        #[derive(serde::Serialize)]
+        enum MessageV1 {
+            Open(OpenV1),
+        }
+        #[derive(serde::Serialize)]
+        enum MessageV3 {
+            Open(OpenV1, bool, u64),
+        }
+        let v1 = OpenV1 {
+            protocol: 1,
+            shard: "s".into(),
+            origin: "o".into(),
+            model_id: "m".into(),
+            dims: 4,
+            pull: true,
+            push: false,
+        };
+        let mut body = vec![CODEC_PLAIN];
+        body.extend(postcard::to_stdvec(&MessageV1::Open(v1)).unwrap());
+        assert!(matches!(
+            decode_body(&body, MAX),
+            Err(Error::ProtocolVersion {
+                local: PROTOCOL_VERSION,
+                remote: 1
+            })
+        ));
+        let v3 = OpenV1 {
+            protocol: 3,
+            shard: "s".into(),
+            origin: "o".into(),
+            model_id: "m".into(),
+            dims: 4,
+            pull: true,
+            push: false,
+        };
+        let mut body = vec![CODEC_PLAIN];
+        body.extend(postcard::to_stdvec(&MessageV3::Open(v3, true, 7)).unwrap());
+        assert!(matches!(
+            decode_body(&body, MAX),
+            Err(Error::ProtocolVersion { remote: 3, .. })
+        ));
+        // Garbage that is not an `Open` stays a decode error.
+        assert!(matches!(
+            decode_body(&[CODEC_PLAIN, 3, 0xff], MAX),
+            Err(Error::Decode { .. })
+        ));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -308,7 +387,7 @@ mod tests {
             let mut f = if compressed {
                 batch_frame()
             } else {
-                encode(&Message::Pull(Pull { req: 1, origin: Some("x".into()), after: 3, limit: 9 }), 0, MAX)
+                encode(&Message::Pull(Pull { req: 1, origin: Some("x".into()), after: 3, limit: 9, text_only: false }), 0, MAX)
                     .unwrap()
                     .bytes
             };

@@ -44,6 +44,19 @@
 //!   with storage behind the [`proto::Replica`] trait; simulated deterministically in tests.
 //! - [`quic`]: the quinn/rustls/tokio glue: [`SyncServer`], [`SyncClient`]; one connection per
 //!   peer, one bidirectional stream per shard.
+//! - [`reembed`]: the [`Reembedder`] hook of text-only sync.
+//!
+//! # Text-only sync
+//!
+//! With [`SyncConfig::text_only`] a client's sessions carry text, metadata and stamps but no
+//! vectors (27× fewer bytes on the wire for short 384-d memories in `reasonbank-bench sync
+//! --text-only`); each receiver re-embeds the texts with its [`Reembedder`]
+//! ([`SyncConfig::reembedder`]) before it applies a batch, so rows still commit with their
+//! vectors and the cursor. Re-embedding dominates the time (seconds per thousand memories
+//! on a CPU, against tens of milliseconds for a full sync), so the mode fits slow or metered
+//! links. Both shards and the re-embedder must use the same model id and dimensions. A pull without a re-embedder fails with
+//! [`Error::NoReembedder`] before anything is sent; a server without one refuses text-only
+//! pushes ([`quic::CODE_TEXT_ONLY`]).
 //!
 //! # Security
 //!
@@ -66,9 +79,11 @@ mod error;
 pub mod frame;
 pub mod proto;
 pub mod quic;
+pub mod reembed;
 mod tls;
 
 pub use config::{Access, Fingerprint, SyncConfig, generate_identity};
 pub use error::{Error, Result};
 pub use quic::{SyncClient, SyncReport, SyncServer};
+pub use reembed::{BoxError, Reembedder};
 pub use tls::ALPN;

@@ -29,14 +29,31 @@
 //! The cursor is keyed by the sender shard's `origin` (a UUID per shard file), so a shard that
 //! is deleted and recreated under the same name is pulled from the start. The QUIC layer
 //! further scopes it by the peer's certificate fingerprint (`quic::cursor_key`).
+//!
+//! # Text-only sessions
+//!
+//! A client may open a session with [`Open::text_only`]: both sides then pull with
+//! [`Pull::text_only`], and a sender answering such a pull leaves out the vector of every
+//! live row whose text is [`embeddable`](crate::reembed::embeddable) (tombstones have none;
+//! rows with an empty text keep theirs). The receiver fills the vectors in *before*
+//! [`Session::handle`] applies the batch ([`Session::reembeds`], [`Batch::missing_vectors`],
+//! [`Batch::fill_vectors`]; the QUIC glue calls the [`Reembedder`](crate::Reembedder)), so a
+//! row is never committed without its vector and the cursor still moves only with its rows.
+//! A live row without a vector that reaches [`Replica::apply_changes`] is refused whole.
+//! Sessions only start between shards of the same model id and dimensions (checked by both
+//! sides on [`Open`] / [`Opened`], and a sender serves a pull only after that check).
 
-use reasonbank_memory::{ApplyReport, Change, Shard, ShardId};
+use reasonbank_memory::{ApplyReport, Change, Embedding, RecordId, Shard, ShardId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Version of this protocol, sent in [`Open`]; a peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of this protocol, sent in [`Open`]; a peer speaking another version is refused
+/// with [`Error::ProtocolVersion`] (the frame decoder reads the version of an `Open` it cannot
+/// decode, so a peer whose `Open` has other fields gets that error too).
+///
+/// Version 2 added [`Open::text_only`] and [`Pull::text_only`].
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Every message of the protocol.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +87,10 @@ pub struct Open {
     pub pull: bool,
     /// The client pushes to the server (needs write access on the server).
     pub push: bool,
+    /// Text-only session: every pull of it (both directions) asks for rows without vectors,
+    /// and each receiver re-embeds the texts. A server without a re-embedder for the shard
+    /// refuses a text-only push.
+    pub text_only: bool,
 }
 
 /// The server's answer to [`Open`].
@@ -95,6 +116,9 @@ pub struct Pull {
     pub after: i64,
     /// Most changes wanted.
     pub limit: u32,
+    /// Send live rows without their vector (the receiver re-embeds their text); rows whose
+    /// text is not embeddable keep it.
+    pub text_only: bool,
 }
 
 /// Changes answering a [`Pull`].
@@ -115,6 +139,69 @@ pub struct Batch {
     pub changes: Vec<Change>,
 }
 
+impl Batch {
+    /// The texts of the live changes that arrived without a vector, in order: what a
+    /// text-only receiver embeds before it applies the batch.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] for a live change without a vector whose text cannot be embedded
+    /// (the sender must send the vector of such rows).
+    pub fn missing_vectors(&self) -> Result<Vec<String>> {
+        let mut texts = Vec::new();
+        for c in self
+            .changes
+            .iter()
+            .filter(|c| !c.deleted && c.embedding.is_none())
+        {
+            if !crate::reembed::embeddable(&c.text) {
+                return Err(protocol(
+                    "a live row with an empty text arrived without its vector",
+                ));
+            }
+            texts.push(c.text.clone());
+        }
+        Ok(texts)
+    }
+
+    /// Puts `vectors` (one per text of [`missing_vectors`](Self::missing_vectors), in order)
+    /// into the changes that lack them.
+    ///
+    /// # Errors
+    /// [`Error::Reembed`] if there are more or fewer vectors than missing ones, or one has
+    /// another length than `dims`; the batch is then unchanged.
+    pub fn fill_vectors(&mut self, vectors: Vec<Embedding>, dims: usize) -> Result<()> {
+        let missing = self
+            .changes
+            .iter()
+            .filter(|c| !c.deleted && c.embedding.is_none())
+            .count();
+        let bad = |reason: String| Error::Reembed {
+            texts: missing,
+            source: reason.into(),
+        };
+        if vectors.len() != missing {
+            return Err(bad(format!(
+                "the re-embedder returned {} vectors for {missing} texts",
+                vectors.len()
+            )));
+        }
+        if let Some(v) = vectors.iter().find(|v| v.len() != dims) {
+            return Err(bad(format!(
+                "the re-embedder returned a {}-d vector for a {dims}-d shard",
+                v.len()
+            )));
+        }
+        let slots = self
+            .changes
+            .iter_mut()
+            .filter(|c| !c.deleted && c.embedding.is_none());
+        for (c, v) in slots.zip(vectors) {
+            c.embedding = Some(v);
+        }
+        Ok(())
+    }
+}
+
 /// Storage as the protocol needs it. [`Shard`] implements it; the simulator has an in-memory
 /// model.
 pub trait Replica {
@@ -133,6 +220,12 @@ pub trait Replica {
     /// # Errors
     /// Storage failures.
     fn sync_cursor(&self, peer: &str) -> Result<i64>;
+    /// The `(version, origin)` stamps of the local rows with these ids, in order (`None` for
+    /// ids not held). A row's stamp never decreases.
+    ///
+    /// # Errors
+    /// Storage failures.
+    fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>>;
 }
 
 impl Replica for Shard {
@@ -144,6 +237,9 @@ impl Replica for Shard {
     }
     fn sync_cursor(&self, peer: &str) -> Result<i64> {
         Ok(Shard::sync_cursor(self, peer)?)
+    }
+    fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>> {
+        Ok(Shard::stamps(self, ids)?)
     }
 }
 
@@ -175,6 +271,10 @@ impl LocalShard {
 pub struct Limits {
     /// Most changes per batch.
     pub batch_size: u32,
+    /// Most changes this side asks for per pull in a text-only session (also capped by
+    /// `batch_size`): the receiver re-embeds a batch in one call, which must finish before the
+    /// sender's idle timeout.
+    pub text_only_batch_size: u32,
     /// Most bytes of changes per batch (estimated before encoding); a single change larger
     /// than this still travels alone, as long as its frame fits the maximum frame size.
     pub batch_bytes: usize,
@@ -187,6 +287,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             batch_size: 2048,
+            text_only_batch_size: 256,
             batch_bytes: 4 << 20,
             retry_ms: 1_000,
         }
@@ -263,6 +364,8 @@ pub struct Session {
     next_req: u64,
     /// The request whose batch [`prefetch`](Session::prefetch) already sent the next pull for.
     prefetched: Option<u64>,
+    /// Text-only session: pulls ask for rows without vectors.
+    text_only: bool,
     stats: Stats,
 }
 
@@ -277,6 +380,7 @@ impl Session {
             dims: local.dims,
             pull: dir.pull(),
             push: dir.push(),
+            text_only: false,
         };
         Session {
             recv: if dir.pull() {
@@ -295,8 +399,86 @@ impl Session {
             served: false,
             next_req: 1,
             prefetched: None,
+            text_only: false,
             stats: Stats::default(),
         }
+    }
+
+    /// Makes a client session text-only (see the module docs): its [`Open`] says so, and
+    /// every pull of the session, in both directions, asks for rows without vectors. The
+    /// server learns it from the `Open`. Call before [`start`](Self::start).
+    #[must_use]
+    pub fn with_text_only(mut self, yes: bool) -> Self {
+        if let Role::Client { open, .. } = &mut self.role {
+            open.text_only = yes;
+            self.text_only = yes;
+        }
+        self
+    }
+
+    /// Whether this session is text-only.
+    pub fn text_only(&self) -> bool {
+        self.text_only
+    }
+
+    /// Whether `msg` is a batch this side will apply ([`handle`](Self::handle)) in a
+    /// text-only session: its live changes without a vector must then get one first
+    /// ([`Batch::missing_vectors`], [`Batch::fill_vectors`]). Late duplicates and batches of
+    /// other sessions are `false`: `handle` ignores them, so they need no embedding.
+    pub fn reembeds(&self, msg: &Message) -> bool {
+        let Message::Batch(b) = msg else {
+            return false;
+        };
+        let Recv::Waiting { req, .. } = self.recv else {
+            return false;
+        };
+        self.text_only && self.remote.is_some() && (b.req == req || self.prefetched == Some(b.req))
+    }
+
+    /// Text-only receive, before [`handle`](Self::handle): if this side [`reembeds`](Self::reembeds)
+    /// `msg`, drops the changes without a vector that lose to the local row anyway (`handle`
+    /// would skip them; a row's stamp never decreases, so they lose then too), so they are
+    /// never embedded, and returns the texts of the rest ([`Batch::missing_vectors`]) for
+    /// [`Batch::fill_vectors`]. Empty for any other message.
+    ///
+    /// # Errors
+    /// Storage failures and [`Batch::missing_vectors`]' protocol error.
+    pub fn prepare_text_only(
+        &mut self,
+        replica: &dyn Replica,
+        msg: &mut Message,
+    ) -> Result<Vec<String>> {
+        if !self.reembeds(msg) {
+            return Ok(Vec::new());
+        }
+        let Message::Batch(batch) = msg else {
+            return Ok(Vec::new());
+        };
+        let lacking = |c: &Change| !c.deleted && c.embedding.is_none();
+        let ids: Vec<RecordId> = batch
+            .changes
+            .iter()
+            .filter(|c| lacking(c))
+            .map(|c| c.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stamps = replica.stamps(&ids)?.into_iter();
+        let before = batch.changes.len();
+        batch.changes.retain(|c| {
+            if !lacking(c) {
+                return true;
+            }
+            // One stamp per lacking change, in order (`stamps` answers every id).
+            match stamps.next().flatten() {
+                Some((v, o)) => c.stamp() > (v, o.as_str()),
+                None => true,
+            }
+        });
+        // Received all the same: `handle` counts the rest.
+        self.stats.changes_received += (before - batch.changes.len()) as u64;
+        batch.missing_vectors()
     }
 
     /// The responding end; it learns the shard and directions from the client's [`Open`],
@@ -312,6 +494,7 @@ impl Session {
             served: false,
             next_req: 1,
             prefetched: None,
+            text_only: false,
             stats: Stats::default(),
         }
     }
@@ -417,7 +600,8 @@ impl Session {
                 req: *req,
                 origin: self.remote.as_ref().map(|r| r.origin.clone()),
                 after: *after,
-                limit: self.limits.batch_size,
+                limit: self.pull_limit(),
+                text_only: self.text_only,
             }));
         }
         out
@@ -459,8 +643,21 @@ impl Session {
             req,
             origin,
             after,
-            limit: self.limits.batch_size,
+            limit: self.pull_limit(),
+            text_only: self.text_only,
         })
+    }
+
+    /// The `limit` of this side's pulls.
+    fn pull_limit(&self) -> u32 {
+        if self.text_only {
+            self.limits
+                .batch_size
+                .min(self.limits.text_only_batch_size)
+                .max(1)
+        } else {
+            self.limits.batch_size
+        }
     }
 
     fn check_model(&self, model_id: &str, dims: u32) -> Result<()> {
@@ -509,6 +706,7 @@ impl Session {
             dims: open.dims,
         });
         self.serving = open.pull;
+        self.text_only = open.text_only;
         let mut out = vec![opened];
         if open.push {
             let after = replica.sync_cursor(&open.origin)?;
@@ -524,7 +722,8 @@ impl Session {
                 req: *req,
                 origin: self.remote.as_ref().map(|r| r.origin.clone()),
                 after: *after,
-                limit: self.limits.batch_size,
+                limit: self.pull_limit(),
+                text_only: self.text_only,
             })),
             _ => None,
         }
@@ -564,14 +763,16 @@ impl Session {
     }
 
     fn on_pull(&mut self, replica: &dyn Replica, pull: Pull) -> Result<Vec<Message>> {
-        let allowed = match self.role {
-            // The client serves only if it asked to push.
-            Role::Client { .. } => self.serving,
-            // The server serves only a client that opened with `pull` (checked by the ACL).
-            Role::Server => self.remote.is_some() && self.serving,
-        };
-        if !allowed {
+        // The client serves only if it asked to push; the server only a client that opened
+        // with `pull` (checked by the ACL).
+        if !self.serving {
             return Err(protocol("Pull for a direction that was not opened"));
+        }
+        if self.remote.is_none() {
+            // Serve only a peer whose shard model this side has checked ([`Opened`] arrives
+            // before the server's first pull on a stream; only a reordering network gets
+            // here): drop it, the peer retransmits.
+            return Ok(Vec::new());
         }
         let after = if pull.origin.as_deref() == Some(self.local.origin.as_str()) {
             pull.after.max(0)
@@ -581,6 +782,15 @@ impl Session {
         let limit = pull.limit.clamp(1, self.limits.batch_size.max(1)) as usize;
         let mut changes = replica.changes_since(after, limit)?;
         let full = changes.len() == limit;
+        if pull.text_only {
+            // Both shards hold the same model (checked on Open/Opened): the receiver makes the
+            // same vectors from the text. Rows it could not embed keep theirs.
+            for c in &mut changes {
+                if !c.deleted && crate::reembed::embeddable(&c.text) {
+                    c.embedding = None;
+                }
+            }
+        }
         let mut bytes = 0usize;
         let mut keep = changes.len();
         for (i, c) in changes.iter().enumerate() {
@@ -640,6 +850,19 @@ impl Session {
             && (!batch.more || batch.upto > batch.after);
         if !seqs_ok {
             return Err(protocol("Batch sequence numbers out of order or range"));
+        }
+        if batch
+            .changes
+            .iter()
+            .any(|c| !c.deleted && c.embedding.is_none())
+        {
+            // In a text-only session the caller fills the vectors in before `handle`; a batch
+            // that still lacks some is never applied.
+            return Err(if self.text_only {
+                Error::NoReembedder
+            } else {
+                protocol("a live row without a vector in a session that is not text-only")
+            });
         }
         let origin = remote.origin.clone();
         let cursor = replica.sync_cursor(&origin)?;
@@ -708,5 +931,139 @@ pub(crate) mod tests_support {
 
     fn uuid_from(i: u32) -> uuid::Uuid {
         uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reasonbank_memory::Embedding;
+
+    use super::tests_support::change;
+    use super::*;
+
+    fn batch(changes: Vec<Change>) -> Batch {
+        Batch {
+            req: 1,
+            origin: "o".into(),
+            after: 0,
+            upto: changes.last().map_or(0, |c| c.seq),
+            more: false,
+            changes,
+        }
+    }
+
+    fn unit(dims: usize) -> Embedding {
+        Embedding::new(vec![1.0; dims]).expect("non-zero")
+    }
+
+    #[test]
+    fn missing_vectors_and_fill_vectors() {
+        let mut changes: Vec<Change> = (0..4).map(|i| change(i, 8)).collect();
+        changes[0].embedding = None;
+        changes[2].embedding = None;
+        // A tombstone needs no vector.
+        changes[3].deleted = true;
+        changes[3].embedding = None;
+        changes[3].text.clear();
+        let mut b = batch(changes);
+        let texts = b.missing_vectors().unwrap();
+        assert_eq!(
+            texts,
+            vec![b.changes[0].text.clone(), b.changes[2].text.clone()]
+        );
+
+        // Wrong count or length: an error, and the batch is unchanged.
+        let before = b.clone();
+        for (vectors, dims) in [
+            (vec![unit(8)], 8),
+            (vec![unit(8); 3], 8),
+            (vec![unit(4); 2], 8),
+        ] {
+            assert!(matches!(
+                b.fill_vectors(vectors, dims),
+                Err(Error::Reembed { texts: 2, .. })
+            ));
+            assert_eq!(b, before);
+        }
+        b.fill_vectors(vec![unit(8), unit(8)], 8).unwrap();
+        assert!(b.missing_vectors().unwrap().is_empty());
+        assert!(
+            b.changes[3].embedding.is_none(),
+            "tombstones stay without a vector"
+        );
+    }
+
+    #[test]
+    fn a_live_row_with_an_empty_text_must_carry_its_vector() {
+        let mut c = change(1, 8);
+        c.text = " \n".into();
+        c.embedding = None;
+        assert!(matches!(
+            batch(vec![c]).missing_vectors(),
+            Err(Error::Protocol { .. })
+        ));
+    }
+
+    /// A replica that holds nothing and must never be written.
+    struct Empty;
+
+    impl Replica for Empty {
+        fn changes_since(&self, _: i64, _: usize) -> Result<Vec<Change>> {
+            Ok(Vec::new())
+        }
+        fn apply_changes(&self, _: &[Change], _: (&str, i64)) -> Result<ApplyReport> {
+            panic!("a batch with rows lacking vectors reached apply_changes");
+        }
+        fn sync_cursor(&self, _: &str) -> Result<i64> {
+            Ok(0)
+        }
+        fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>> {
+            Ok(vec![None; ids.len()])
+        }
+    }
+
+    /// A batch whose live rows lack vectors is never applied: a protocol error outside
+    /// text-only sessions, `NoReembedder` inside one when nobody filled them in.
+    #[test]
+    fn rows_without_vectors_are_never_applied() {
+        for text_only in [false, true] {
+            let local = LocalShard {
+                origin: "client".into(),
+                model_id: "m".into(),
+                dims: 8,
+            };
+            let shard = ShardId::new("s").unwrap();
+            let mut s = Session::client(shard, local, Direction::Pull, Limits::default())
+                .with_text_only(text_only);
+            s.start(&Empty, None, 0).unwrap();
+            let out = s
+                .handle(
+                    &Empty,
+                    Message::Opened(Opened {
+                        origin: "server".into(),
+                        model_id: "m".into(),
+                        dims: 8,
+                    }),
+                    0,
+                )
+                .unwrap();
+            let [Message::Pull(pull)] = &out[..] else {
+                panic!("{out:?}")
+            };
+            assert_eq!(pull.text_only, text_only);
+            let mut c = change(0, 8);
+            c.embedding = None;
+            let mut b = batch(vec![c]);
+            b.req = pull.req;
+            b.origin = "server".into();
+            let msg = Message::Batch(b);
+            assert_eq!(s.reembeds(&msg), text_only);
+            let e = s.handle(&Empty, msg, 1).unwrap_err();
+            if text_only {
+                assert!(matches!(e, Error::NoReembedder), "{e:?}");
+            } else {
+                assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+            }
+        }
     }
 }

@@ -10,12 +10,12 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reasonbank_memory::{ApplyReport, Change, Shard, ShardId, Store};
+use reasonbank_memory::{ApplyReport, Change, RecordId, Shard, ShardId, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::frame::{self, LEN_BYTES};
-use crate::proto::{Direction, LocalShard, Message, Replica, Session};
+use crate::proto::{Batch, Direction, LocalShard, Message, Replica, Session};
 use crate::tls::{client_config, peer_fingerprint, server_config};
 use crate::{Error, Fingerprint, Result, SyncConfig};
 
@@ -29,6 +29,25 @@ pub const CODE_FRAME: u32 = 3;
 pub const CODE_INTERNAL: u32 = 4;
 /// Application error code: the connection was cut on purpose (test hook).
 pub const CODE_CUT: u32 = 5;
+/// Application error code: the peer speaks another protocol version.
+pub const CODE_VERSION: u32 = 6;
+/// Application error code: text-only sync the peer cannot receive (no re-embedder for the
+/// shard's model).
+pub const CODE_TEXT_ONLY: u32 = 7;
+
+/// What an application error code of a refused stream means.
+pub fn code_reason(code: u64) -> &'static str {
+    match u32::try_from(code) {
+        Ok(CODE_DENIED) => "access denied",
+        Ok(CODE_PROTOCOL) => "protocol violation or shard model mismatch",
+        Ok(CODE_FRAME) => "malformed frame",
+        Ok(CODE_INTERNAL) => "the peer failed locally",
+        Ok(CODE_CUT) => "connection cut",
+        Ok(CODE_VERSION) => "the peer speaks another sync protocol version",
+        Ok(CODE_TEXT_ONLY) => "the peer cannot re-embed text-only changes of this shard",
+        _ => "unknown error code",
+    }
+}
 
 /// Server name sent in the TLS handshake; peers are identified by fingerprint, not name.
 const SERVER_NAME: &str = "reasonbank-sync";
@@ -53,6 +72,10 @@ pub struct SyncReport {
     pub batch_wire_bytes: u64,
     /// Whether the first request went out as 0-RTT data.
     pub zero_rtt: bool,
+    /// Received changes whose vector this side made from their text (text-only sync).
+    pub changes_reembedded: u64,
+    /// Time spent in the [`Reembedder`](crate::Reembedder) (text-only sync).
+    pub reembed_time: Duration,
     /// Wall time of the sync.
     pub elapsed: Duration,
 }
@@ -144,9 +167,9 @@ impl FrameIo {
     fn abort(&mut self, err: &Error) {
         let code = match err {
             Error::AccessDenied { .. } | Error::UnknownPeer { .. } => CODE_DENIED,
-            Error::Protocol { .. }
-            | Error::ProtocolVersion { .. }
-            | Error::ModelMismatch { .. } => CODE_PROTOCOL,
+            Error::Protocol { .. } | Error::ModelMismatch { .. } => CODE_PROTOCOL,
+            Error::ProtocolVersion { .. } => CODE_VERSION,
+            Error::NoReembedder | Error::ReembedderModel { .. } => CODE_TEXT_ONLY,
             Error::FrameTooLarge { .. }
             | Error::MalformedFrame { .. }
             | Error::Decode { .. }
@@ -199,6 +222,9 @@ impl Replica for PeerShard {
     fn sync_cursor(&self, origin: &str) -> Result<i64> {
         Ok(self.shard.sync_cursor(&cursor_key(&self.peer, origin))?)
     }
+    fn stamps(&self, ids: &[RecordId]) -> Result<Vec<Option<(u64, String)>>> {
+        Ok(self.shard.stamps(ids)?)
+    }
 }
 
 /// Runs `session` to completion on `io`: sends `first`, then answers every frame.
@@ -211,10 +237,25 @@ async fn drive(
 ) -> Result<Session> {
     io.write(&first).await?;
     while !session.is_done() {
-        let msg = io.read().await?;
+        let mut msg = io.read().await?;
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         if let Some(next) = session.prefetch(&msg, now) {
             io.write(&[next]).await?;
+        }
+        if session.reembeds(&msg) {
+            // Before the blocking apply, while the peer already reads the prefetched batch:
+            // the rows commit with their vectors, or not at all.
+            let s = Arc::clone(&shard);
+            let (sess, m, texts) = tokio::task::spawn_blocking(move || {
+                let texts = session.prepare_text_only(&*s, &mut msg);
+                (session, msg, texts)
+            })
+            .await?;
+            (session, msg) = (sess, m);
+            let texts = texts?;
+            if let (false, Message::Batch(batch)) = (texts.is_empty(), &mut msg) {
+                reembed(io, batch, &texts, shard.shard.dimensions()).await?;
+            }
         }
         let shard = Arc::clone(&shard);
         let (s, out) = tokio::task::spawn_blocking(move || {
@@ -227,6 +268,30 @@ async fn drive(
     }
     let _ = io.send.finish();
     Ok(session)
+}
+
+/// Fills in the vectors a text-only `batch` lacks (for `texts`, its
+/// [`Batch::missing_vectors`]) with the configured re-embedder.
+async fn reembed(io: &mut FrameIo, batch: &mut Batch, texts: &[String], dims: usize) -> Result<()> {
+    let hook = io.config.reembedder.as_ref().ok_or(Error::NoReembedder)?;
+    let t = Instant::now();
+    // The sender gives up on this stream after its idle timeout (ours, by default): a call
+    // that takes longer cannot commit anything anyway.
+    let idle = io.config.idle_timeout;
+    let vectors = tokio::time::timeout(idle, hook.embed(texts))
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "the re-embedding of a text-only batch",
+            millis: u64::try_from(idle.as_millis()).unwrap_or(u64::MAX),
+        })?
+        .map_err(|source| Error::Reembed {
+            texts: texts.len(),
+            source,
+        })?;
+    batch.fill_vectors(vectors, dims)?;
+    io.report.reembed_time += t.elapsed();
+    io.report.changes_reembedded += texts.len() as u64;
+    Ok(())
 }
 
 /// Serves the shards of a [`Store`] to authenticated peers.
@@ -346,6 +411,11 @@ async fn serve_stream(io: &mut FrameIo, peer: Fingerprint, store: Arc<Store>) ->
                 access: what,
             });
         }
+    }
+    if open.text_only && open.push {
+        // This side receives the client's rows without vectors: it must be able to embed them
+        // with the shard's model (the session checks the shard's model against `open`).
+        io.config.check_reembedder(&open.model_id, open.dims)?;
     }
     let id = open.shard.clone();
     let shard = tokio::task::spawn_blocking(move || store.shard(&id)).await??;
@@ -545,6 +615,12 @@ impl SyncClient {
                 },
             });
         }
+        if self.config.text_only && need[1] {
+            // Refused before anything is sent: rows must never arrive without a way to embed
+            // them.
+            let l = LocalShard::of(local);
+            self.config.check_reembedder(&l.model_id, l.dims)?;
+        }
         let known = self
             .origins
             .lock()
@@ -615,7 +691,8 @@ impl SyncClient {
             report: SyncReport::default(),
         };
         let mut session =
-            Session::client(id.clone(), LocalShard::of(local), dir, self.config.limits());
+            Session::client(id.clone(), LocalShard::of(local), dir, self.config.limits())
+                .with_text_only(self.config.text_only);
         let replica = Arc::new(PeerShard {
             shard: Arc::clone(local),
             peer: self.peer,

@@ -321,3 +321,112 @@ fn sync_keygen_serve_and_peer_sync() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A child process killed when dropped (also when a test panics).
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve` on `hub` with `config` (JSON), returns the process and its address.
+fn serve(hub: &std::path::Path, config: Value) -> (Server, String) {
+    use std::io::BufRead;
+    let path = hub.join("serve.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+            .arg("--root")
+            .arg(hub)
+            .args(["--json", "serve", "--config"])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let listening: Value = serde_json::from_str(&line).expect("serve prints its address");
+    let addr = listening["listening"].as_str().unwrap().to_owned();
+    (server, addr)
+}
+
+/// `sync --text-only`: the edge re-embeds what it pulls; a hub accepts text-only pushes only
+/// with `"reembed": true`.
+#[test]
+fn sync_text_only_reembeds_on_the_receiver() {
+    let (hub, edge) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let fp = |root: &std::path::Path| {
+        let out = ok(&rb(root, &["--json", "sync", "keygen"]));
+        serde_json::from_str::<Value>(&out).unwrap()["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (hub_fp, edge_fp) = (fp(hub.path()), fp(edge.path()));
+    let remember = |root: &std::path::Path, text: &str| {
+        ok(&rb(root, &["--agent", "team", "remember", text]));
+    };
+    remember(hub.path(), "Rotate TLS certificates before they expire.");
+    remember(edge.path(), "Pin dependency versions in CI.");
+    let config = |reembed: bool| {
+        serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "identity": hub.path().join(".sync"),
+            "peers": [{"fingerprint": edge_fp, "access": "read_write"}],
+            "reembed": reembed,
+        })
+    };
+    let sync = |addr: &str, direction: &str| {
+        rb(
+            edge.path(),
+            &[
+                "--agent",
+                "team",
+                "--json",
+                "sync",
+                "--peer",
+                addr,
+                "--trust",
+                &hub_fp,
+                "--text-only",
+                "--direction",
+                direction,
+            ],
+        )
+    };
+
+    // A hub without "reembed" refuses a text-only push, and serves text-only pulls.
+    let (server, addr) = serve(hub.path(), config(false));
+    let refused = sync(&addr, "push");
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("re-embed"), "{err}");
+    let out = ok(&sync(&addr, "pull"));
+    let report: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(report["received"], 1, "{report}");
+    assert_eq!(report["reembedded"], 1, "{report}");
+    drop(server);
+    let out = ok(&rb(
+        edge.path(),
+        &["--agent", "team", "--json", "recall", "certificate expiry"],
+    ));
+    assert!(out.contains("Rotate TLS certificates"), "{out}");
+
+    // With "reembed": true the hub takes the edge's text-only push.
+    let (server, addr) = serve(hub.path(), config(true));
+    let out = ok(&sync(&addr, "both"));
+    let report: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(report["sent"], 1, "{report}");
+    drop(server);
+    let out = ok(&rb(
+        hub.path(),
+        &["--agent", "team", "--json", "recall", "pinning versions"],
+    ));
+    assert!(out.contains("Pin dependency versions"), "{out}");
+}

@@ -4,3 +4,4 @@
 mod agent;
 mod cli;
 mod end_to_end;
+mod sync;

@@ -370,3 +370,35 @@ fn bad_changes_are_rejected_with_nothing_written() {
     s[1].apply_changes(&[good], Some((&peer, 1))).unwrap();
     assert_eq!(s[1].count(None).unwrap(), 1);
 }
+
+/// `stamps` gives the conflict key of held rows (tombstones included) and `None` for others;
+/// a change not newer than it is skipped by `apply_changes`.
+#[test]
+fn stamps_are_the_conflict_keys_of_held_rows() {
+    let (_d, s) = shards(2);
+    let v = vecs(2, 9);
+    let a = s[0].insert(&NewRecord::new("kept", v[0].clone())).unwrap();
+    let b = s[0]
+        .insert(&NewRecord::new("deleted", v[1].clone()))
+        .unwrap();
+    s[0].delete(b).unwrap();
+    let missing = reasonbank_memory::RecordId::new();
+    let st = s[0].stamps(&[a, missing, b]).unwrap();
+    let rows = contents(&s[0]);
+    let key = |id| {
+        let c = rows.iter().find(|c| c.id == id).unwrap();
+        Some((c.version, c.origin.clone()))
+    };
+    assert_eq!(st, vec![key(a), None, key(b)]);
+    pull(&s[1], &s[0]);
+    assert_eq!(s[1].stamps(&[a, b]).unwrap(), vec![key(a), key(b)]);
+    // Re-applying the same rows: each is not newer than its stamp, and is skipped.
+    let again = s[0].changes_since(0, 10).unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|c| Some((c.version, c.origin.clone())) <= key(c.id))
+    );
+    let r = s[1].apply_changes(&again, None).unwrap();
+    assert_eq!((r.applied(), r.skipped), (0, 2));
+}

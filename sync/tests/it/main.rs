@@ -1,9 +1,11 @@
 //! Integration tests of `reasonbank-sync`, one binary: real QUIC sockets on 127.0.0.1, real
 //! SQLite shards in temp dirs, and a deterministic simulator over the protocol state machine.
+//! `text_only` covers text-only sync with a deterministic test re-embedder.
 
 mod net;
 mod security;
 mod sim;
+mod text_only;
 
 use std::sync::Arc;
 

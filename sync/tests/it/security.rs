@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reasonbank_sync::frame::{self, CODEC_ZSTD};
 use reasonbank_sync::proto::{Message, Pull};
-use reasonbank_sync::quic::{CODE_DENIED, CODE_FRAME, CODE_PROTOCOL};
+use reasonbank_sync::quic::{CODE_DENIED, CODE_FRAME, CODE_PROTOCOL, CODE_VERSION};
 use reasonbank_sync::{Access, Error, SyncClient, SyncServer};
 
 use crate::{Peer, contents, edit, rng, sid};
@@ -210,6 +210,7 @@ async fn bad_frames_close_the_stream_with_an_error() {
         origin: None,
         after: 0,
         limit: 10,
+        text_only: false,
     });
     let f = frame::encode(&pull, 0, 1 << 20).unwrap().bytes;
     assert_eq!(
@@ -241,4 +242,51 @@ async fn shards_of_another_model_are_refused() {
         "{e:?}"
     );
     assert_eq!(other.changes_since(0, 10).unwrap().len(), 0);
+}
+
+/// A peer of protocol version 1 (whose `Open` has no `text_only`) is refused with
+/// `CODE_VERSION`, not as a malformed frame, and receives nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_of_another_protocol_version_is_refused_with_the_version_code() {
+    #[derive(serde::Serialize)]
+    struct OpenV1 {
+        protocol: u16,
+        shard: String,
+        origin: String,
+        model_id: String,
+        dims: u32,
+        pull: bool,
+        push: bool,
+    }
+    #[derive(serde::Serialize)]
+    enum MessageV1 {
+        Open(OpenV1),
+    }
+    let p = crate::peers(2);
+    edit(&p[0].shard("s"), &mut rng(5), 5, &[]);
+    let server = SyncServer::bind(local(), Arc::clone(&p[0].store), p[0].config.clone()).unwrap();
+    let client = SyncClient::connect(server.local_addr().unwrap(), p[1].config.clone())
+        .await
+        .unwrap();
+    let body = postcard::to_stdvec(&MessageV1::Open(OpenV1 {
+        protocol: 1,
+        shard: "s".into(),
+        origin: "old-peer".into(),
+        model_id: "test-model".into(),
+        dims: crate::DIM as u32,
+        pull: true,
+        push: false,
+    }))
+    .unwrap();
+    let mut f = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+    f.push(frame::CODEC_PLAIN);
+    f.extend_from_slice(&body);
+    assert_eq!(
+        send_raw(&client, &f, false).await,
+        Some(u64::from(CODE_VERSION))
+    );
+    let e = Error::Refused {
+        code: u64::from(CODE_VERSION),
+    };
+    assert!(e.to_string().contains("protocol version"), "{e}");
 }

@@ -1,7 +1,8 @@
 //! Deterministic simulator over `proto`: three replicas edit concurrently while sessions run
 //! over a network that drops, delays (reorders), duplicates and partitions messages. After the
 //! chaos phase, edits and partitions stop (loss, duplication and reordering go on) and every
-//! pair syncs; every run must converge to identical replicas.
+//! pair syncs; every run must converge to identical replicas. Odd seeds run text-only: batches
+//! carry no vectors and receivers re-embed them with a deterministic sim model.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -29,6 +30,22 @@ struct Node {
     skew: i64,
     /// A real SQLite shard in place of the model, if set.
     shard: Option<Shard>,
+    /// Text-only seeds: vectors are the sim model's embedding of the text, and every session
+    /// is text-only (receivers re-embed).
+    text_only: bool,
+}
+
+/// The sim model: a deterministic 4-d vector per text.
+fn sim_embed(text: &str) -> Embedding {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Embedding::new(
+        (0..4)
+            .map(|d| ((h >> (d * 16)) & 0xffff) as f32 + 1.0)
+            .collect(),
+    )
+    .unwrap()
 }
 
 impl Replica for Node {
@@ -70,6 +87,16 @@ impl Replica for Node {
         }
         Ok(self.model.borrow().cursors.get(peer).copied().unwrap_or(0))
     }
+    fn stamps(&self, ids: &[RecordId]) -> reasonbank_sync::Result<Vec<Option<(u64, String)>>> {
+        if let Some(s) = &self.shard {
+            return Replica::stamps(s, ids);
+        }
+        let m = self.model.borrow();
+        Ok(ids
+            .iter()
+            .map(|id| m.rows.get(id).map(|c| (c.version, c.origin.clone())))
+            .collect())
+    }
 }
 
 impl Node {
@@ -87,7 +114,11 @@ impl Node {
     /// A local write with the HLC rule: `max(now, max(version) + 1)`.
     fn edit(&self, rng: &mut StdRng, now: u64, ids: &[RecordId]) {
         let id = ids[rng.random_range(0..ids.len())];
-        let vector = |rng: &mut StdRng| {
+        let text_only = self.text_only;
+        let vector = |rng: &mut StdRng, text: &str| {
+            if text_only {
+                return sim_embed(text);
+            }
             Embedding::new((0..4).map(|_| rng.random_range(0.1f32..1.0)).collect()).unwrap()
         };
         if let Some(s) = &self.shard {
@@ -102,12 +133,14 @@ impl Node {
                     s.delete(id).unwrap();
                 } else {
                     let mut u = RecordUpdate::new();
-                    u.text(format!("{} edit at {now}", self.origin))
-                        .embedding(vector(rng));
+                    let text = format!("{} edit at {now}", self.origin);
+                    u.embedding(vector(rng, &text)).text(text);
                     s.update(id, &u).unwrap();
                 }
             } else if !exists {
-                let mut r = NewRecord::new(format!("{} wrote at {now}", self.origin), vector(rng));
+                let text = format!("{} wrote at {now}", self.origin);
+                let v = vector(rng, &text);
+                let mut r = NewRecord::new(text, v);
                 r.id(id);
                 s.insert(&r).unwrap();
             }
@@ -120,17 +153,18 @@ impl Node {
         m.seq += 1;
         let delete = m.rows.get(&id).is_some_and(|c| !c.deleted) && rng.random_bool(0.3);
         let seq = m.seq;
+        let text = if delete {
+            String::new()
+        } else {
+            format!("{} wrote {version}", self.origin)
+        };
         let c = Change {
             id,
             kind: "memory".into(),
             namespace: String::new(),
-            text: if delete {
-                String::new()
-            } else {
-                format!("{} wrote {version}", self.origin)
-            },
+            embedding: (!delete).then(|| vector(rng, &text)),
+            text,
             metadata: "{}".into(),
-            embedding: (!delete).then(|| vector(rng)),
             created_at: 0,
             updated_at: now as i64,
             version,
@@ -242,12 +276,14 @@ fn run(seed: u64, dir: Option<&std::path::Path>) -> u64 {
                 model: RefCell::default(),
                 skew: rng.random_range(-500..500),
                 shard,
+                text_only: seed % 2 == 1,
             }
         })
         .collect();
     let ids = ids(seed);
     let limits = Limits {
         batch_size: rng.random_range(1..5),
+        text_only_batch_size: rng.random_range(1..5),
         batch_bytes: 1 << 20,
         retry_ms: 100,
     };
@@ -326,6 +362,23 @@ fn run(seed: u64, dir: Option<&std::path::Path>) -> u64 {
             {
                 net.send(now, p, link, !to_server, next);
             }
+            let mut m = m;
+            if let Message::Batch(b) = &m {
+                assert!(
+                    !nodes[node].text_only || b.changes.iter().all(|c| c.embedding.is_none()),
+                    "seed {seed}: a text-only batch carried a vector"
+                );
+            }
+            if session.reembeds(&m) {
+                // What the QUIC glue does with its re-embedder, with the sim model.
+                let texts = session
+                    .prepare_text_only(&nodes[node], &mut m)
+                    .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                if let Message::Batch(b) = &mut m {
+                    b.fill_vectors(texts.iter().map(|t| sim_embed(t)).collect(), 4)
+                        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                }
+            }
             let out = session
                 .handle(&nodes[node], m, now)
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
@@ -386,7 +439,8 @@ fn start(
     limits: Limits,
     now: u64,
 ) -> usize {
-    let mut client = Session::client(shard.clone(), nodes[c].local(), dir, limits);
+    let mut client = Session::client(shard.clone(), nodes[c].local(), dir, limits)
+        .with_text_only(nodes[c].text_only);
     let hint = nodes[s].origin.clone();
     let known = (c + s).is_multiple_of(2);
     let out = client
