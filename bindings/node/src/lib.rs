@@ -109,7 +109,7 @@ pub fn set_default_ort_library(path: Option<String>) {
     *DEFAULT_ORT_LIBRARY.lock().unwrap_or_else(|e| e.into_inner()) = path.map(PathBuf::from);
 }
 
-/// The library [`set_default_ort_library`] set, if any.
+/// The library `setDefaultOrtLibrary` set, if any.
 #[napi]
 pub fn default_ort_library() -> Option<String> {
     default_ort_library_path().map(|p| p.display().to_string())
