@@ -143,7 +143,7 @@ async function run(argv) {
   const json = Boolean(o.json)
   const out = (v) => console.log(JSON.stringify(snake(v)))
   const root = o.root ?? defaultRoot()
-  const agent = o.agent ?? process.env.REASONBANK_AGENT ?? 'default'
+  const agent = o.agent ?? (process.env.REASONBANK_AGENT || 'default')
   const open = async (id = agent) => {
     try {
       return await rb.AgentMemory.open(root, id)
