@@ -162,7 +162,7 @@ export interface ContradictionPair {
   similarity: number
 }
 
-/** The library [`set_default_ort_library`] set, if any. */
+/** The library `setDefaultOrtLibrary` set, if any. */
 export declare function defaultOrtLibrary(): string | null
 
 /**
