@@ -117,7 +117,11 @@ impl Failure {
             // message and code still reach JS, as napi-rs' own error.
             Err(e) => napi::Error::new(
                 Status::GenericFailure,
-                format!("{}: {} (and building the error failed: {e})", self.code, self.chain.join("; caused by: ")),
+                format!(
+                    "{}: {} (and building the error failed: {e})",
+                    self.code,
+                    self.chain.join("; caused by: ")
+                ),
             ),
         }
     }

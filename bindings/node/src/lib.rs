@@ -14,7 +14,7 @@
 //! const hits = await memory.recall('the API timed out', { k: 3 })
 //! ```
 
-mod error;
+pub mod error;
 mod types;
 
 use std::future::Future;
@@ -33,7 +33,7 @@ use reasonbank::sync::{Access, Fingerprint, SyncClient, SyncConfig};
 use reasonbank::{Memory, RecallMode};
 use serde_json::{Value, json};
 
-pub use error::Failure;
+use error::Failure;
 use types::{
     ConsolidateOptions, ConsolidationReport, Identity, LearnReport, MemoryInput, MemoryItem,
     MemoryRecord, ModelFiles, ModelOptions, OpenOptions, PatternOptions, RecallOptions, Recalled,
@@ -106,7 +106,9 @@ fn default_ort_library_path() -> Option<PathBuf> {
 /// it with the library of the installed `onnxruntime-node`.
 #[napi]
 pub fn set_default_ort_library(path: Option<String>) {
-    *DEFAULT_ORT_LIBRARY.lock().unwrap_or_else(|e| e.into_inner()) = path.map(PathBuf::from);
+    *DEFAULT_ORT_LIBRARY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = path.map(PathBuf::from);
 }
 
 /// The library `setDefaultOrtLibrary` set, if any.
@@ -118,16 +120,28 @@ pub fn default_ort_library() -> Option<String> {
 /// Downloads (if missing) and verifies the ONNX Runtime, the model and its tokenizer, like
 /// `reasonbank models fetch`, and returns their paths.
 #[napi(ts_return_type = "Promise<ModelFiles>")]
-pub fn fetch_models(env: &Env, options: Option<ModelOptions>) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
+pub fn fetch_models(
+    env: &Env,
+    options: Option<ModelOptions>,
+) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
     let o = options.unwrap_or_default();
-    let p = provision_options(o.cache_dir.as_deref(), o.ort_library.as_deref(), None, None, None);
+    let p = provision_options(
+        o.cache_dir.as_deref(),
+        o.ort_library.as_deref(),
+        None,
+        None,
+        None,
+    );
     settle(env, blocking(move || Ok(provision::fetch(&p)?.into())))
 }
 
 /// The files the model would run from, without downloading anything (`reasonbank models
 /// path`); rejects with `RB_MODEL_MISSING` naming the first missing file.
 #[napi(ts_return_type = "Promise<ModelFiles>")]
-pub fn model_paths(env: &Env, options: Option<ModelOptions>) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
+pub fn model_paths(
+    env: &Env,
+    options: Option<ModelOptions>,
+) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
     let o = options.unwrap_or_default();
     let p = provision_options(
         o.cache_dir.as_deref(),
@@ -190,8 +204,11 @@ fn filter(f: Value) -> Result<Filter, Failure> {
 }
 
 fn millis(what: &str, ms: f64) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(ms / 1e3)
-        .map_err(|e| Failure::invalid(format!("{what} must be a non-negative number of milliseconds: {e}")))
+    Duration::try_from_secs_f64(ms / 1e3).map_err(|e| {
+        Failure::invalid(format!(
+            "{what} must be a non-negative number of milliseconds: {e}"
+        ))
+    })
 }
 
 /// One agent's memory: text remembered and recalled by meaning and words, plus the
@@ -596,7 +613,11 @@ impl JsAgentMemory {
                 };
                 let shards = p.shards.clone().unwrap_or_else(|| vec!["*".to_owned()]);
                 for s in shards {
-                    let shard = if s == "*" { None } else { Some(ShardId::new(s)?) };
+                    let shard = if s == "*" {
+                        None
+                    } else {
+                        Some(ShardId::new(s)?)
+                    };
                     cfg.grant(fp, shard.as_ref(), access);
                 }
             }
@@ -650,9 +671,14 @@ async fn sync_shards(
 ) -> Result<Vec<SyncReport>, Failure> {
     let peer = tokio::net::lookup_host(o.peer.as_str())
         .await
-        .map_err(|e| Failure::of(error::code::INVALID_INPUT, &e).context(format!("peer address {:?}", o.peer)))?
+        .map_err(|e| {
+            Failure::of(error::code::INVALID_INPUT, &e)
+                .context(format!("peer address {:?}", o.peer))
+        })?
         .next()
-        .ok_or_else(|| Failure::invalid(format!("peer address {:?} resolves to nothing", o.peer)))?;
+        .ok_or_else(|| {
+            Failure::invalid(format!("peer address {:?} resolves to nothing", o.peer))
+        })?;
     let trust: Fingerprint = o.trust.parse()?;
     let (pull, push) = match o.direction.as_deref().unwrap_or("both") {
         "both" => (true, true),
