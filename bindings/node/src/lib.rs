@@ -305,7 +305,9 @@ impl JsAgentMemory {
                 m = m.namespace(n);
             }
             let ids = mem.remember_batch(vec![m]).await?;
-            Ok(ids.first().map(ToString::to_string).unwrap_or_default())
+            ids.first()
+                .map(ToString::to_string)
+                .ok_or_else(|| Failure::new(error::code::INTERNAL, "remember stored no record"))
         })
     }
 
