@@ -143,7 +143,7 @@ const rust = []
 for (let r = 0; r < ROUNDS; r++) {
   binding.push(await bindingRound())
   rust.push(rustRound())
-  log(`round ${r + 1}: binding p50 ${binding[r].p50.toFixed(3)} ms, Rust p50 ${rust[r].p50.toFixed(3)} ms`)
+  log(`round ${r + 1}: binding p50 ${binding[r].p50.toFixed(3)} ms, Rust p50 ${rust[r].p50.toFixed(3)} ms (load ${os.loadavg()[0].toFixed(1)})`)
 }
 const b50 = median(binding.map((x) => x.p50))
 const r50 = median(rust.map((x) => x.p50))
@@ -158,13 +158,18 @@ const result = {
   rust_recall_p99_ms: median(rust.map((x) => x.p99)),
   ratio: b50 / r50,
   target: 1.2,
+  // Other processes on the machine: every extra thread hop of the binding (JS thread -> tokio
+  // worker -> JS thread) waits for a core when the run queue is long.
+  loadavg_1m: Number(os.loadavg()[0].toFixed(2)),
+  cpus: os.availableParallelism(),
 }
 fs.rmSync(work, { recursive: true, force: true })
 if (o.json) console.log(JSON.stringify(result))
 else {
   console.log(
     `recall p50 on ${N} memories, k ${K}, ${queries.length} queries, median of ${ROUNDS} rounds: ` +
-      `binding ${b50.toFixed(3)} ms, Rust ${r50.toFixed(3)} ms, ratio ${result.ratio.toFixed(3)} (target <= 1.2)`,
+      `binding ${b50.toFixed(3)} ms, Rust ${r50.toFixed(3)} ms, ratio ${result.ratio.toFixed(3)} (target <= 1.2); ` +
+      `load average ${result.loadavg_1m} on ${result.cpus} cores`,
   )
 }
 process.exitCode = result.ratio <= 1.2 ? 0 : 1
