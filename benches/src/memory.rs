@@ -171,7 +171,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             .agent(a.agent.clone())
             .build()
             .await?;
-        let existing = mem.stats().await?.records > 0;
+        let existing_records = mem.stats().await?.records;
+        let existing = existing_records > 0;
         let mut rng = StdRng::seed_from_u64(11);
         let (texts, mut queries) = match a.corpus.as_str() {
             "templates" => {
@@ -244,7 +245,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         if a.json {
             println!(
                 "{}",
-                json!({"n": mem.stats().await?.records, "k": a.k,
+                json!({"n": if existing { existing_records } else { a.n as u64 }, "k": a.k,
                        "remember_per_s": remember_per_s.map(f64::round),
                        "queries": queries.len(), "recall_p50_ms": p50, "recall_p99_ms": p99,
                        "learn_ms": learn_ms})
