@@ -96,7 +96,8 @@ pub use bank::{
     SynthesizedContext, estimate_tokens,
 };
 pub use consolidate::{
-    ConsolidateOptions, ConsolidationReport, Contradiction, ContradictionPair, Merge, Pruned,
+    CONSOLIDATE_ATTEMPTS, ConsolidateOptions, ConsolidationReport, Contradiction,
+    ContradictionPair, Merge, Pruned,
 };
 pub use distill::{
     CONTRASTIVE_PROMPT, DEFAULT_MAX_CONTRASTIVE_ITEMS, DEFAULT_MAX_ITEMS, Distiller,
