@@ -71,6 +71,10 @@ pub(crate) struct Arena {
     halves: Vec<u16>,
     /// Per slot, `‖v − f16(v)‖₂` rounded up.
     errs: Vec<f32>,
+    /// The vectors as i8 codes with a per-row scale (`v ≈ code · scale`), for the
+    /// approximate quantized scan (`quant.rs`).
+    codes: Vec<i8>,
+    code_scales: Vec<f32>,
     keys: Vec<u128>,
     rowids: Vec<i64>,
     slot_of: HashMap<i64, usize>,
@@ -121,6 +125,8 @@ impl Arena {
         self.vectors.reserve(additional * self.dims);
         self.halves.reserve(additional * self.dims);
         self.errs.reserve(additional);
+        self.codes.reserve(additional * self.dims);
+        self.code_scales.reserve(additional);
         self.keys.reserve(additional);
         self.rowids.reserve(additional);
         self.slot_of.reserve(additional);
@@ -144,9 +150,13 @@ impl Arena {
                 self.vectors.extend_from_slice(v);
                 self.halves.resize(self.halves.len() + d, 0);
                 self.errs.push(0.0);
+                self.codes.resize(self.codes.len() + d, 0);
+                self.code_scales.push(0.0);
                 slot
             }
         };
+        self.code_scales[slot] =
+            crate::quant::quantize(v, &mut self.codes[slot * d..(slot + 1) * d]);
         self.errs[slot] = to_f16(
             v,
             &mut self.halves[slot * d..(slot + 1) * d],
@@ -169,6 +179,9 @@ impl Arena {
                 .copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
             self.halves
                 .copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
+            self.codes
+                .copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
+            self.code_scales[slot] = self.code_scales[last];
             self.slot_of.insert(moved, slot);
         }
         self.rowids.pop();
@@ -176,11 +189,26 @@ impl Arena {
         self.errs.pop();
         self.vectors.truncate(last * self.dims);
         self.halves.truncate(last * self.dims);
+        self.codes.truncate(last * self.dims);
+        self.code_scales.pop();
     }
 
     /// Slot of `rowid`, if it has a live vector.
     pub fn slot(&self, rowid: i64) -> Option<usize> {
         self.slot_of.get(&rowid).copied()
+    }
+
+    /// SQLite rowid of the row in `slot`.
+    pub fn rowid_at(&self, slot: usize) -> i64 {
+        self.rowids[slot]
+    }
+
+    /// The i8 codes of `slot` and their scale.
+    pub fn code(&self, slot: usize) -> (&[i8], f32) {
+        (
+            &self.codes[slot * self.dims..(slot + 1) * self.dims],
+            self.code_scales[slot],
+        )
     }
 
     /// Record id (as u128) of the row in `slot`.
@@ -193,9 +221,13 @@ impl Arena {
         &self.vectors[slot * self.dims..(slot + 1) * self.dims]
     }
 
-    /// Bytes of vector data held in memory (f32 and f16 copies and error bounds).
+    /// Bytes of vector data held in memory (f32, f16 and i8 copies, error bounds, scales).
     pub fn vector_bytes(&self) -> usize {
-        self.vectors.len() * 4 + self.halves.len() * 2 + self.errs.len() * 4
+        self.vectors.len() * 4
+            + self.halves.len() * 2
+            + self.errs.len() * 4
+            + self.codes.len()
+            + self.code_scales.len() * 4
     }
 
     /// Exact top-`k` over all slots (`subset == None`) or the given slots, best first.

@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 pub type DotFn = fn(&[f32], &[f32]) -> f32;
 /// A dot product of an f32 vector with a vector of IEEE binary16 bit patterns.
 pub type DotF16Fn = fn(&[f32], &[u16]) -> f32;
+/// An exact dot product of two i8 vectors (the quantized scan's first pass).
+pub type DotI8Fn = fn(&[i8], &[i8]) -> i32;
 
 /// The kernels of one CPU level.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +26,9 @@ pub struct Kernel {
     pub dot: DotFn,
     /// f32 · f16.
     pub dot_f16: DotF16Fn,
+    /// i8 · i8, summed exactly in i32 (vectors of up to 65,536 dimensions cannot overflow:
+    /// 65,536 · 127² < 2³¹).
+    pub dot_i8: DotI8Fn,
 }
 
 /// The fastest kernel for this CPU, chosen once.
@@ -51,6 +56,7 @@ pub fn available() -> Vec<Kernel> {
         name: "scalar",
         dot: scalar,
         dot_f16: scalar_f16,
+        dot_i8: scalar_i8,
     }];
     #[cfg(target_arch = "x86_64")]
     {
@@ -60,6 +66,7 @@ pub fn available() -> Vec<Kernel> {
                 name: "avx2",
                 dot: x86::avx2,
                 dot_f16: x86::avx2_f16,
+                dot_i8: x86::avx2_i8,
             });
         }
         if has!("avx512f") {
@@ -67,6 +74,13 @@ pub fn available() -> Vec<Kernel> {
                 name: "avx512",
                 dot: x86::avx512,
                 dot_f16: x86::avx512_f16,
+                dot_i8: if has!("avx512bw") {
+                    x86::avx512_i8
+                } else if has!("avx2") {
+                    x86::avx2_i8
+                } else {
+                    scalar_i8
+                },
             });
         }
     }
@@ -79,6 +93,7 @@ pub fn available() -> Vec<Kernel> {
                 name: "neon",
                 dot: arm::neon,
                 dot_f16: scalar_f16,
+                dot_i8: scalar_i8,
             });
         }
     }
@@ -114,9 +129,67 @@ pub fn scalar_f16(a: &[f32], b: &[u16]) -> f32 {
         .sum()
 }
 
+/// The reference i8 kernel (exact: integer arithmetic).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn scalar_i8(a: &[i8], b: &[i8]) -> i32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "dot product of slices of different lengths"
+    );
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// Safe entry point; only handed out by `available()` after AVX2 was detected.
+    pub(super) fn avx2_i8(a: &[i8], b: &[i8]) -> i32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX2; the
+        // body is safe code that the compiler vectorizes with AVX2 instructions.
+        unsafe { avx2_i8_impl(a, b) }
+    }
+
+    /// Safe entry point; only handed out by `available()` after AVX-512BW was detected.
+    pub(super) fn avx512_i8(a: &[i8], b: &[i8]) -> i32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX-512F and
+        // AVX-512BW; the body is safe code vectorized with those instructions.
+        unsafe { avx512_i8_impl(a, b) }
+    }
+
+    /// Integer sums are exact, so the compiler may vectorize freely (sign-extend to i16,
+    /// `vpmaddwd` pairs into i32 lanes).
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_i8_impl(a: &[i8], b: &[i8]) -> i32 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| i32::from(x) * i32::from(y))
+            .sum()
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn avx512_i8_impl(a: &[i8], b: &[i8]) -> i32 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| i32::from(x) * i32::from(y))
+            .sum()
+    }
 
     /// Safe entry point; only handed out by `available()` after AVX2, FMA and F16C were detected.
     pub(super) fn avx2_f16(a: &[f32], b: &[u16]) -> f32 {
@@ -391,6 +464,21 @@ mod tests {
                     (got - reference).abs() <= 1e-5 * magnitude.max(1.0),
                     "f16 kernel {} gave {got}, scalar {reference}", k.name
                 );
+            }
+        }
+    }
+
+    proptest! {
+        /// Integer kernels are exact: every one equals the scalar reference.
+        #[test]
+        fn i8_kernels_equal_scalar(pairs in (0usize..600).prop_flat_map(|n| (
+            proptest::collection::vec(any::<i8>(), n),
+            proptest::collection::vec(any::<i8>(), n),
+        ))) {
+            let (a, b) = pairs;
+            let reference = scalar_i8(&a, &b);
+            for k in available() {
+                prop_assert_eq!((k.dot_i8)(&a, &b), reference, "kernel {}", k.name);
             }
         }
     }
