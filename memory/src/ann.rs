@@ -236,7 +236,11 @@ fn new_index(cfg: &AnnConfig, dims: usize) -> Result<Index, String> {
     let opts = IndexOptions {
         dimensions: dims,
         metric: MetricKind::IP,
-        quantization: ScalarKind::F16,
+        quantization: match std::env::var("RB_Q").as_deref() {
+            Ok("f32") => ScalarKind::F32,
+            Ok("bf16") => ScalarKind::BF16,
+            _ => ScalarKind::F16,
+        },
         connectivity: cfg.connectivity,
         expansion_add: cfg.expansion_add,
         // Searches ask for `candidates` results, which usearch uses as the beam width when it
@@ -553,8 +557,9 @@ impl Drop for Ann {
     }
 }
 
-/// `<shard file>.hnsw`.
-pub(crate) fn index_path(shard: &Path) -> PathBuf {
+/// Path of the index file of the shard at `shard`: the shard file's name plus
+/// [`INDEX_SUFFIX`] (`coder.sqlite` → `coder.sqlite.hnsw`).
+pub fn index_path(shard: &Path) -> PathBuf {
     let mut p = shard.as_os_str().to_owned();
     p.push(INDEX_SUFFIX);
     PathBuf::from(p)
@@ -694,22 +699,27 @@ impl Shared {
                 .filter_map(|&(r, g)| arena.slot(r).map(|s| (r, g, arena.vector(s).to_vec())))
                 .collect()
         };
-        // Make room (usearch must not grow while other threads search it).
-        {
+        // Make room (usearch must not grow while other threads search it). Lock order is
+        // state before graph everywhere: no state lock is taken while the graph is locked.
+        let live = self.read_state().live;
+        let created = {
             let mut graph = self.graph.write().unwrap_or_else(|p| p.into_inner());
-            if graph.is_none() {
+            let created = graph.is_none();
+            if created {
                 *graph = Some(new_index(&self.cfg, self.dims)?);
-                self.write_state().graph_removed = 0;
             }
             let index = graph.as_ref().ok_or("graph vanished")?;
             let need = index.size() + vectors.len();
             if need > index.capacity() {
-                let live = self.read_state().live;
                 let cap = need.max(index.capacity() * 2).max(live + live / 8);
                 index
                     .reserve_capacity_and_threads(cap, context_count(&self.cfg))
                     .map_err(|e| format!("reserving room for {cap} rows: {e}"))?;
             }
+            created
+        };
+        if created {
+            self.write_state().graph_removed = 0;
         }
         let mut taken_out = 0;
         {
@@ -776,9 +786,8 @@ impl Shared {
                 let arena = self.read_arena();
                 (0..arena.len()).map(|s| arena.rowid_at(s)).collect()
             };
-            let mut graph = self.graph.write().unwrap_or_else(|p| p.into_inner());
             let mut st = self.write_state();
-            *graph = None;
+            *self.graph.write().unwrap_or_else(|p| p.into_inner()) = None;
             st.removed.clear();
             st.graph_removed = 0;
             for r in rows {

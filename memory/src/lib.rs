@@ -43,7 +43,7 @@ mod search;
 mod shard;
 mod store;
 
-pub use ann::{INDEX_SUFFIX, IndexStatus};
+pub use ann::{INDEX_SUFFIX, IndexStatus, index_path};
 pub use embedding::Embedding;
 pub use error::{Error, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, TimeRange};

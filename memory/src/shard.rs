@@ -558,9 +558,9 @@ impl Shard {
             // Nobody else committed in between: apply our own changes directly.
             let mut arena = self.write_arena();
             arena.reserve(changes.len());
-            // Every change of this transaction is noted with its last seq: the index file
-            // stamp then never claims a row it does not hold.
-            let seq = stamper.next_seq - 1;
+            // Every change of this transaction is noted with its first seq: the index file's
+            // stamp (the lowest pending seq minus one) then never claims a row of it.
+            let seq = stamper.first_seq;
             let mut notes = Vec::with_capacity(changes.len());
             for ch in changes {
                 match ch {
@@ -575,7 +575,7 @@ impl Shard {
                 }
             }
             if !notes.is_empty() {
-                self.ann.note(&notes, arena.len(), seq);
+                self.ann.note(&notes, arena.len(), stamper.next_seq - 1);
             }
             drop(arena);
             c.applied_seq = stamper.next_seq - 1;
