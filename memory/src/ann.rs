@@ -236,11 +236,7 @@ fn new_index(cfg: &AnnConfig, dims: usize) -> Result<Index, String> {
     let opts = IndexOptions {
         dimensions: dims,
         metric: MetricKind::IP,
-        quantization: match std::env::var("RB_Q").as_deref() {
-            Ok("f32") => ScalarKind::F32,
-            Ok("bf16") => ScalarKind::BF16,
-            _ => ScalarKind::F16,
-        },
+        quantization: ScalarKind::F16,
         connectivity: cfg.connectivity,
         expansion_add: cfg.expansion_add,
         // Searches ask for `candidates` results, which usearch uses as the beam width when it
@@ -249,6 +245,29 @@ fn new_index(cfg: &AnnConfig, dims: usize) -> Result<Index, String> {
         multi: false,
     };
     Index::new(&opts).map_err(|e| format!("creating the graph: {e}"))
+}
+
+/// Replaces usearch's portable binary16 inner product (compiled for baseline x86-64, it
+/// converts element by element) with this crate's SIMD kernel: the same distance, `1 − a·b`,
+/// several times faster, for inserts and searches alike. Not stored in the file (and reset
+/// by usearch's `load`): installed on every new graph and after every load.
+#[allow(unsafe_code)]
+fn install_metric(index: &mut Index, dims: usize) {
+    let dot = crate::kernels::best().dot_f16_f16;
+    let metric = move |a: *const usearch::f16, b: *const usearch::f16| -> f32 {
+        // SAFETY: usearch calls the metric only with pointers to two vectors of this
+        // index, each `dims` binary16 values (`usearch::f16` is a 2-byte `repr(transparent)`
+        // bit pattern, read here as `u16`), alive for the duration of the call: stored
+        // vectors, or the query cast to binary16 by usearch. Nothing else calls it.
+        let (x, y) = unsafe {
+            (
+                std::slice::from_raw_parts(a.cast::<u16>(), dims),
+                std::slice::from_raw_parts(b.cast::<u16>(), dims),
+            )
+        };
+        1.0 - dot(x, y)
+    };
+    index.change_metric::<usearch::f16>(Box::new(metric));
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -706,7 +725,9 @@ impl Shared {
             let mut graph = self.graph.write().unwrap_or_else(|p| p.into_inner());
             let created = graph.is_none();
             if created {
-                *graph = Some(new_index(&self.cfg, self.dims)?);
+                let mut index = new_index(&self.cfg, self.dims)?;
+                install_metric(&mut index, self.dims);
+                *graph = Some(index);
             }
             let index = graph.as_ref().ok_or("graph vanished")?;
             let need = index.size() + vectors.len();
@@ -884,10 +905,11 @@ impl Shared {
         {
             return Err("mismatch: graph built with other settings".into());
         }
-        let index = new_index(&self.cfg, self.dims).map_err(|e| format!("unusable: {e}"))?;
+        let mut index = new_index(&self.cfg, self.dims).map_err(|e| format!("unusable: {e}"))?;
         index
             .load_from_buffer(payload)
             .map_err(|e| format!("corrupt: {e}"))?;
+        install_metric(&mut index, self.dims);
         if index.size() as u64 != count {
             return Err(format!(
                 "corrupt: header says {count} rows, graph has {}",
