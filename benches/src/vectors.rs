@@ -89,6 +89,10 @@ pub struct Args {
     /// Skip sqlite-vec (no ratio is printed then).
     #[arg(long)]
     no_peer: bool,
+    /// Directory for the shard and sqlite-vec files, kept after the run (default: a temporary
+    /// directory, removed).
+    #[arg(long)]
+    dir: Option<PathBuf>,
     /// Draw recall@k against p50 latency of every mode (and sqlite-vec) into this SVG file.
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -140,18 +144,23 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let extra = clustered(a.single_inserts, a.dim, 3, 7);
     let truth = ground_truth(&base, &queries, a.k);
 
-    let dir = tempfile::tempdir()?;
-    let shard_path = dir.path().join("bench.sqlite");
+    let tmp = tempfile::tempdir()?;
+    let dir = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            for f in ["bench.sqlite", "vec0.sqlite"] {
+                for suffix in ["", "-wal", "-shm", ".hnsw"] {
+                    let _ = std::fs::remove_file(d.join(format!("{f}{suffix}")));
+                }
+            }
+            d.clone()
+        }
+        None => tmp.path().to_owned(),
+    };
+    let shard_path = dir.join("bench.sqlite");
     let mut points = bench_reasonbank(&shard_path, a, &base, &queries, &extra, &truth)?;
     if !a.no_peer {
-        let peer = bench_sqlite_vec(
-            &dir.path().join("vec0.sqlite"),
-            a,
-            &base,
-            &queries,
-            &extra,
-            &truth,
-        )?;
+        let peer = bench_sqlite_vec(&dir.join("vec0.sqlite"), a, &base, &queries, &extra, &truth)?;
         let peer_p50 = peer.search_p50_us;
         emit(
             a,

@@ -463,7 +463,9 @@ impl Ann {
             .filter(|&&r| admitted(r))
             .filter_map(|&r| arena.slot(r))
             .collect();
-        let eligible = subset.map_or(arena.len(), <[i64]>::len) - flat.len();
+        let eligible = subset
+            .map_or(arena.len(), <[i64]>::len)
+            .saturating_sub(flat.len());
         let want = candidates.max(k);
         let matches = {
             let _ctx = sh.contexts.acquire();
@@ -530,8 +532,9 @@ impl Ann {
         }
     }
 
-    /// Blocks until every live row is in the graph (or the shard is below the threshold, or
-    /// the fold failed), at most `timeout`. Returns whether the flat segment is empty.
+    /// Blocks until every live row is in the graph, at most `timeout`. Returns whether that
+    /// happened; `true` at once for a shard below the threshold without a graph (nothing is
+    /// folded there), `false` if the fold failed.
     pub fn wait_folded(&self, timeout: Duration) -> bool {
         let sh = &self.shared;
         let deadline = Instant::now() + timeout;
@@ -543,7 +546,8 @@ impl Ann {
                     return st.pending.is_empty();
                 }
                 if idle && st.live < sh.cfg.threshold {
-                    return st.pending.is_empty();
+                    // Nothing will be folded: the shard is small enough to scan exactly.
+                    return true;
                 }
             }
             if Instant::now() >= deadline {
@@ -703,12 +707,16 @@ impl Shared {
         let (batch, removed) = {
             let mut st = self.write_state();
             st.busy = true;
-            let batch: Vec<(i64, u64)> = st
-                .pending
-                .iter()
-                .take(self.cfg.fold_batch)
-                .map(|(&r, &(g, _))| (r, g))
-                .collect();
+            // Oldest changes first, so that the stamp of a save during a long build (the
+            // lowest pending seq minus one) advances and a reopened file is worth loading.
+            let mut all: Vec<(i64, i64, u64)> =
+                st.pending.iter().map(|(&r, &(g, q))| (q, r, g)).collect();
+            let n = self.cfg.fold_batch.min(all.len());
+            if n < all.len() {
+                all.select_nth_unstable(n);
+                all.truncate(n);
+            }
+            let batch: Vec<(i64, u64)> = all.into_iter().map(|(_, r, g)| (r, g)).collect();
             (batch, std::mem::take(&mut st.removed))
         };
         let vectors: Vec<(i64, u64, Vec<f32>)> = {

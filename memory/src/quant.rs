@@ -160,7 +160,7 @@ mod tests {
         for (i, v) in rows.iter().enumerate() {
             a.upsert(i as i64, i as u128, v);
         }
-        let q = [0.9f32, 0.43588989, 0.0];
+        let q = [0.9f32, 0.435_889_9, 0.0];
         let got: Vec<i64> = top_k(&a, &q, 2, -1.0, None, 4, 1)
             .iter()
             .map(|h| h.rowid)
