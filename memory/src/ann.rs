@@ -206,6 +206,8 @@ fn context_count(cfg: &AnnConfig) -> usize {
 pub(crate) struct Ann {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    /// Reads the index file while the shard opens.
+    loader: Mutex<Option<JoinHandle<Result<(Index, i64), String>>>>,
 }
 
 impl std::fmt::Debug for Ann {
@@ -277,19 +279,19 @@ fn crc32(bytes: &[u8]) -> u32 {
 }
 
 impl Ann {
-    /// The index of a shard whose arena is `arena`. With persistence on, the file beside
-    /// `shard_path` is read and its header checked here; its rows are checked against the
-    /// arena in [`after_open`](Self::after_open).
+    /// The index of a shard whose arena is `arena`. With persistence on, a thread starts
+    /// reading and checking the file beside `shard_path` while the shard loads its arena;
+    /// [`loaded`](Self::loaded) waits for it.
     pub fn new(
         cfg: AnnConfig,
         dims: usize,
         shard_path: &Path,
         origin: &str,
         arena: Arc<RwLock<Arena>>,
-    ) -> (Ann, i64) {
+    ) -> Ann {
         let file = cfg.persist.then(|| index_path(shard_path));
         let contexts = context_count(&cfg);
-        let shared = Shared {
+        let shared = Arc::new(Shared {
             dims,
             file,
             origin: origin.to_owned(),
@@ -304,27 +306,51 @@ impl Ann {
             woken: Condvar::new(),
             saving: Mutex::new(()),
             cfg,
+        });
+        let loader = shared.file.clone().map(|path| {
+            let sh = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("reasonbank-index-load".into())
+                .spawn(move || sh.load(&path))
+        });
+        let loader = match loader {
+            None => None,
+            Some(Ok(h)) => Some(h),
+            Some(Err(e)) => {
+                // Without a thread the file is simply not used: the graph is rebuilt.
+                shared.write_state().file_note = Some(format!("not read: {e}"));
+                None
+            }
         };
-        // `stamp`: rows with a higher seq are caught up as pending; -1 when there is no graph.
-        let mut stamp = -1;
-        if let Some(path) = &shared.file {
-            let note = match shared.load(path) {
-                Ok((index, s)) => {
-                    *shared.graph.write().unwrap_or_else(|p| p.into_inner()) = Some(index);
-                    stamp = s;
-                    "loaded".to_owned()
-                }
-                Err(reason) => reason,
-            };
-            shared.write_state().file_note = Some(note);
+        Ann {
+            shared,
+            worker: Mutex::new(None),
+            loader: Mutex::new(loader),
         }
-        (
-            Ann {
-                shared: Arc::new(shared),
-                worker: Mutex::new(None),
-            },
-            stamp,
-        )
+    }
+
+    /// Waits for the index file (if any) to be read and checked, installs its graph, and
+    /// returns its stamp: rows with a higher `seq` must be noted as changes; -1 when there
+    /// is no graph (every row must be noted).
+    pub fn loaded(&self) -> i64 {
+        let handle = self
+            .loader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(h) = handle else {
+            return -1;
+        };
+        let (note, stamp) = match h.join() {
+            Ok(Ok((index, stamp))) => {
+                *self.shared.graph.write().unwrap_or_else(|p| p.into_inner()) = Some(index);
+                ("loaded".to_owned(), stamp)
+            }
+            Ok(Err(reason)) => (reason, -1),
+            Err(_) => ("not read: the loader panicked".to_owned(), -1),
+        };
+        self.shared.write_state().file_note = Some(note);
+        stamp
     }
 
     /// Tells the index about arena changes (in commit order, with the arena's new size),
@@ -575,6 +601,15 @@ impl Drop for Ann {
         if let Some(h) = handle {
             // A panicking fold thread has already recorded nothing useful; the index is
             // derived data and will be rebuilt, so its panic is not re-raised here.
+            let _ = h.join();
+        }
+        // A shard whose open failed may still be reading its index file.
+        let loader = self
+            .loader
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = loader {
             let _ = h.join();
         }
     }

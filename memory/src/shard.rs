@@ -172,9 +172,9 @@ pub(crate) struct Conn {
     /// `PRAGMA data_version` when the arena was last caught up; it changes when another
     /// connection (another process, or another handle in this one) commits.
     data_version: i64,
-    /// Highest `seq` the loaded index file covers (-1 without one): rows at or below it
-    /// are not noted to the index while the shard opens.
-    index_stamp: i64,
+    /// While the shard opens, the changes the arena loaded (the index file is read at the
+    /// same time; which of them the index must hear about depends on its stamp).
+    opening: Option<Vec<Note>>,
 }
 
 /// One agent's shard: a SQLite file plus an in-memory arena of its live vectors.
@@ -272,7 +272,7 @@ impl Shard {
             }
         }
         let arena = Arc::new(RwLock::new(Arena::new(meta.dimensions)));
-        let (ann, index_stamp) = Ann::new(
+        let ann = Ann::new(
             opts.ann.clone(),
             meta.dimensions,
             &path,
@@ -289,7 +289,7 @@ impl Shard {
                 conn,
                 applied_seq: 0,
                 data_version: 0,
-                index_stamp,
+                opening: Some(Vec::new()),
             }),
             arena,
             ann,
@@ -316,7 +316,18 @@ impl Shard {
     /// Hands the index what it needs to check a loaded graph against the rows (see
     /// `Ann::after_open`), then lets it start folding.
     fn check_index(&self, c: &mut Conn) -> Result<()> {
-        let stamp = c.index_stamp;
+        let stamp = self.ann.loaded();
+        let notes: Vec<Note> = c
+            .opening
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| match *n {
+                Note::Upsert { seq, .. } | Note::Remove { seq, .. } => seq > stamp,
+            })
+            .collect();
+        let live = self.read_arena().len();
+        self.ann.note(&notes, live, c.applied_seq);
         let (unchanged, count) = if stamp >= 0 {
             let mut sample = Vec::new();
             // The oldest and the newest rows the file claims to cover.
@@ -357,7 +368,6 @@ impl Shard {
                 rows.collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(|e| self.err(e))
             })?;
-        c.index_stamp = -1;
         Ok(())
     }
 
@@ -447,13 +457,11 @@ impl Shard {
             let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
             let seq: i64 = row.get(4).map_err(|e| self.err(e))?;
             max_seq = max_seq.max(seq);
-            if seq > c.index_stamp {
-                notes.push(if deleted {
-                    Note::Remove { rowid, seq }
-                } else {
-                    Note::Upsert { rowid, seq }
-                });
-            }
+            notes.push(if deleted {
+                Note::Remove { rowid, seq }
+            } else {
+                Note::Upsert { rowid, seq }
+            });
             if deleted {
                 arena.remove(rowid);
                 continue;
@@ -475,8 +483,10 @@ impl Shard {
             })?;
             arena.upsert(rowid, key, v.as_slice());
         }
-        if !notes.is_empty() {
-            self.ann.note(&notes, arena.len(), max_seq);
+        match &mut c.opening {
+            Some(pending) => pending.append(&mut notes),
+            None if !notes.is_empty() => self.ann.note(&notes, arena.len(), max_seq),
+            None => {}
         }
         c.applied_seq = max_seq;
         c.data_version = dv;
