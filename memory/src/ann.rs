@@ -333,11 +333,7 @@ impl Ann {
     /// returns its stamp: rows with a higher `seq` must be noted as changes; -1 when there
     /// is no graph (every row must be noted).
     pub fn loaded(&self) -> i64 {
-        let handle = self
-            .loader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handle = self.loader.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(h) = handle else {
             return -1;
         };
