@@ -207,8 +207,11 @@ pub(crate) struct Ann {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
     /// Reads the index file while the shard opens.
-    loader: Mutex<Option<JoinHandle<Result<(Index, i64), String>>>>,
+    loader: Mutex<Option<JoinHandle<Loaded>>>,
 }
+
+/// A graph read from the index file and its stamp, or why the file cannot be used.
+type Loaded = Result<(Index, i64), String>;
 
 impl std::fmt::Debug for Ann {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -928,7 +931,7 @@ impl Shared {
 
     /// Reads and checks the index file; returns the graph and its stamp, or why it cannot
     /// be used (`missing`, or the defect found).
-    fn load(&self, path: &Path) -> Result<(Index, i64), String> {
+    fn load(&self, path: &Path) -> Loaded {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("missing".into()),
