@@ -77,6 +77,12 @@ pub struct Args {
     /// Live rows from which the shard builds its HNSW graph (`ShardOptions::index_threshold`).
     #[arg(long, default_value_t = 20_000)]
     index_threshold: usize,
+    /// HNSW connectivity `M` (`ShardOptions::index_connectivity`).
+    #[arg(long, default_value_t = 32)]
+    connectivity: usize,
+    /// HNSW beam width while inserting (`ShardOptions::index_expansion_add`).
+    #[arg(long, default_value_t = 128)]
+    expansion_add: usize,
     /// Stored vectors: rows of `dim` little-endian f32 (default: synthetic clustered).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -300,7 +306,9 @@ fn bench_reasonbank(
     extra: &[Vec<f32>],
     truth: &[Vec<usize>],
 ) -> anyhow::Result<Vec<Point>> {
-    let o = shard_options(a.dim, a.index_threshold);
+    let mut o = shard_options(a.dim, a.index_threshold);
+    o.index_connectivity(a.connectivity)
+        .index_expansion_add(a.expansion_add);
     let shard = Shard::open(path, &o)?;
     let recs: Vec<NewRecord> = base
         .iter()
@@ -332,6 +340,7 @@ fn bench_reasonbank(
         a,
         json!({
             "engine": "reasonbank", "n": a.n, "dim": a.dim, "k": a.k, "kernel": kernels::best().name,
+            "connectivity": a.connectivity, "expansion_add": a.expansion_add,
             "insert_per_s": insert_per_s.round(), "insert_s": insert_s,
             "index_ready_s": build_s, "indexed": indexed, "graph": status.graph,
             "fold_per_s": fold_per_s.round(),

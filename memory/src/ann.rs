@@ -72,8 +72,8 @@ impl Default for AnnConfig {
     fn default() -> Self {
         AnnConfig {
             threshold: 20_000,
-            connectivity: 16,
-            expansion_add: 64,
+            connectivity: 32,
+            expansion_add: 128,
             persist: true,
             save_every: 50_000,
             fold_batch: 4_096,

