@@ -319,58 +319,39 @@ impl Shard {
     /// `Ann::after_open`), then lets it start folding.
     fn check_index(&self, c: &mut Conn) -> Result<()> {
         let stamp = self.ann.loaded();
-        let notes: Vec<Note> = c
-            .opening
-            .take()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|n| match *n {
-                Note::Upsert { seq, .. } | Note::Remove { seq, .. } => seq > stamp,
+        // The arena just loaded every row once, in seq order: its notes tell which live rows
+        // the file claims to cover, without another pass over the table.
+        let all = c.opening.take().unwrap_or_default();
+        let covered: Vec<i64> = all
+            .iter()
+            .filter_map(|n| match *n {
+                Note::Upsert { rowid, seq } if seq <= stamp => Some(rowid),
+                _ => None,
             })
             .collect();
+        // The oldest and the newest rows the file claims to cover.
+        let mut sample: Vec<i64> = covered.iter().take(64).copied().collect();
+        sample.extend(covered.iter().rev().take(64).copied());
+        let changed: Vec<Note> = all
+            .iter()
+            .filter(|n| match **n {
+                Note::Upsert { seq, .. } | Note::Remove { seq, .. } => seq > stamp,
+            })
+            .copied()
+            .collect();
         let live = self.read_arena().len();
-        self.ann.note(&notes, live, c.applied_seq);
-        let (unchanged, count) = if stamp >= 0 {
-            let mut sample = Vec::new();
-            // The oldest and the newest rows the file claims to cover.
-            for order in ["ASC", "DESC"] {
-                let sql = format!(
-                    "SELECT rowid FROM records WHERE seq <= ?1 AND deleted = 0 \
-                     ORDER BY seq {order} LIMIT 64"
-                );
-                let mut stmt = c.conn.prepare(&sql).map_err(|e| self.err(e))?;
-                let rows = stmt
-                    .query_map([stamp], |r| r.get::<_, i64>(0))
-                    .map_err(|e| self.err(e))?;
-                for r in rows {
-                    sample.push(r.map_err(|e| self.err(e))?);
-                }
-            }
-            let n: i64 = c
-                .conn
-                .query_row(
-                    "SELECT count(*) FROM records WHERE seq <= ?1 AND deleted = 0",
-                    [stamp],
-                    |r| r.get(0),
-                )
-                .map_err(|e| self.err(e))?;
-            (sample, usize::try_from(n).unwrap_or(0))
-        } else {
-            (Vec::new(), 0)
-        };
-        let conn = &c.conn;
+        self.ann.note(&changed, live, c.applied_seq);
         self.ann
-            .after_open(stamp, c.applied_seq, &unchanged, count, || {
-                let mut stmt = conn
-                    .prepare("SELECT rowid, seq FROM records WHERE deleted = 0")
-                    .map_err(|e| self.err(e))?;
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-                    .map_err(|e| self.err(e))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(|e| self.err(e))
-            })?;
-        Ok(())
+            .after_open(stamp, c.applied_seq, &sample, covered.len(), || {
+                Ok::<_, Error>(
+                    all.iter()
+                        .filter_map(|n| match *n {
+                            Note::Upsert { rowid, seq } => Some((rowid, seq)),
+                            Note::Remove { .. } => None,
+                        })
+                        .collect(),
+                )
+            })
     }
 
     /// State of the shard's HNSW index: whether a graph exists, how many rows it and its
