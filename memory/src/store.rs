@@ -122,6 +122,7 @@ impl Store {
             return Ok(Arc::clone(shard));
         }
         let shard = Arc::new(Shard::open(self.path_of(id), &self.opts.shard)?);
+        let mut evicted = None;
         if lru.shards.len() >= self.opts.max_open
             && let Some(oldest) = lru
                 .shards
@@ -129,9 +130,13 @@ impl Store {
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(k, _)| k.clone())
         {
-            lru.shards.remove(&oldest);
+            evicted = lru.shards.remove(&oldest);
         }
         lru.shards.insert(id.clone(), (Arc::clone(&shard), tick));
+        drop(lru);
+        // Closing a shard joins its index thread, which may write the index file: not
+        // while other callers wait for the store's lock.
+        drop(evicted);
         Ok(shard)
     }
 
