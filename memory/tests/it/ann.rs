@@ -458,3 +458,67 @@ fn killed_while_writing_the_index_file() {
     }
     assert!(loaded_once, "no round reopened a saved index file");
 }
+
+/// Searches from several threads while rows are inserted, updated and deleted and the fold
+/// thread adds to (and grows) the graph: no errors, always `k` hits, never a row deleted
+/// before the search started.
+#[test]
+fn searches_run_while_the_graph_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Arc::new(open(&dir.path().join("c.sqlite"), 1_000, |o| {
+        o.index_fold_threads(2);
+    }));
+    let (vecs, queries) = data(12_000, 16, 9);
+    let ids = fill(&shard, &vecs[..3_000]);
+    let deleted = Arc::new(Mutex::new(HashSet::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Deletes started (counted before each delete) and done (ids recorded after).
+    let deleting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let searchers: Vec<_> = (0..3)
+        .map(|t| {
+            let (shard, deleted, stop) =
+                (Arc::clone(&shard), Arc::clone(&deleted), Arc::clone(&stop));
+            let deleting = Arc::clone(&deleting);
+            let queries = queries.clone();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let q = &queries[(n + t) % queries.len()];
+                    let gone: HashSet<RecordId> = deleted.lock().unwrap().clone();
+                    let started = deleting.load(std::sync::atomic::Ordering::SeqCst);
+                    let mode = [SearchMode::Ann, SearchMode::Auto, SearchMode::Quantized][n % 3];
+                    let hits = search(&shard, q, 10, mode);
+                    // A row deleted between the ranking and the read of the records is left
+                    // out (as in exact search); with no delete meanwhile, 10 hits come back.
+                    if deleting.load(std::sync::atomic::Ordering::SeqCst) == started {
+                        assert_eq!(hits.len(), 10, "{mode:?}");
+                    }
+                    assert!(
+                        hits.iter().all(|h| !gone.contains(&h.id)),
+                        "deleted row returned"
+                    );
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for (i, chunk) in vecs[3_000..].chunks(500).enumerate() {
+        fill(&shard, chunk);
+        for id in ids.iter().skip(i * 50).take(50) {
+            deleting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            shard.delete(*id).unwrap();
+            deleted.lock().unwrap().insert(*id);
+        }
+        let mut u = RecordUpdate::new();
+        u.embedding(queries[i % queries.len()].clone());
+        shard.update(ids[2_000 + i], &u).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(shard.wait_indexed(WAIT));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let total: usize = searchers.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(total > 0);
+    assert_eq!(shard.index_status().error, None);
+    assert!(recall_vs_exact(&shard, &queries, 10, SearchMode::Ann) >= 0.9);
+}
