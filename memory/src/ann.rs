@@ -622,6 +622,42 @@ pub fn index_path(shard: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Removes `<file>.<pid>-<n>.tmp` files left by saves of processes that no longer run (a
+/// save killed midway). Where liveness cannot be checked (no `/proc`), they stay.
+fn remove_orphans(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(name))
+            .and_then(|r| r.strip_prefix('.'))
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            // Best effort: a file that cannot be removed is only wasted space.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Checks a loaded graph against the arena.
 fn verify(
     index: &Index,
@@ -886,9 +922,13 @@ impl Shared {
         };
         let (payload, count) = payload;
         let header = self.header(stamp, count as u64, &payload);
+        // One temporary file per process and handle: two handles of one shard (threads or
+        // processes) may save at once, and each renames only a file it wrote whole.
+        static HANDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tmp = {
+            let n = HANDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut p = path.as_os_str().to_owned();
-            p.push(".tmp");
+            p.push(format!(".{}-{n}.tmp", std::process::id()));
             PathBuf::from(p)
         };
         let io = |what: &str, e: std::io::Error| format!("{what} {}: {e}", tmp.display());
@@ -898,7 +938,10 @@ impl Shared {
             f.write_all(&payload).map_err(|e| io("writing", e))?;
             f.sync_all().map_err(|e| io("syncing", e))?;
         }
-        std::fs::rename(&tmp, path).map_err(|e| io("renaming", e))?;
+        if let Err(e) = std::fs::rename(&tmp, path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("renaming", e));
+        }
         if let Some(dir) = path.parent()
             && let Ok(d) = std::fs::File::open(dir)
         {
@@ -932,6 +975,7 @@ impl Shared {
     /// Reads and checks the index file; returns the graph and its stamp, or why it cannot
     /// be used (`missing`, or the defect found).
     fn load(&self, path: &Path) -> Loaded {
+        remove_orphans(path);
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("missing".into()),

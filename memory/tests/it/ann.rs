@@ -449,14 +449,22 @@ fn killed_while_writing_the_index_file() {
             assert!(r >= 0.9, "round {round}: recall {r:.3}");
             assert!(shard.wait_indexed(WAIT));
         }
-        // Leave a stray temporary file behind as a killed save would; it must be ignored.
+        // Leave a stray temporary file behind as a killed save would (the child's own may
+        // be there too); it must be ignored, and removed once its writer is gone.
         std::fs::write(
-            format!("{}.tmp", index_path(&path).display()),
+            format!("{}.4294967295-0.tmp", index_path(&path).display()),
             b"half a file",
         )
         .unwrap();
     }
     assert!(loaded_once, "no round reopened a saved index file");
+    drop(open(&path, 500, |_| {}));
+    let strays: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(strays.is_empty(), "orphaned temporary files: {strays:?}");
 }
 
 /// Searches from several threads while rows are inserted, updated and deleted and the fold
