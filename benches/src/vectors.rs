@@ -421,6 +421,7 @@ fn bench_reasonbank(
         }
     }
 
+    let graph_present = shard.index_status().graph;
     let mut single = Vec::with_capacity(extra.len());
     for v in extra {
         let r = NewRecord::new("", Embedding::new(v.clone())?);
@@ -472,7 +473,7 @@ fn bench_reasonbank(
         .unwrap_or_default();
     emit(
         a,
-        json!({"engine": "reasonbank", "single_insert_p50_us": single_p50,
+        json!({"engine": "reasonbank", "single_insert_p50_us": single_p50, "graph_present": graph_present,
                "close_s": close_s, "index_file_bytes": index_file_bytes,
                "cold_open_to_first_result_ms": cold_ms, "cold_mode": mode.name(),
                "cold_detail": serde_json::from_str::<serde_json::Value>(&cold_report).unwrap_or_default()}),
@@ -480,7 +481,7 @@ fn bench_reasonbank(
             "reasonbank: single durable insert p50 {single_p50:.1} µs (index present: {})  \
              close {close_s:.2} s  index file {:.1} MB\n\
              \x20          cold open → first {} result: {cold_ms:.0} ms (process start to exit, best of 3; {cold_report})",
-            points.iter().any(|p| p.mode == "ann"),
+            graph_present,
             index_file_bytes as f64 / 1e6,
             mode.name()
         ),

@@ -31,7 +31,8 @@ pub(crate) fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
     let inv = 127.0 / max;
     for (o, &x) in out.iter_mut().zip(v) {
         // |x · inv| ≤ 127 by construction, so the cast cannot saturate.
-        *o = (x * inv).round().clamp(-127.0, 127.0) as i8;
+        // Ties to even: vectorizes (`vroundps`) where `round` does not.
+        *o = (x * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
     }
     scale
 }
