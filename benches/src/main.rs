@@ -23,6 +23,9 @@ struct Cli {
 enum Cmd {
     /// Vector insert and search: reasonbank shards vs sqlite-vec (vec0) on the same data.
     Vectors(vectors::Args),
+    /// Internal: open an existing vector shard, answer one query, print timings (cold open).
+    #[command(hide = true)]
+    VectorsCold(vectors::ColdArgs),
     /// AgentMemory end to end: remember throughput, recall latency with query embedding.
     Memory(memory::Args),
     /// QUIC shard sync between two peers on loopback: fresh handshake and 0-RTT reconnect.
@@ -37,6 +40,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Vectors(a) => vectors::run(&a),
+        Cmd::VectorsCold(a) => vectors::cold(&a),
         Cmd::Memory(a) => memory::run(&a),
         Cmd::Sync(a) => sync::run(&a),
         Cmd::Embed(a) => embed::run(&a),

@@ -183,6 +183,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The approximate-nearest-neighbour index of a shard failed (building, adding to or
+    /// searching the graph) and a search asked for [`SearchMode::Ann`](crate::SearchMode::Ann)
+    /// explicitly. `Auto` searches answer exactly instead; the index itself is derived data
+    /// and is rebuilt from the rows.
+    #[error("vector index of shard {path} failed: {reason}")]
+    Index {
+        /// The shard file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

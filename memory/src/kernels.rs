@@ -14,6 +14,10 @@ use std::sync::OnceLock;
 pub type DotFn = fn(&[f32], &[f32]) -> f32;
 /// A dot product of an f32 vector with a vector of IEEE binary16 bit patterns.
 pub type DotF16Fn = fn(&[f32], &[u16]) -> f32;
+/// An exact dot product of two i8 vectors (the quantized scan's first pass).
+pub type DotI8Fn = fn(&[i8], &[i8]) -> i32;
+/// A dot product of two vectors of IEEE binary16 bit patterns (the HNSW graph's metric).
+pub type DotF16F16Fn = fn(&[u16], &[u16]) -> f32;
 
 /// The kernels of one CPU level.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +28,11 @@ pub struct Kernel {
     pub dot: DotFn,
     /// f32 · f16.
     pub dot_f16: DotF16Fn,
+    /// i8 · i8, summed exactly in i32 (vectors of up to 65,536 dimensions cannot overflow:
+    /// 65,536 · 127² < 2³¹).
+    pub dot_i8: DotI8Fn,
+    /// f16 · f16.
+    pub dot_f16_f16: DotF16F16Fn,
 }
 
 /// The fastest kernel for this CPU, chosen once.
@@ -51,6 +60,8 @@ pub fn available() -> Vec<Kernel> {
         name: "scalar",
         dot: scalar,
         dot_f16: scalar_f16,
+        dot_i8: scalar_i8,
+        dot_f16_f16: scalar_f16_f16,
     }];
     #[cfg(target_arch = "x86_64")]
     {
@@ -60,6 +71,8 @@ pub fn available() -> Vec<Kernel> {
                 name: "avx2",
                 dot: x86::avx2,
                 dot_f16: x86::avx2_f16,
+                dot_i8: x86::avx2_i8,
+                dot_f16_f16: x86::avx2_f16_f16,
             });
         }
         if has!("avx512f") {
@@ -67,6 +80,14 @@ pub fn available() -> Vec<Kernel> {
                 name: "avx512",
                 dot: x86::avx512,
                 dot_f16: x86::avx512_f16,
+                dot_i8: if has!("avx512bw") {
+                    x86::avx512_i8
+                } else if has!("avx2") {
+                    x86::avx2_i8
+                } else {
+                    scalar_i8
+                },
+                dot_f16_f16: x86::avx512_f16_f16,
             });
         }
     }
@@ -79,6 +100,8 @@ pub fn available() -> Vec<Kernel> {
                 name: "neon",
                 dot: arm::neon,
                 dot_f16: scalar_f16,
+                dot_i8: scalar_i8,
+                dot_f16_f16: scalar_f16_f16,
             });
         }
     }
@@ -114,9 +137,171 @@ pub fn scalar_f16(a: &[f32], b: &[u16]) -> f32 {
         .sum()
 }
 
+/// The reference i8 kernel (exact: integer arithmetic).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn scalar_i8(a: &[i8], b: &[i8]) -> i32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "dot product of slices of different lengths"
+    );
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum()
+}
+
+/// The reference f16 · f16 kernel.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn scalar_f16_f16(a: &[u16], b: &[u16]) -> f32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "dot product of slices of different lengths"
+    );
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| half::f16::from_bits(x).to_f32() * half::f16::from_bits(y).to_f32())
+        .sum()
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// Safe entry point; only handed out by `available()` after AVX2, FMA and F16C were detected.
+    pub(super) fn avx2_f16_f16(a: &[u16], b: &[u16]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX2, FMA and
+        // F16C, and the slices have equal length (checked above).
+        unsafe { avx2_f16_f16_impl(a, b) }
+    }
+
+    /// Safe entry point; only handed out by `available()` after AVX-512F was detected.
+    pub(super) fn avx512_f16_f16(a: &[u16], b: &[u16]) -> f32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX-512F
+        // (which includes the 512-bit f16 conversion), and the slices have equal length.
+        unsafe { avx512_f16_f16_impl(a, b) }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn avx2_f16_f16_impl(a: &[u16], b: &[u16]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY: each load reads 8 values at `i + o` with `i + o + 8 <= n` guaranteed by the
+        // loop conditions, for both slices of length `n`.
+        unsafe {
+            while i + 16 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let o = i + 8 * j;
+                    let x = _mm256_cvtph_ps(_mm_loadu_si128(pa.add(o).cast()));
+                    let y = _mm256_cvtph_ps(_mm_loadu_si128(pb.add(o).cast()));
+                    *acc = _mm256_fmadd_ps(x, y, *acc);
+                }
+                i += 16;
+            }
+            while i + 8 <= n {
+                let x = _mm256_cvtph_ps(_mm_loadu_si128(pa.add(i).cast()));
+                let y = _mm256_cvtph_ps(_mm_loadu_si128(pb.add(i).cast()));
+                acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+                i += 8;
+            }
+        }
+        let mut sum = hsum256(_mm256_add_ps(acc[0], acc[1]));
+        for k in i..n {
+            sum += half::f16::from_bits(a[k]).to_f32() * half::f16::from_bits(b[k]).to_f32();
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn avx512_f16_f16_impl(a: &[u16], b: &[u16]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY: each load reads 16 values at `i + o` with `i + o + 16 <= n` guaranteed by
+        // the loop conditions, for both slices of length `n`.
+        unsafe {
+            while i + 32 <= n {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let o = i + 16 * j;
+                    let x = _mm512_cvtph_ps(_mm256_loadu_si256(pa.add(o).cast()));
+                    let y = _mm512_cvtph_ps(_mm256_loadu_si256(pb.add(o).cast()));
+                    *acc = _mm512_fmadd_ps(x, y, *acc);
+                }
+                i += 32;
+            }
+            while i + 16 <= n {
+                let x = _mm512_cvtph_ps(_mm256_loadu_si256(pa.add(i).cast()));
+                let y = _mm512_cvtph_ps(_mm256_loadu_si256(pb.add(i).cast()));
+                acc[0] = _mm512_fmadd_ps(x, y, acc[0]);
+                i += 16;
+            }
+        }
+        let mut sum = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+        for k in i..n {
+            sum += half::f16::from_bits(a[k]).to_f32() * half::f16::from_bits(b[k]).to_f32();
+        }
+        sum
+    }
+
+    /// Safe entry point; only handed out by `available()` after AVX2 was detected.
+    pub(super) fn avx2_i8(a: &[i8], b: &[i8]) -> i32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX2; the
+        // body is safe code that the compiler vectorizes with AVX2 instructions.
+        unsafe { avx2_i8_impl(a, b) }
+    }
+
+    /// Safe entry point; only handed out by `available()` after AVX-512BW was detected.
+    pub(super) fn avx512_i8(a: &[i8], b: &[i8]) -> i32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "dot product of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports AVX-512F and
+        // AVX-512BW; the body is safe code vectorized with those instructions.
+        unsafe { avx512_i8_impl(a, b) }
+    }
+
+    /// Integer sums are exact, so the compiler may vectorize freely (sign-extend to i16,
+    /// `vpmaddwd` pairs into i32 lanes).
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_i8_impl(a: &[i8], b: &[i8]) -> i32 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| i32::from(x) * i32::from(y))
+            .sum()
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn avx512_i8_impl(a: &[i8], b: &[i8]) -> i32 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| i32::from(x) * i32::from(y))
+            .sum()
+    }
 
     /// Safe entry point; only handed out by `available()` after AVX2, FMA and F16C were detected.
     pub(super) fn avx2_f16(a: &[f32], b: &[u16]) -> f32 {
@@ -391,6 +576,30 @@ mod tests {
                     (got - reference).abs() <= 1e-5 * magnitude.max(1.0),
                     "f16 kernel {} gave {got}, scalar {reference}", k.name
                 );
+            }
+            let ha: Vec<u16> = a.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+            let reference = f64::from(scalar_f16_f16(&ha, &h));
+            for k in available() {
+                let got = f64::from((k.dot_f16_f16)(&ha, &h));
+                prop_assert!(
+                    (got - reference).abs() <= 1e-5 * magnitude.max(1.0),
+                    "f16·f16 kernel {} gave {got}, scalar {reference}", k.name
+                );
+            }
+        }
+    }
+
+    proptest! {
+        /// Integer kernels are exact: every one equals the scalar reference.
+        #[test]
+        fn i8_kernels_equal_scalar(pairs in (0usize..600).prop_flat_map(|n| (
+            proptest::collection::vec(any::<i8>(), n),
+            proptest::collection::vec(any::<i8>(), n),
+        ))) {
+            let (a, b) = pairs;
+            let reference = scalar_i8(&a, &b);
+            for k in available() {
+                prop_assert_eq!((k.dot_i8)(&a, &b), reference, "kernel {}", k.name);
             }
         }
     }

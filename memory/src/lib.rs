@@ -29,12 +29,14 @@
 //! # Ok(()) }
 //! ```
 
+mod ann;
 mod arena;
 mod embedding;
 mod error;
 mod filter;
 mod id;
 pub mod kernels;
+mod quant;
 mod record;
 mod replication;
 mod schema;
@@ -44,6 +46,7 @@ mod store;
 mod text;
 mod tokenize;
 
+pub use ann::{INDEX_SUFFIX, IndexStatus, index_path};
 pub use embedding::Embedding;
 pub use error::{Error, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, TimeRange};
@@ -54,6 +57,6 @@ pub use record::{
 };
 pub use replication::{ApplyReport, Change, MAX_ORIGIN_BYTES, MAX_VERSION};
 pub use schema::{APPLICATION_ID, Durability, PAGE_SIZE, SCHEMA_VERSION};
-pub use search::{MAX_K, Query, STOP_WORDS, SearchHit, SearchOptions};
+pub use search::{MAX_K, Query, STOP_WORDS, SearchHit, SearchMode, SearchOptions};
 pub use shard::{MAX_DIMENSIONS, Shard, ShardOptions, ShardStats};
 pub use store::{SHARD_SUFFIX, Store, StoreOptions};

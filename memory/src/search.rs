@@ -41,6 +41,51 @@ impl Query {
     }
 }
 
+/// How a vector query is ranked.
+///
+/// | mode | how | results |
+/// |---|---|---|
+/// | `Exact` | f16 pass with error bounds + f32 rescoring over the arena | identical to a brute-force f32 scan |
+/// | `Quantized` | calibrated i8 pass, f32 rescoring of the best [`rescore`](SearchOptions::rescore) rows | exact scores; rows approximate (recall@10 ≈ 0.99+) |
+/// | `Ann` | HNSW graph (beam [`beam`](SearchOptions::beam)) + exact scan of rows not yet in it, f32 rescoring | exact scores; rows approximate |
+/// | `Auto` | `Ann` when the shard has at least [`index_threshold`](crate::ShardOptions::index_threshold) live rows (or matching rows, with a filter) and its graph is ready; otherwise `Exact` | |
+///
+/// Every mode returns only live rows, applies the filter before top-k, and returns `k` hits
+/// whenever `k` matching rows reach the threshold... except that the approximate modes may
+/// miss a row that scores just above the threshold. A filter that leaves fewer rows than the
+/// index threshold is always searched exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SearchMode {
+    /// Exact top-k (see the table above).
+    Exact,
+    /// i8 scan rescored with f32.
+    Quantized,
+    /// HNSW graph plus flat segment, rescored with f32. Answers exactly while the shard has
+    /// no graph yet (below the index threshold, or still building); an index failure is
+    /// [`Error::Index`].
+    Ann,
+    /// Picks by shard size and filter (the default).
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "exact" => Ok(SearchMode::Exact),
+            "quantized" => Ok(SearchMode::Quantized),
+            "ann" => Ok(SearchMode::Ann),
+            "auto" => Ok(SearchMode::Auto),
+            _ => Err(Error::InvalidOption {
+                reason: format!("search mode must be exact, quantized, ann or auto, got {s:?}"),
+            }),
+        }
+    }
+}
+
 /// Options of one search.
 ///
 /// ```
@@ -57,6 +102,9 @@ pub struct SearchOptions {
     pub(crate) vector_weight: f32,
     pub(crate) text_weight: f32,
     pub(crate) candidates: Option<usize>,
+    pub(crate) mode: SearchMode,
+    pub(crate) beam: usize,
+    pub(crate) rescore: usize,
 }
 
 impl Default for SearchOptions {
@@ -79,6 +127,9 @@ impl SearchOptions {
             vector_weight: 1.0,
             text_weight: 1.0,
             candidates: None,
+            mode: SearchMode::Auto,
+            beam: 64,
+            rescore: 100,
         }
     }
     /// Number of hits to return, 1..=10,000. Defaults to 10.
@@ -117,6 +168,25 @@ impl SearchOptions {
     /// Defaults to `max(4 * k, 40)`.
     pub fn candidates(&mut self, n: usize) -> &mut Self {
         self.candidates = Some(n);
+        self
+    }
+
+    /// How vector queries are ranked. Defaults to [`SearchMode::Auto`].
+    pub fn mode(&mut self, m: SearchMode) -> &mut Self {
+        self.mode = m;
+        self
+    }
+    /// Candidates asked of the HNSW graph (its beam width `ef`); all of them are rescored
+    /// with f32. Higher is slower with better recall: on 100K clustered 384-d vectors, 64
+    /// gives recall@10 ≈ 0.98. Defaults to 64 (at least `k` is used).
+    pub fn beam(&mut self, n: usize) -> &mut Self {
+        self.beam = n.clamp(1, MAX_K);
+        self
+    }
+    /// Rows the quantized mode's i8 pass hands to f32 rescoring. Defaults to 100 (at
+    /// least `k` is used).
+    pub fn rescore(&mut self, n: usize) -> &mut Self {
+        self.rescore = n.clamp(1, 100 * MAX_K);
         self
     }
 

@@ -3,13 +3,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
 use serde_json::Value;
 
+use crate::ann::{Ann, AnnAnswer, AnnConfig, IndexStatus, Note};
 use crate::arena::{Arena, Scored};
 use crate::record::{check_kind, check_namespace, check_text, metadata_json};
 use crate::schema::{self, Durability, Pragmas};
@@ -17,7 +18,7 @@ use crate::search::{Candidate, Rankings, fuse};
 use crate::text::{QueryTerms, TextIndex};
 use crate::{
     Embedding, Error, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, Result, SearchHit,
-    SearchOptions,
+    SearchMode, SearchOptions,
 };
 
 /// Largest accepted number of dimensions.
@@ -31,6 +32,7 @@ pub struct ShardOptions {
     pub(crate) create: bool,
     pub(crate) pragmas: Pragmas,
     pub(crate) search_threads: usize,
+    pub(crate) ann: AnnConfig,
 }
 
 impl Default for ShardOptions {
@@ -46,6 +48,7 @@ impl Default for ShardOptions {
                 busy_timeout: Duration::from_secs(10),
             },
             search_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ann: AnnConfig::default(),
         }
     }
 }
@@ -101,6 +104,46 @@ impl ShardOptions {
         self.search_threads = n.max(1);
         self
     }
+    /// Live rows from which the shard builds an HNSW graph in the background and
+    /// [`SearchMode::Auto`] searches through it (below it, an exact scan is as fast).
+    /// Defaults to 20,000 (measured: an exact scan of 20K 384-d rows takes about as long as
+    /// a graph search plus the merge of its flat segment).
+    pub fn index_threshold(&mut self, rows: usize) -> &mut Self {
+        self.ann.threshold = rows.max(1);
+        self
+    }
+    /// HNSW connectivity `M` (links per node; twice that on the base layer). More links give
+    /// higher recall at a given beam width and slower inserts. Defaults to 32 (measured on
+    /// 200K clustered 384-d vectors: recall@10 0.997 at beam 64 and 6.8K folds/s, against
+    /// 0.978 and 10.3K/s for `M = 16`, efConstruction 64).
+    pub fn index_connectivity(&mut self, m: usize) -> &mut Self {
+        self.ann.connectivity = m.clamp(4, 128);
+        self
+    }
+    /// Beam width while inserting into the graph (`efConstruction`). Defaults to 128.
+    pub fn index_expansion_add(&mut self, ef: usize) -> &mut Self {
+        self.ann.expansion_add = ef.max(8);
+        self
+    }
+    /// Keep the graph in `<shard file>.hnsw` so that reopening loads it instead of
+    /// rebuilding. Defaults to true.
+    pub fn index_file(&mut self, yes: bool) -> &mut Self {
+        self.ann.persist = yes;
+        self
+    }
+    /// Rows folded into the graph after which the index file is written again (it is
+    /// also written whenever the flat segment empties, and when the shard is dropped).
+    /// Defaults to 50,000.
+    pub fn index_save_every(&mut self, rows: usize) -> &mut Self {
+        self.ann.save_every = rows.max(1);
+        self
+    }
+    /// Threads the background fold uses to add rows to the graph.
+    /// Defaults to the available parallelism.
+    pub fn index_fold_threads(&mut self, n: usize) -> &mut Self {
+        self.ann.fold_threads = n.max(1);
+        self
+    }
 }
 
 /// Counters and sizes of a shard.
@@ -133,6 +176,9 @@ pub(crate) struct Conn {
     /// `PRAGMA data_version` when the arena was last caught up; it changes when another
     /// connection (another process, or another handle in this one) commits.
     data_version: i64,
+    /// While the shard opens, the changes the arena loaded (the index file is read at the
+    /// same time; which of them the index must hear about depends on its stamp).
+    opening: Option<Vec<Note>>,
 }
 
 /// One agent's shard: a SQLite file plus an in-memory arena of its live vectors.
@@ -150,9 +196,13 @@ pub struct Shard {
     schema_version: u32,
     threads: usize,
     conn: Mutex<Conn>,
-    arena: RwLock<Arena>,
+    arena: Arc<RwLock<Arena>>,
     /// BM25 index of the live texts; lock it before `conn` when both are needed.
     text: RwLock<TextIndex>,
+    /// The HNSW graph and its flat segment (derived from the arena, like the arena from
+    /// the rows); its fold thread stops when the shard is dropped.
+    ann: Ann,
+    ann_threshold: usize,
 }
 
 impl std::fmt::Debug for Shard {
@@ -227,6 +277,14 @@ impl Shard {
                 });
             }
         }
+        let arena = Arc::new(RwLock::new(Arena::new(meta.dimensions)));
+        let ann = Ann::new(
+            opts.ann.clone(),
+            meta.dimensions,
+            &path,
+            &meta.origin,
+            Arc::clone(&arena),
+        );
         let shard = Shard {
             dims: meta.dimensions,
             model_id: meta.model_id,
@@ -237,9 +295,12 @@ impl Shard {
                 conn,
                 applied_seq: 0,
                 data_version: 0,
+                opening: Some(Vec::new()),
             }),
-            arena: RwLock::new(Arena::new(meta.dimensions)),
+            arena,
             text: RwLock::new(TextIndex::default()),
+            ann,
+            ann_threshold: opts.ann.threshold,
             path,
         };
         {
@@ -254,8 +315,73 @@ impl Shard {
                 .write_arena()
                 .reserve(usize::try_from(count).unwrap_or(0));
             shard.catch_up(&mut c)?;
+            shard.check_index(&mut c)?;
         }
         Ok(shard)
+    }
+
+    /// Hands the index what it needs to check a loaded graph against the rows (see
+    /// `Ann::after_open`), then lets it start folding.
+    fn check_index(&self, c: &mut Conn) -> Result<()> {
+        let stamp = self.ann.loaded();
+        // The arena just loaded every row once, in seq order: its notes tell which live rows
+        // the file claims to cover, without another pass over the table.
+        let all = c.opening.take().unwrap_or_default();
+        let covered: Vec<i64> = all
+            .iter()
+            .filter_map(|n| match *n {
+                Note::Upsert { rowid, seq } if seq <= stamp => Some(rowid),
+                _ => None,
+            })
+            .collect();
+        // The oldest and the newest rows the file claims to cover.
+        let mut sample: Vec<i64> = covered.iter().take(64).copied().collect();
+        sample.extend(covered.iter().rev().take(64).copied());
+        let changed: Vec<Note> = all
+            .iter()
+            .filter(|n| match **n {
+                Note::Upsert { seq, .. } | Note::Remove { seq, .. } => seq > stamp,
+            })
+            .copied()
+            .collect();
+        let live = self.read_arena().len();
+        self.ann.note(&changed, live, c.applied_seq);
+        self.ann
+            .after_open(stamp, c.applied_seq, &sample, covered.len(), || {
+                Ok::<_, Error>(
+                    all.iter()
+                        .filter_map(|n| match *n {
+                            Note::Upsert { rowid, seq } => Some((rowid, seq)),
+                            Note::Remove { .. } => None,
+                        })
+                        .collect(),
+                )
+            })
+    }
+
+    /// State of the shard's HNSW index: whether a graph exists, how many rows it and its
+    /// flat segment hold, what happened to the index file at open, the last failure.
+    pub fn index_status(&self) -> IndexStatus {
+        self.ann.status()
+    }
+
+    /// Blocks until the background fold has put every live row into the graph, at most
+    /// `timeout`; returns whether it has. Returns `true` at once for shards below the
+    /// [index threshold](ShardOptions::index_threshold) with nothing to fold.
+    pub fn wait_indexed(&self, timeout: Duration) -> bool {
+        self.ann.wait_folded(timeout)
+    }
+
+    /// Writes the index file now (it is otherwise written by the background fold and when
+    /// the shard is dropped). Does nothing when there is no graph or the file is disabled.
+    ///
+    /// # Errors
+    /// [`Error::Index`] if the graph cannot be serialized or the file cannot be written.
+    pub fn save_index(&self) -> Result<()> {
+        self.ann.save().map_err(|reason| Error::Index {
+            path: self.path.clone(),
+            reason,
+        })
     }
 
     /// The shard file.
@@ -312,12 +438,18 @@ impl Shard {
         let mut rows = stmt.query([c.applied_seq]).map_err(|e| self.err(e))?;
         let mut arena = self.write_arena();
         let mut max_seq = c.applied_seq;
+        let mut notes = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
             let id = self.read_id(row, 1)?;
             let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
             let seq: i64 = row.get(4).map_err(|e| self.err(e))?;
             max_seq = max_seq.max(seq);
+            notes.push(if deleted {
+                Note::Remove { rowid, seq }
+            } else {
+                Note::Upsert { rowid, seq }
+            });
             if deleted {
                 arena.remove(rowid);
                 continue;
@@ -338,6 +470,11 @@ impl Shard {
                 )
             })?;
             arena.upsert(rowid, key, v.as_slice());
+        }
+        match &mut c.opening {
+            Some(pending) => pending.append(&mut notes),
+            None if !notes.is_empty() => self.ann.note(&notes, arena.len(), max_seq),
+            None => {}
         }
         c.applied_seq = max_seq;
         c.data_version = dv;
@@ -419,11 +556,24 @@ impl Shard {
             // Nobody else committed in between: apply our own changes directly.
             let mut arena = self.write_arena();
             arena.reserve(changes.len());
+            // Every change of this transaction is noted with its first seq: the index file's
+            // stamp (the lowest pending seq minus one) then never claims a row of it.
+            let seq = stamper.first_seq;
+            let mut notes = Vec::with_capacity(changes.len());
             for ch in changes {
                 match ch {
-                    ArenaChange::Upsert(rowid, key, v) => arena.upsert(rowid, key, v.as_slice()),
-                    ArenaChange::Remove(rowid) => arena.remove(rowid),
+                    ArenaChange::Upsert(rowid, key, v) => {
+                        arena.upsert(rowid, key, v.as_slice());
+                        notes.push(Note::Upsert { rowid, seq });
+                    }
+                    ArenaChange::Remove(rowid) => {
+                        arena.remove(rowid);
+                        notes.push(Note::Remove { rowid, seq });
+                    }
                 }
+            }
+            if !notes.is_empty() {
+                self.ann.note(&notes, arena.len(), stamper.next_seq - 1);
             }
             drop(arena);
             c.applied_seq = stamper.next_seq - 1;
@@ -838,9 +988,12 @@ impl Shard {
         })
     }
 
-    /// Searches the shard: exact cosine top-k for a vector query, BM25 for a text query,
+    /// Searches the shard: cosine top-k for a vector query (exact, quantized or through the
+    /// HNSW graph, as [`SearchOptions::mode`] says; `Auto` is exact below the
+    /// [index threshold](ShardOptions::index_threshold)), BM25 for a text query,
     /// reciprocal-rank fusion of both for a hybrid query. A filter is applied before top-k,
-    /// so when at least `k` live rows match it (and reach the threshold), `k` hits return.
+    /// so when at least `k` live rows match it (and reach the threshold), `k` hits return
+    /// (approximate modes may miss a row whose score is just above the threshold).
     ///
     /// # Errors
     /// [`Error::InvalidOption`], [`Error::InvalidFilter`], [`Error::DimensionMismatch`], and
@@ -881,7 +1034,7 @@ impl Shard {
         let threshold = opts.threshold.unwrap_or(f32::NEG_INFINITY);
         let vector = match &query.vector {
             Some(v) => self
-                .vector_top(v, want, threshold, allowed.as_deref())
+                .vector_top(v, want, threshold, allowed.as_deref(), opts)?
                 .into_iter()
                 .map(|s| Candidate {
                     hit: s,
@@ -980,21 +1133,72 @@ impl Shard {
             .map_err(|e| self.err(e))
     }
 
-    /// Exact top-`k` by cosine over the arena, restricted to the `allowed` rowids if given.
+    /// Top-`k` by cosine, restricted to the `allowed` rowids (ascending) if given, in the
+    /// mode `opts` asks for (see [`SearchMode`]).
     fn vector_top(
         &self,
         q: &Embedding,
         k: usize,
         threshold: f32,
         allowed: Option<&[i64]>,
-    ) -> Vec<Scored> {
+        opts: &SearchOptions,
+    ) -> Result<Vec<Scored>> {
         let arena = self.read_arena();
-        let subset = allowed.map(|rows| {
-            let mut slots: Vec<usize> = rows.iter().filter_map(|&r| arena.slot(r)).collect();
+        // A selective filter leaves few rows: scanning them exactly is cheaper than walking
+        // the graph past all the others, and it is exact. A graph search visits about
+        // `beam · total / matching` nodes of ~32 distances each, an exact scan `matching`
+        // rows of one (f16) distance: the graph wins from `matching ≈ √(2,000 · total)`
+        // (4.5% of 1M rows, 14% of 100K), and never below the index threshold.
+        let selective = allowed.is_some_and(|s| {
+            let floor = (2_048.0 * arena.len() as f64).sqrt() as usize;
+            s.len() < self.ann_threshold.max(floor)
+        });
+        let graph = match opts.mode {
+            SearchMode::Exact | SearchMode::Quantized => false,
+            SearchMode::Ann => !selective,
+            SearchMode::Auto => {
+                !selective && arena.len() >= self.ann_threshold && self.ann.ready(arena.len())
+            }
+        };
+        if graph {
+            match self.ann.search(
+                &arena,
+                q.as_slice(),
+                k,
+                threshold,
+                opts.beam,
+                allowed,
+                self.threads,
+            ) {
+                Ok(AnnAnswer::Hits(hits)) => return Ok(hits),
+                Ok(AnnAnswer::Exact) => {}
+                Err(reason) if opts.mode == SearchMode::Ann => {
+                    return Err(Error::Index {
+                        path: self.path.clone(),
+                        reason,
+                    });
+                }
+                // `Auto` answers exactly; the failure stays visible in `index_status`.
+                Err(_) => {}
+            }
+        }
+        let slots = allowed.map(|rowids| {
+            let mut slots: Vec<usize> = rowids.iter().filter_map(|&r| arena.slot(r)).collect();
             slots.sort_unstable();
             slots
         });
-        arena.top_k(q.as_slice(), k, threshold, subset.as_deref(), self.threads)
+        if opts.mode == SearchMode::Quantized {
+            return Ok(crate::quant::top_k(
+                &arena,
+                q.as_slice(),
+                k,
+                threshold,
+                slots.as_deref(),
+                opts.rescore,
+                self.threads,
+            ));
+        }
+        Ok(arena.top_k(q.as_slice(), k, threshold, slots.as_deref(), self.threads))
     }
 
     /// The text index, first brought up to date with every row this handle has seen

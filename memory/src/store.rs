@@ -119,6 +119,7 @@ impl Store {
     /// # Errors
     /// As [`Shard::open`].
     pub fn shard(&self, id: &ShardId) -> Result<Arc<Shard>> {
+        let mut evicted = None;
         let slot = {
             let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
             lru.tick += 1;
@@ -135,13 +136,16 @@ impl Store {
                         .map(|(k, _)| k.clone())
                 {
                     // Handles already given out stay valid; the shard closes with the last.
-                    lru.shards.remove(&oldest);
+                    evicted = lru.shards.remove(&oldest);
                 }
                 let slot = Arc::new(Slot::default());
                 lru.shards.insert(id.clone(), (Arc::clone(&slot), tick));
                 slot
             }
         };
+        // Closing a shard joins its index thread, which may write the index file: not while
+        // other callers wait for the store's lock.
+        drop(evicted);
         let mut open = slot.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(shard) = &*open {
             return Ok(Arc::clone(shard));

@@ -1,6 +1,7 @@
 //! Integration tests of `reasonbank-memory`, one binary. Real SQLite files in temp dirs; a
 //! deterministic vector generator stands in for an embedding model (this crate never embeds).
 
+mod ann;
 mod bad_input;
 mod concurrency;
 mod crash;
