@@ -275,6 +275,22 @@ fn install_metric(index: &mut Index, dims: usize) {
     index.change_metric::<usearch::f16>(Box::new(metric));
 }
 
+/// The threads that add rows to graphs, shared by every shard of the process and separate
+/// from rayon's global pool, which searches use. One per core: folding is background work,
+/// and searches on the global pool keep their threads (the OS shares the cores).
+fn fold_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .thread_name(|i| format!("reasonbank-fold-{i}"))
+            .build()
+            // Building a pool fails only if the OS refuses to spawn threads; rayon's
+            // global pool would have failed the same way.
+            .expect("spawning the index fold threads")
+    })
+}
+
 fn crc32(bytes: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(bytes);
@@ -852,11 +868,15 @@ impl Shared {
             let replaced: usize = if pool == 1 {
                 vectors.iter().map(add).sum::<Result<usize, String>>()?
             } else {
-                vectors
-                    .par_iter()
-                    .with_min_len(vectors.len().div_ceil(pool).max(1))
-                    .map(add)
-                    .sum::<Result<usize, String>>()?
+                // On the fold pool, not rayon's global one: a search's parallel scan queued
+                // behind a batch of graph inserts would wait for the whole batch (seconds).
+                fold_pool().install(|| {
+                    vectors
+                        .par_iter()
+                        .with_min_len(vectors.len().div_ceil(pool).max(1))
+                        .map(add)
+                        .sum::<Result<usize, String>>()
+                })?
             };
             taken_out += replaced;
         }
