@@ -71,7 +71,7 @@ pub(crate) struct AnnConfig {
 impl Default for AnnConfig {
     fn default() -> Self {
         AnnConfig {
-            threshold: 20_000,
+            threshold: 500_000,
             connectivity: 32,
             expansion_add: 128,
             persist: true,

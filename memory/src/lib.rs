@@ -57,6 +57,8 @@ pub use record::{
 };
 pub use replication::{ApplyReport, Change, MAX_ORIGIN_BYTES, MAX_VERSION};
 pub use schema::{APPLICATION_ID, Durability, PAGE_SIZE, SCHEMA_VERSION};
-pub use search::{MAX_K, Query, STOP_WORDS, SearchHit, SearchMode, SearchOptions};
+pub use search::{
+    AUTO_QUANTIZED_ROWS, MAX_K, Query, STOP_WORDS, SearchHit, SearchMode, SearchOptions,
+};
 pub use shard::{MAX_DIMENSIONS, Shard, ShardOptions, ShardStats};
 pub use store::{SHARD_SUFFIX, Store, StoreOptions};

@@ -41,6 +41,13 @@ impl Query {
     }
 }
 
+/// Rows a [`SearchMode::Auto`] search must scan (the shard's, or those a filter leaves) before
+/// it uses the quantized scan instead of the exact one, when no graph answers. Below it the
+/// exact scan is fast enough (under 0.8 ms for 50K 384-d rows here); above it the i8 pass
+/// saves about 40% (0.85–0.94 ms against 1.45–1.55 ms at 100K) with recall@10 of 1.0 measured
+/// on real text embeddings and clustered synthetic vectors.
+pub const AUTO_QUANTIZED_ROWS: usize = 50_000;
+
 /// How a vector query is ranked.
 ///
 /// | mode | how | results |
@@ -48,7 +55,7 @@ impl Query {
 /// | `Exact` | f16 pass with error bounds + f32 rescoring over the arena | identical to a brute-force f32 scan |
 /// | `Quantized` | calibrated i8 pass, f32 rescoring of the best [`rescore`](SearchOptions::rescore) rows | exact scores; rows approximate (recall@10 ≈ 0.99+) |
 /// | `Ann` | HNSW graph (beam [`beam`](SearchOptions::beam)) + exact scan of rows not yet in it, f32 rescoring | exact scores; rows approximate |
-/// | `Auto` | `Ann` when the shard has at least [`index_threshold`](crate::ShardOptions::index_threshold) live rows (or matching rows, with a filter) and its graph is ready; otherwise `Exact` | |
+/// | `Auto` | `Ann` when the shard has at least [`index_threshold`](crate::ShardOptions::index_threshold) live rows (or matching rows, with a filter) and its graph is ready; otherwise `Quantized` when at least [`AUTO_QUANTIZED_ROWS`] rows are scanned, else `Exact` | |
 ///
 /// Every mode returns only live rows, applies the filter before top-k, and returns `k` hits
 /// whenever `k` matching rows reach the threshold... except that the approximate modes may
