@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::embedders::{EmbedKind, Embedder, provision::ProvisionOptions};
 use crate::memory::{
-    Embedding, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, SearchOptions, Shard,
-    ShardId, ShardStats, Store, StoreOptions,
+    Embedding, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, SearchMode, SearchOptions,
+    Shard, ShardId, ShardStats, Store, StoreOptions,
 };
 use crate::reasoning::{
     ConsolidateOptions, ConsolidationReport, Distiller, Feedback, Judge, LearnReport, MemoryItem,
@@ -109,6 +109,7 @@ pub struct RecallOptions {
     threshold: Option<f32>,
     filter: Option<Filter>,
     mode: RecallMode,
+    search: SearchMode,
     shards: Vec<ShardId>,
 }
 
@@ -119,6 +120,7 @@ impl Default for RecallOptions {
             threshold: None,
             filter: None,
             mode: RecallMode::Hybrid,
+            search: SearchMode::Auto,
             shards: Vec::new(),
         }
     }
@@ -147,6 +149,13 @@ impl RecallOptions {
     /// Ranking mode. Defaults to [`RecallMode::Hybrid`].
     pub fn mode(&mut self, m: RecallMode) -> &mut Self {
         self.mode = m;
+        self
+    }
+    /// How the vector side is searched: exact, quantized, through the HNSW graph, or
+    /// picked by shard size. Defaults to [`SearchMode::Auto`] (see there for what it picks
+    /// and the recall measured for each mode).
+    pub fn search_mode(&mut self, m: SearchMode) -> &mut Self {
+        self.search = m;
         self
     }
     /// Other agents' shards to search besides this agent's own. Defaults to none.
@@ -427,6 +436,7 @@ impl AgentMemory {
             (None, _) => Query::text(query),
         };
         let mut so = SearchOptions::new(opts.k);
+        so.mode(opts.search);
         if let Some(t) = opts.threshold {
             so.threshold(t);
         }

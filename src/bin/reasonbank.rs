@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use reasonbank::embedders::provision::{self, ModelFiles, ProvisionOptions};
-use reasonbank::memory::{Filter, RecordId, ShardId, Store, StoreOptions};
+use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId, Store, StoreOptions};
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
 use reasonbank::sync::{
     Access, Fingerprint, SyncClient, SyncConfig, SyncServer, generate_identity,
@@ -70,6 +70,9 @@ enum Cmd {
         /// hybrid (default), vector or text.
         #[arg(long, default_value = "hybrid")]
         mode: String,
+        /// Vector search: auto (default), exact, quantized or ann.
+        #[arg(long, default_value = "auto")]
+        search: String,
         /// Another agent's shard to search too (repeatable).
         #[arg(long = "shard")]
         shards: Vec<String>,
@@ -316,10 +319,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             threshold,
             filter,
             mode,
+            search,
             shards,
         } => {
             let mut o = RecallOptions::new();
-            o.k(*k).mode(mode.parse::<RecallMode>()?);
+            o.k(*k)
+                .mode(mode.parse::<RecallMode>()?)
+                .search_mode(search.parse::<SearchMode>().context("--search")?);
             if let Some(t) = threshold {
                 o.threshold(*t);
             }

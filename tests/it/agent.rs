@@ -1,7 +1,7 @@
 //! `AgentMemory` end to end with the real model: remember, recall among 1,000 memories,
 //! modes, filters, other agents' shards, update, forget, and errors.
 
-use reasonbank::memory::{Filter, ShardId};
+use reasonbank::memory::{Filter, SearchMode, ShardId};
 use reasonbank::{AgentMemory, Error, Memory, RecallMode, RecallOptions};
 use serde_json::json;
 
@@ -62,9 +62,18 @@ async fn recall_finds_the_right_memory_among_a_thousand() {
     assert_eq!(ids.len(), 1000);
     assert_eq!(mem.stats().await.unwrap().records, 1000);
 
-    for mode in [RecallMode::Hybrid, RecallMode::Vector] {
+    let searches = [
+        SearchMode::Auto,
+        SearchMode::Exact,
+        SearchMode::Quantized,
+        SearchMode::Ann,
+    ];
+    for (mode, search) in [RecallMode::Hybrid, RecallMode::Vector]
+        .into_iter()
+        .flat_map(|m| searches.map(|s| (m, s)))
+    {
         let mut o = RecallOptions::new();
-        o.k(3).mode(mode);
+        o.k(3).mode(mode).search_mode(search);
         let hits = mem
             .recall("our HTTPS certs are about to lapse, what do we do?", &o)
             .await
@@ -72,7 +81,7 @@ async fn recall_finds_the_right_memory_among_a_thousand() {
         assert_eq!(
             hits[0].id,
             ids[500],
-            "{mode:?}: {:?}",
+            "{mode:?} {search:?}: {:?}",
             hits.iter().map(|h| &h.text).collect::<Vec<_>>()
         );
         assert_eq!(hits[0].shard.as_str(), "coder");
