@@ -687,7 +687,12 @@ impl Shard {
     pub fn update(&self, id: RecordId, upd: &RecordUpdate) -> Result<()> {
         self.check_update(upd)?;
         self.write(|tx, st| {
-            let Some((rowid, old_text)) = self.live_row(tx, id)? else {
+            let Some(LiveRow {
+                rowid,
+                text: old_text,
+                ..
+            }) = self.live_row(tx, id)?
+            else {
                 return Err(Error::NotFound { id });
             };
             let changes = self.apply_update(tx, st, rowid, id, &old_text, upd)?;
@@ -765,18 +770,9 @@ impl Shard {
         self.write(|tx, st| {
             let mut rows = Vec::with_capacity(updates.len());
             for (id, version, _) in updates {
-                let row: Option<(i64, String, i64)> = tx
-                    .prepare_cached(
-                        "SELECT rowid, text, version FROM records WHERE id = ?1 AND deleted = 0",
-                    )
-                    .and_then(|mut s| {
-                        s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                            .optional()
-                    })
-                    .map_err(|e| self.err(e))?;
-                match row {
-                    Some((rowid, text, v)) if u64::try_from(v).ok() == Some(*version) => {
-                        rows.push((rowid, text));
+                match self.live_row(tx, *id)? {
+                    Some(row) if u64::try_from(row.version).ok() == Some(*version) => {
+                        rows.push((row.rowid, row.text));
                     }
                     _ => return Ok((false, Vec::new())),
                 }
@@ -849,10 +845,19 @@ impl Shard {
             .collect())
     }
 
-    /// `(rowid, text)` of the live record `id`.
-    fn live_row(&self, tx: &Transaction<'_>, id: RecordId) -> Result<Option<(i64, String)>> {
-        tx.prepare_cached("SELECT rowid, text FROM records WHERE id = ?1 AND deleted = 0")
-            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+    /// Rowid, text and version of the live record `id`.
+    fn live_row(&self, tx: &Transaction<'_>, id: RecordId) -> Result<Option<LiveRow>> {
+        tx.prepare_cached("SELECT rowid, text, version FROM records WHERE id = ?1 AND deleted = 0")
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(LiveRow {
+                        rowid: r.get(0)?,
+                        text: r.get(1)?,
+                        version: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
             .map_err(|e| self.err(e))
     }
 
@@ -885,7 +890,12 @@ impl Shard {
     /// SQLite failures only; deleting a missing record returns `Ok(false)`.
     pub fn delete(&self, id: RecordId) -> Result<bool> {
         self.write(|tx, st| {
-            let Some((rowid, old_text)) = self.live_row(tx, id)? else {
+            let Some(LiveRow {
+                rowid,
+                text: old_text,
+                ..
+            }) = self.live_row(tx, id)?
+            else {
                 return Ok((false, Vec::new()));
             };
             let (seq, version) = st.stamp();
@@ -1296,6 +1306,14 @@ impl Shard {
             deleted,
         })
     }
+}
+
+/// The columns of a live row that writes need before changing it.
+struct LiveRow {
+    rowid: i64,
+    /// The old text: external-content FTS5 needs it to delete the row's tokens.
+    text: String,
+    version: i64,
 }
 
 /// Issues `seq` and hybrid-logical-clock `version` stamps inside one write transaction.
