@@ -46,7 +46,7 @@ mod store;
 mod text;
 mod tokenize;
 
-pub use ann::{INDEX_SUFFIX, IndexStatus, index_path};
+pub use ann::{AUTO_MIN_RECALL, INDEX_SUFFIX, IndexStatus, index_path};
 pub use embedding::Embedding;
 pub use error::{Error, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, TimeRange};

@@ -114,14 +114,14 @@ impl ShardOptions {
         self
     }
     /// Live rows from which the shard builds an HNSW graph in the background and
-    /// [`SearchMode::Auto`] searches through it (below it, an exact scan is as fast).
-    /// Defaults to 500,000. On clustered synthetic vectors a graph beats the exact scan from
-    /// about 20,000 rows (0.12 ms at recall@10 0.999 against 1.6 ms at 100K), but on real
-    /// text embeddings it did not: 100K all-MiniLM-L6-v2 vectors of docstring sentences gave
-    /// recall@10 0.50 (0.79 counting rows within 0.01 of the 10th exact score) at 1.1 ms with
-    /// beam 64, against 1.6 ms for the exact scan. Below the default, `Auto` stays exact (an
-    /// exact scan of 500K rows takes about 8 ms here); set it lower for vectors that cluster
-    /// well, after measuring recall on your data (`reasonbank-bench vectors --mode`).
+    /// [`SearchMode::Auto`] searches through it. Defaults to 100,000: there the i8 scan
+    /// `Auto` uses below it takes about 0.9 ms, the graph 0.12–0.3 ms (recall@10 0.995 at
+    /// beam 64 on 44K all-MiniLM-L6-v2 embeddings of distinct docstring sentences, 0.999 on
+    /// clustered synthetic vectors), and building it costs about 25–50 s of background work
+    /// on two cores. `Auto` leaves a graph for the scan if its measured recall is poor
+    /// ([`IndexStatus::recall_estimate`](crate::IndexStatus::recall_estimate)): vectors
+    /// without neighbourhood structure defeat HNSW (100K embeddings of random *pairs* of
+    /// sentences, every row about equally similar to every other, gave 0.50).
     pub fn index_threshold(&mut self, rows: usize) -> &mut Self {
         self.ann.threshold = rows.max(1);
         self
@@ -1428,7 +1428,7 @@ impl Shard {
         let graph = match opts.mode {
             SearchMode::Exact | SearchMode::Quantized => false,
             SearchMode::Ann => true,
-            SearchMode::Auto => graph_rows >= self.ann_threshold,
+            SearchMode::Auto => graph_rows >= self.ann_threshold && self.ann.ready(graph_rows),
         };
         if !graph || graph_rows == 0 || selective {
             return Ok(None);

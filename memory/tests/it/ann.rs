@@ -131,6 +131,61 @@ fn ann_recall_floor_on_20k_clustered() {
     }
 }
 
+/// Polls until the background recall estimate is in.
+fn recall_estimate(shard: &Shard) -> f32 {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(r) = shard.index_status().recall_estimate {
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no recall estimate");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The graph's recall is measured on the shard's own rows; `Auto` leaves a graph that
+/// measures poorly (here one starved of links on structureless vectors) for the scan.
+#[test]
+fn auto_skips_a_graph_whose_measured_recall_is_poor() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = open(&dir.path().join("good.sqlite"), 1_000, |_| {});
+    let (vecs, _) = data(4_000, 0, 3);
+    fill(&good, &vecs);
+    assert!(good.wait_indexed(WAIT));
+    let r = recall_estimate(&good);
+    assert!(
+        r >= reasonbank_memory::AUTO_MIN_RECALL,
+        "clustered data measured {r}"
+    );
+
+    let poor = open(&dir.path().join("poor.sqlite"), 1_000, |o| {
+        o.index_connectivity(4).index_expansion_add(8);
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let noise: Vec<Embedding> = (0..4_000)
+        .map(|_| {
+            let v = (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            Embedding::new(v).unwrap()
+        })
+        .collect();
+    fill(&poor, &noise[..3_950]);
+    assert!(poor.wait_indexed(WAIT));
+    let r = recall_estimate(&poor);
+    assert!(
+        r < reasonbank_memory::AUTO_MIN_RECALL,
+        "a starved graph measured {r}"
+    );
+    // `Auto` answers by the exact scan (4K rows), `Ann` through the graph.
+    let queries = &noise[3_950..];
+    let mut ann_misses = 0;
+    for q in queries {
+        let exact = ids(&search(&poor, q, 10, SearchMode::Exact));
+        assert_eq!(ids(&search(&poor, q, 10, SearchMode::Auto)), exact);
+        ann_misses += usize::from(ids(&search(&poor, q, 10, SearchMode::Ann)) != exact);
+    }
+    assert!(ann_misses > 0, "the graph was not poor after all");
+}
+
 #[test]
 fn deleted_and_updated_rows_never_come_back() {
     let dir = tempfile::tempdir().unwrap();
