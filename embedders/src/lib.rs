@@ -65,6 +65,8 @@
 mod cache;
 mod embedder;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "onnx")]
 mod onnx;
 #[cfg(feature = "openai")]

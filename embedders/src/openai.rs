@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::embedder::{Prefixes, check_texts, finish_vectors};
+use crate::http::{HttpFailure, JsonEndpoint};
 use crate::{EmbedKind, Embedder, Error, Result};
 
 /// Largest response body read, in bytes (2048 vectors of 3072 dimensions as JSON fit).
@@ -86,21 +87,16 @@ impl OpenAiCompatibleEmbedderBuilder {
                 "model must be non-empty; dimensions and timeout non-zero".into(),
             ));
         }
-        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return Err(Error::InvalidConfig(format!(
-                "base_url must start with http:// or https://, got {:?}",
-                self.base_url
-            )));
-        }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let endpoint = JsonEndpoint::new(
+            &self.base_url,
+            "embeddings",
+            self.api_key.clone(),
+            self.timeout,
+        )
+        .map_err(Error::InvalidConfig)?;
         Ok(OpenAiCompatibleEmbedder {
             inner: Arc::new(Client {
-                agent,
-                url: format!("{}/embeddings", self.base_url.trim_end_matches('/')),
+                endpoint,
                 model_id: format!("openai-compatible:{}@{}", self.model, self.base_url),
                 config: self.clone(),
             }),
@@ -115,8 +111,7 @@ pub struct OpenAiCompatibleEmbedder {
 }
 
 struct Client {
-    agent: ureq::Agent,
-    url: String,
+    endpoint: JsonEndpoint,
     model_id: String,
     config: OpenAiCompatibleEmbedderBuilder,
 }
@@ -124,7 +119,7 @@ struct Client {
 impl std::fmt::Debug for OpenAiCompatibleEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiCompatibleEmbedder")
-            .field("url", &self.inner.url)
+            .field("url", &self.inner.endpoint.url())
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
@@ -173,40 +168,19 @@ impl Client {
         if config.send_dimensions {
             body["dimensions"] = config.dimensions.into();
         }
-        let mut request = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", "application/json");
-        if let Some(key) = &config.api_key {
-            request = request.header("Authorization", format!("Bearer {key}"));
-        }
-        let transport = |e: ureq::Error| match e {
-            ureq::Error::Timeout(_) => Error::Timeout {
-                after: config.timeout,
-            },
-            other => Error::Transport {
-                url: self.url.clone(),
-                source: Box::new(other),
-            },
-        };
-        let response = request.send(body.to_string()).map_err(transport)?;
-        let status = response.status().as_u16();
-        let text = response
-            .into_body()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(transport)?;
-        if !(200..300).contains(&status) {
-            let mut end = text.len().min(1024);
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            return Err(Error::Http {
-                status,
-                body: text[..end].to_owned(),
-            });
-        }
+        let text = self
+            .endpoint
+            .post(&body, MAX_RESPONSE_BYTES)
+            .map_err(|e| match e {
+                HttpFailure::Timeout => Error::Timeout {
+                    after: config.timeout,
+                },
+                HttpFailure::Transport(source) => Error::Transport {
+                    url: self.endpoint.url().to_owned(),
+                    source: Box::new(source),
+                },
+                HttpFailure::Status { status, body } => Error::Http { status, body },
+            })?;
         let parsed: Response =
             serde_json::from_str(&text).map_err(|e| Error::MalformedResponse {
                 reason: "not an embeddings response".into(),
@@ -278,7 +252,7 @@ mod tests {
             .base_url("http://127.0.0.1:1/v1/")
             .build()
             .unwrap();
-        assert_eq!(e.inner.url, "http://127.0.0.1:1/v1/embeddings");
+        assert_eq!(e.inner.endpoint.url(), "http://127.0.0.1:1/v1/embeddings");
     }
 
     #[test]

@@ -133,10 +133,4 @@ pub enum Error {
 }
 
 /// At most 1 KiB of `text`, cut at a character boundary.
-pub(crate) fn excerpt(text: &str) -> String {
-    let mut end = text.len().min(1024);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
+pub(crate) use reasonbank_embedders::http::excerpt;

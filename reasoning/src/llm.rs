@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::error::excerpt;
+use reasonbank_embedders::http::{HttpFailure, JsonEndpoint, excerpt};
+
 use crate::{Error, Result};
 
 const MAX_RESPONSE_BYTES: u64 = 16 << 20;
@@ -80,27 +81,24 @@ impl ChatClientBuilder {
         if self.model.is_empty() || self.timeout.is_zero() {
             return bad("model must be non-empty and the timeout non-zero".into());
         }
-        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
-            return bad(format!(
-                "base_url must start with http:// or https://, got {:?}",
-                self.base_url
-            ));
-        }
         if !self.temperature.is_finite() || self.temperature < 0.0 {
             return bad(format!(
                 "temperature must be >= 0, got {}",
                 self.temperature
             ));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let endpoint = match JsonEndpoint::new(
+            &self.base_url,
+            "chat/completions",
+            self.api_key.clone(),
+            self.timeout,
+        ) {
+            Ok(e) => e,
+            Err(reason) => return bad(reason),
+        };
         Ok(ChatClient {
             inner: Arc::new(Inner {
-                agent,
-                url: format!("{}/chat/completions", self.base_url.trim_end_matches('/')),
+                endpoint,
                 config: self.clone(),
             }),
         })
@@ -114,15 +112,14 @@ pub struct ChatClient {
 }
 
 struct Inner {
-    agent: ureq::Agent,
-    url: String,
+    endpoint: JsonEndpoint,
     config: ChatClientBuilder,
 }
 
 impl std::fmt::Debug for ChatClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatClient")
-            .field("url", &self.inner.url)
+            .field("url", &self.inner.endpoint.url())
             .field("model", &self.inner.config.model)
             .finish_non_exhaustive()
     }
@@ -169,7 +166,7 @@ impl ChatClient {
 
     /// The endpoint URL.
     pub fn url(&self) -> &str {
-        &self.inner.url
+        self.inner.endpoint.url()
     }
 
     /// Sends `messages` and returns the first choice's message content.
@@ -199,38 +196,25 @@ impl Inner {
             "temperature": c.temperature,
             "max_tokens": c.max_tokens,
         });
-        let mut request = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", "application/json");
-        if let Some(key) = &c.api_key {
-            request = request.header("Authorization", format!("Bearer {key}"));
-        }
-        let transport = |e: ureq::Error| match e {
-            ureq::Error::Timeout(_) => Error::Timeout {
-                url: self.url.clone(),
-                after: c.timeout,
-            },
-            other => Error::Transport {
-                url: self.url.clone(),
-                source: Box::new(other),
-            },
-        };
-        let response = request.send(body.to_string()).map_err(transport)?;
-        let status = response.status().as_u16();
-        let text = response
-            .into_body()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(transport)?;
-        if !(200..300).contains(&status) {
-            return Err(Error::Http {
-                url: self.url.clone(),
-                status,
-                body: excerpt(&text),
-            });
-        }
+        let url = || self.endpoint.url().to_owned();
+        let text = self
+            .endpoint
+            .post(&body, MAX_RESPONSE_BYTES)
+            .map_err(|e| match e {
+                HttpFailure::Timeout => Error::Timeout {
+                    url: url(),
+                    after: c.timeout,
+                },
+                HttpFailure::Transport(source) => Error::Transport {
+                    url: url(),
+                    source: Box::new(source),
+                },
+                HttpFailure::Status { status, body } => Error::Http {
+                    url: url(),
+                    status,
+                    body,
+                },
+            })?;
         let malformed = |reason: &str| Error::MalformedLlmOutput {
             what: "chat response",
             reason: reason.to_owned(),
