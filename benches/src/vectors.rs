@@ -81,7 +81,7 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     connectivity: usize,
     /// HNSW beam width while inserting (`ShardOptions::index_expansion_add`).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 64)]
     expansion_add: usize,
     /// Stored vectors: rows of `dim` little-endian f32 (default: synthetic clustered).
     #[arg(long)]

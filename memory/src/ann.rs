@@ -85,7 +85,7 @@ impl Default for AnnConfig {
         AnnConfig {
             threshold: 100_000,
             connectivity: 32,
-            expansion_add: 128,
+            expansion_add: 64,
             persist: true,
             save_every: 50_000,
             fold_batch: 4_096,

@@ -127,14 +127,19 @@ impl ShardOptions {
         self
     }
     /// HNSW connectivity `M` (links per node; twice that on the base layer). More links give
-    /// higher recall at a given beam width and slower inserts. Defaults to 32 (measured on
-    /// 200K clustered 384-d vectors: recall@10 0.997 at beam 64 and 6.8K folds/s, against
-    /// 0.978 and 10.3K/s for `M = 16`, efConstruction 64).
+    /// higher recall at a given beam width and slower inserts. Defaults to 32 (measured
+    /// with efConstruction 64 on 200K clustered 384-d vectors: recall@10 0.986 at beam 64
+    /// and 9.3K folds/s, against 0.982 and 14.2K/s for `M = 16`; on 44K real sentence
+    /// embeddings 0.986 against 0.976).
     pub fn index_connectivity(&mut self, m: usize) -> &mut Self {
         self.ann.connectivity = m.clamp(4, 128);
         self
     }
-    /// Beam width while inserting into the graph (`efConstruction`). Defaults to 128.
+    /// Beam width while inserting into the graph (`efConstruction`). Defaults to 64:
+    /// measured with `M = 32` on 200K clustered vectors, it folds 1.65× faster than 128
+    /// (9.3K against 5.6K vectors/s) for recall@10 0.986 against 0.997 at beam 64 (0.998
+    /// against 0.999 at beam 128); on 44K real sentence embeddings 0.986 against 0.994
+    /// (0.995 against 0.997 at beam 128).
     pub fn index_expansion_add(&mut self, ef: usize) -> &mut Self {
         self.ann.expansion_add = ef.max(8);
         self
