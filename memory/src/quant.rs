@@ -184,6 +184,9 @@ fn nearest<T: Ord>(c: &mut Vec<T>, keep: usize) {
     }
 }
 
+/// Candidates ahead of the one being rescored whose vectors are prefetched.
+const PREFETCH_AHEAD: usize = 4;
+
 /// Rows estimated per call of the estimator: its output fits in L1, and a block is long
 /// enough that the call costs nothing next to the rows.
 const BLOCK: usize = 256;
@@ -245,26 +248,36 @@ impl Scan<'_> {
         // where a heap pays a sift of log(keep) levels per accepted row.
         let mut kept: Vec<Candidate<D>> = Vec::with_capacity((2 * keep).min(hi - lo));
         let mut bar: Option<Candidate<D>> = None;
+        let mut consider = |d: D, slot: usize| {
+            // Slots index a `Vec`, and the arena never holds more than u32::MAX rows (that
+            // would be 6 TB of 384-d vectors).
+            let c = (d, slot as u32);
+            if bar.is_some_and(|b| c >= b) {
+                return;
+            }
+            kept.push(c);
+            if kept.len() == 2 * keep {
+                nearest(&mut kept, keep);
+                bar = kept.last().copied();
+            }
+        };
         let mut out = [D::default(); BLOCK];
         for start in (lo..hi).step_by(BLOCK) {
             let end = (start + BLOCK).min(hi);
-            let rows = match self.subset {
-                None => Rows::Range(start, end),
-                Some(s) => Rows::Slots(&s[start..end]),
-            };
             let out = &mut out[..end - start];
-            estimate(rows, out);
-            for (&d, slot) in out.iter().zip(rows.slots()) {
-                // Slots index a `Vec`, and the arena never holds more than u32::MAX rows
-                // (that would be 6 TB of 384-d vectors).
-                let c = (d, slot as u32);
-                if bar.is_some_and(|b| c >= b) {
-                    continue;
+            match self.subset {
+                None => {
+                    estimate(Rows::Range(start, end), out);
+                    for (i, &d) in out.iter().enumerate() {
+                        consider(d, start + i);
+                    }
                 }
-                kept.push(c);
-                if kept.len() == 2 * keep {
-                    nearest(&mut kept, keep);
-                    bar = kept.last().copied();
+                Some(s) => {
+                    let slots = &s[start..end];
+                    estimate(Rows::Slots(slots), out);
+                    for (&d, &slot) in out.iter().zip(slots) {
+                        consider(d, slot);
+                    }
                 }
             }
         }
@@ -279,8 +292,12 @@ impl Scan<'_> {
         slots.sort_unstable();
         let dot = kernels::best().dot;
         let mut hits: Vec<Scored> = slots
-            .into_iter()
-            .filter_map(|slot| {
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &slot)| {
+                if let Some(&ahead) = slots.get(i + PREFETCH_AHEAD) {
+                    kernels::prefetch(self.arena.vector(ahead as usize));
+                }
                 let slot = slot as usize;
                 let score = dot(self.query, self.arena.vector(slot));
                 (score >= self.threshold).then(|| Scored {
