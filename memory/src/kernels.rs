@@ -2,12 +2,13 @@
 //!
 //! Every vector in a shard is unit length, so cosine similarity is a dot product. Per CPU
 //! level: `dot` (f32 · f32), `dot_f16` (f32 query · IEEE binary16 row, used by the exact
-//! search's first pass, see `arena.rs`), `dot_i8` and `hamming` (the quantized scans' first
-//! passes, see `quant.rs`) and `dot_f16_f16` (the graph's metric). The scalar kernels are the
-//! reference; the SIMD kernels (AVX-512F, AVX2+FMA+F16C on x86-64, NEON on aarch64) must agree
-//! with them to floating-point reassociation error, and the integer kernels exactly, which
-//! property tests check for every kernel this CPU can run. CPU features are detected once, on
-//! first use.
+//! search's first pass, see `arena.rs`), `dot_i8`, `hamming` and `hamming_rows` (the i8 and
+//! sign-bit scans' first passes, see `quant.rs`) and `dot_f16_f16` (the graph's metric). The
+//! scalar kernels are the reference; the SIMD kernels (AVX-512F, AVX2+FMA+F16C, POPCNT on
+//! x86-64, NEON on aarch64) must agree with them to floating-point reassociation error, and
+//! the integer kernels exactly, which property tests check for every kernel this CPU can run.
+//! CPU features are detected once, on first use. [`prefetch`] is a cache hint for the rows a
+//! scan is about to rescore.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
