@@ -385,3 +385,38 @@ pub const STOP_WORDS: &[&str] = &[
     "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself",
     "yourselves",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every mode parses from the name it serializes to, and an unknown name lists them all.
+    #[test]
+    fn modes_parse_from_their_serialized_names() {
+        for mode in [
+            SearchMode::Exact,
+            SearchMode::Quantized,
+            SearchMode::Binary,
+            SearchMode::Ann,
+            SearchMode::Auto,
+        ] {
+            let name = serde_json::to_value(mode).unwrap();
+            let name = name.as_str().unwrap();
+            assert_eq!(name.parse::<SearchMode>().unwrap(), mode);
+            let err = "bogus".parse::<SearchMode>().unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn rescore_defaults_per_mode_unless_set() {
+        let mut o = SearchOptions::new(10);
+        assert_eq!(o.rescore_for(SearchMode::Quantized), QUANTIZED_RESCORE);
+        assert_eq!(o.rescore_for(SearchMode::Binary), BINARY_RESCORE);
+        o.k(100);
+        assert_eq!(o.rescore_for(SearchMode::Binary), 1_600);
+        o.rescore(50);
+        assert_eq!(o.rescore_for(SearchMode::Quantized), 50);
+        assert_eq!(o.rescore_for(SearchMode::Binary), 50);
+    }
+}
