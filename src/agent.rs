@@ -151,8 +151,8 @@ impl RecallOptions {
         self.mode = m;
         self
     }
-    /// How the vector side is searched: exact, quantized, through the HNSW graph, or
-    /// picked by shard size. Defaults to [`SearchMode::Auto`] (see there for what it picks
+    /// How the vector side is searched: exact, an i8 or sign-bit scan rescored exactly,
+    /// through the HNSW graph, or picked by shard size. Defaults to [`SearchMode::Auto`] (see there for what it picks
     /// and the recall measured for each mode).
     pub fn search_mode(&mut self, m: SearchMode) -> &mut Self {
         self.search = m;

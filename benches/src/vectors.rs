@@ -1,15 +1,16 @@
 //! `reasonbank-bench vectors`: bulk insert, single durable insert, index build and top-k
-//! search on one shard in each search mode (exact, quantized, ann, auto), cold open, memory
-//! per vector, and the same data through sqlite-vec 0.1.9 (`vec0`) in the same process.
-//! Every mode reports recall@k against brute-force ground truth; `--plot` draws recall
-//! against p50 latency.
+//! search on one shard in each search mode (exact, quantized, binary, ann, auto), cold open,
+//! memory per vector, and the same data through sqlite-vec 0.1.9 (`vec0`) in the same
+//! process. Every mode reports recall@k against brute-force ground truth and the bytes its
+//! flat first pass reads per stored vector; `--plot` draws recall against p50 latency.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use reasonbank::memory::{
-    Embedding, NewRecord, Query, SearchMode, SearchOptions, Shard, ShardOptions, kernels,
+    AUTO_QUANTIZED_ROWS, BINARY_RESCORE, BINARY_RESCORE_PER_HIT, Embedding, NewRecord, Query,
+    SearchMode, SearchOptions, Shard, ShardOptions, kernels,
 };
 use rusqlite::Connection;
 use serde_json::json;
@@ -23,6 +24,8 @@ pub enum Mode {
     Exact,
     /// Calibrated i8 scan, f32 rescoring.
     Quantized,
+    /// Sign-bit (Hamming) scan, f32 rescoring.
+    Binary,
     /// HNSW graph plus flat segment, f32 rescoring.
     Ann,
     /// Picks by shard size and filter.
@@ -34,6 +37,7 @@ impl Mode {
         match self {
             Mode::Exact => SearchMode::Exact,
             Mode::Quantized => SearchMode::Quantized,
+            Mode::Binary => SearchMode::Binary,
             Mode::Ann => SearchMode::Ann,
             Mode::Auto => SearchMode::Auto,
         }
@@ -42,6 +46,7 @@ impl Mode {
         match self {
             Mode::Exact => "exact",
             Mode::Quantized => "quantized",
+            Mode::Binary => "binary",
             Mode::Ann => "ann",
             Mode::Auto => "auto",
         }
@@ -64,7 +69,7 @@ pub struct Args {
     #[arg(long, default_value_t = 200)]
     queries: usize,
     /// Search modes to measure, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::Exact, Mode::Quantized, Mode::Ann, Mode::Auto])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Mode::Exact, Mode::Quantized, Mode::Binary, Mode::Ann, Mode::Auto])]
     mode: Vec<Mode>,
     /// HNSW beam widths (`SearchOptions::beam`) for `ann`; the first is the headline figure,
     /// the others draw the curve of `--plot`.
@@ -74,6 +79,11 @@ pub struct Args {
     /// headline figure.
     #[arg(long, value_delimiter = ',', default_values_t = [100, 20, 50, 200, 400])]
     rescore: Vec<usize>,
+    /// Candidates rescored by `binary` (`SearchOptions::rescore`); the first is the headline
+    /// figure. Default: the library's default for `--k` (`max(400, 16·k)`), then 100, 200,
+    /// 800, 1600.
+    #[arg(long, value_delimiter = ',')]
+    binary_rescore: Vec<usize>,
     /// Live rows from which the shard builds its HNSW graph (`ShardOptions::index_threshold`).
     #[arg(long, default_value_t = 20_000)]
     index_threshold: usize,
@@ -137,7 +147,7 @@ struct Point {
 /// Runs the benchmark.
 pub fn run(a: &Args) -> anyhow::Result<()> {
     if a.mode.is_empty() {
-        bail!("--mode needs at least one of exact, quantized, ann, auto");
+        bail!("--mode needs at least one of exact, quantized, binary, ann, auto");
     }
     let base = match &a.data {
         Some(p) => read_f32_rows(p, a.dim, Some(a.n))?,
@@ -218,6 +228,25 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Bytes per stored vector that `mode`'s flat first pass reads (`None`: a graph search,
+/// which reads what its walk visits). Every mode then reads `4 · dim` bytes per candidate it
+/// rescores with f32. `auto` is the pass it picks for this run's row count.
+fn first_pass_bytes(mode: Mode, a: &Args) -> Option<usize> {
+    let dim = a.dim;
+    match mode {
+        // f16 copy plus the per-row error bound.
+        Mode::Exact => Some(2 * dim + 4),
+        // i8 codes plus the per-row scale.
+        Mode::Quantized => Some(dim + 4),
+        // Sign bits in whole u64 words.
+        Mode::Binary => Some(dim.div_ceil(64) * 8),
+        Mode::Ann => None,
+        Mode::Auto if a.n >= a.index_threshold => None,
+        Mode::Auto if a.n >= AUTO_QUANTIZED_ROWS => first_pass_bytes(Mode::Quantized, a),
+        Mode::Auto => first_pass_bytes(Mode::Exact, a),
+    }
 }
 
 fn emit(a: &Args, j: serde_json::Value, text: String) {
@@ -350,14 +379,17 @@ fn bench_reasonbank(
         format!(
             "reasonbank: n={} dim={} kernel={}  bulk insert {insert_per_s:.0}/s ({insert_s:.1} s)  \
              graph ready {build_s:.1} s after the first insert ({fold_per_s:.0} vectors/s folded)\n\
-             \x20          memory per vector: arena {arena_per_vec:.0} B (f32 {} + f16 {} + i8 {} + bounds)  \
-             graph {graph_per_vec:.0} B  process RSS growth {rss_per_vec:.0} B",
+             \x20          memory per vector: arena {arena_per_vec:.0} B (f32 {} + f16 {} + i8 {} + sign bits {} + bounds)  \
+             graph {graph_per_vec:.0} B  process RSS growth {rss_per_vec:.0} B  \
+             (f32 rescoring reads {} B per candidate)",
             a.n,
             a.dim,
             kernels::best().name,
             a.dim * 4,
             a.dim * 2,
-            a.dim
+            a.dim,
+            a.dim.div_ceil(64) * 8,
+            a.dim * 4
         ),
     );
 
@@ -372,6 +404,17 @@ fn bench_reasonbank(
         let knobs: Vec<Option<(&'static str, usize)>> = match mode {
             Mode::Ann => a.beam.iter().map(|&b| Some(("beam", b))).collect(),
             Mode::Quantized => a.rescore.iter().map(|&r| Some(("rescore", r))).collect(),
+            Mode::Binary if a.binary_rescore.is_empty() => {
+                let default = BINARY_RESCORE.max(BINARY_RESCORE_PER_HIT * a.k);
+                let mut sweep = vec![default];
+                sweep.extend([100, 200, 800, 1600].into_iter().filter(|&r| r != default));
+                sweep.into_iter().map(|r| Some(("rescore", r))).collect()
+            }
+            Mode::Binary => a
+                .binary_rescore
+                .iter()
+                .map(|&r| Some(("rescore", r)))
+                .collect(),
             Mode::Exact | Mode::Auto => vec![None],
         };
         for knob in knobs {
@@ -400,12 +443,17 @@ fn bench_reasonbank(
             let (p50, p99) = p50_p99(&mut lat);
             let r = recall(&found, truth);
             let knob_text = knob.map(|(n, v)| format!(" {n}={v}")).unwrap_or_default();
+            let first = first_pass_bytes(mode, a);
+            let first_text =
+                first.map_or_else(|| "graph".to_owned(), |b| format!("{b:>4} B/vector"));
             emit(
                 a,
                 json!({"engine": "reasonbank", "mode": mode.name(), "knob": knob.map(|k| json!({k.0: k.1})),
-                       "search_p50_us": p50, "search_p99_us": p99, "recall_at_k": r}),
+                       "search_p50_us": p50, "search_p99_us": p99, "recall_at_k": r,
+                       "first_pass_bytes_per_vector": first,
+                       "rescore_bytes_per_candidate": a.dim * 4}),
                 format!(
-                    "{:>9}{knob_text:<12} search p50 {p50:>8.1} µs  p99 {p99:>8.1} µs  recall@{} {r:.4}",
+                    "{:>9}{knob_text:<13} search p50 {p50:>8.1} µs  p99 {p99:>8.1} µs  recall@{} {r:.4}  first pass {first_text}",
                     mode.name(),
                     a.k
                 ),
@@ -578,6 +626,7 @@ fn plot_svg(a: &Args, points: &[Point]) -> String {
     let colours = [
         ("exact", "#1f77b4"),
         ("quantized", "#2ca02c"),
+        ("binary", "#ff7f0e"),
         ("ann", "#d62728"),
         ("auto", "#9467bd"),
         ("sqlite-vec", "#7f7f7f"),

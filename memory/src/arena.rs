@@ -3,7 +3,9 @@
 //! All live vectors of a shard sit in one contiguous `Vec<f32>` (row-major, `dims` floats per
 //! slot), loaded at open and kept in step with every committed write. A query is one pass of
 //! the SIMD dot kernel over that memory: no SQLite cursor, no BLOB decoding per query.
-//! Deleting swaps the last slot into the hole, so the arena stays dense.
+//! Deleting swaps the last slot into the hole, so the arena stays dense. Beside the f32 rows
+//! it keeps, per slot, an f16 copy (below), i8 codes and packed sign bits (the approximate
+//! scans of `quant.rs`); every copy moves with its row.
 //!
 //! # Exact search in two passes
 //!
@@ -75,6 +77,11 @@ pub(crate) struct Arena {
     /// approximate quantized scan (`quant.rs`).
     codes: Vec<i8>,
     code_scales: Vec<f32>,
+    /// Words of packed sign bits per slot (`dims / 64` rounded up).
+    words: usize,
+    /// The sign bits of every vector (bit `i` of a row is `vᵢ > 0`), `words` u64 per slot,
+    /// for the binary scan (`quant.rs`).
+    signs: Vec<u64>,
     keys: Vec<u128>,
     rowids: Vec<i64>,
     slot_of: HashMap<i64, usize>,
@@ -116,6 +123,7 @@ impl Arena {
         Arena {
             dims,
             slack,
+            words: dims.div_ceil(64),
             ..Default::default()
         }
     }
@@ -130,6 +138,7 @@ impl Arena {
         self.errs.reserve(additional);
         self.codes.reserve(additional * self.dims);
         self.code_scales.reserve(additional);
+        self.signs.reserve(additional * self.words);
         self.keys.reserve(additional);
         self.rowids.reserve(additional);
         self.slot_of.reserve(additional);
@@ -138,7 +147,7 @@ impl Arena {
     /// Inserts or replaces the vector of `rowid`. `v.len()` must equal the arena's dims.
     pub fn upsert(&mut self, rowid: i64, key: u128, v: &[f32]) {
         debug_assert_eq!(v.len(), self.dims);
-        let d = self.dims;
+        let (d, w) = (self.dims, self.words);
         let slot = match self.slot_of.get(&rowid) {
             Some(&slot) => {
                 self.vectors[slot * d..(slot + 1) * d].copy_from_slice(v);
@@ -155,9 +164,11 @@ impl Arena {
                 self.errs.push(0.0);
                 self.codes.resize(self.codes.len() + d, 0);
                 self.code_scales.push(0.0);
+                self.signs.resize(self.signs.len() + w, 0);
                 slot
             }
         };
+        crate::quant::sign_bits(v, &mut self.signs[slot * w..(slot + 1) * w]);
         self.code_scales[slot] =
             crate::quant::quantize(v, &mut self.codes[slot * d..(slot + 1) * d]);
         self.errs[slot] = to_f16(
@@ -185,6 +196,10 @@ impl Arena {
             self.codes
                 .copy_within(last * self.dims..(last + 1) * self.dims, slot * self.dims);
             self.code_scales[slot] = self.code_scales[last];
+            self.signs.copy_within(
+                last * self.words..(last + 1) * self.words,
+                slot * self.words,
+            );
             self.slot_of.insert(moved, slot);
         }
         self.rowids.pop();
@@ -194,6 +209,7 @@ impl Arena {
         self.halves.truncate(last * self.dims);
         self.codes.truncate(last * self.dims);
         self.code_scales.pop();
+        self.signs.truncate(last * self.words);
     }
 
     /// Slot of `rowid`, if it has a live vector.
@@ -214,6 +230,16 @@ impl Arena {
         )
     }
 
+    /// The packed sign bits of `slot` (`dims / 64` words, rounded up).
+    pub fn signs(&self, slot: usize) -> &[u64] {
+        &self.signs[slot * self.words..(slot + 1) * self.words]
+    }
+
+    /// The packed sign bits of slots `lo..hi`, consecutive.
+    pub fn signs_of(&self, lo: usize, hi: usize) -> &[u64] {
+        &self.signs[lo * self.words..hi * self.words]
+    }
+
     /// Record id (as u128) of the row in `slot`.
     pub fn key_at(&self, slot: usize) -> u128 {
         self.keys[slot]
@@ -224,13 +250,15 @@ impl Arena {
         &self.vectors[slot * self.dims..(slot + 1) * self.dims]
     }
 
-    /// Bytes of vector data held in memory (f32, f16 and i8 copies, error bounds, scales).
+    /// Bytes of vector data held in memory (f32, f16, i8 and sign-bit copies, error bounds,
+    /// scales).
     pub fn vector_bytes(&self) -> usize {
         self.vectors.len() * 4
             + self.halves.len() * 2
             + self.errs.len() * 4
             + self.codes.len()
             + self.code_scales.len() * 4
+            + self.signs.len() * 8
     }
 
     /// Exact top-`k` over all slots (`subset == None`) or the given slots, best first.
@@ -368,8 +396,8 @@ struct Pass {
 }
 
 /// An f32 with a total order (scores are always finite here).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct OrdF32(f32);
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct OrdF32(pub f32);
 impl Eq for OrdF32 {}
 impl PartialOrd for OrdF32 {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
@@ -435,6 +463,58 @@ mod tests {
         a.remove(2);
         assert_eq!(a.len(), 0);
         assert_eq!(a.vector_bytes(), 0);
+    }
+
+    /// Every derived copy (f16, error bound, i8 codes and scale, sign bits) stays with its
+    /// row through replacements and swap-removes: after a random sequence of writes each live
+    /// slot holds exactly what a fresh encoding of its vector gives.
+    #[test]
+    fn swap_remove_keeps_every_copy_with_its_row() {
+        // 70 dims: two words of sign bits, the second one partly used.
+        const D: usize = 70;
+        let mut x = 7u64;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as usize
+        };
+        let mut a = Arena::new(D);
+        let mut live: HashMap<i64, Vec<f32>> = HashMap::new();
+        for step in 0..2_000 {
+            let rowid = (next() % 64) as i64;
+            if next() % 3 == 0 {
+                a.remove(rowid);
+                live.remove(&rowid);
+            } else {
+                let v: Vec<f32> = (0..D)
+                    .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
+                    .collect();
+                a.upsert(rowid, rowid as u128 * 3, &v);
+                live.insert(rowid, v);
+            }
+            assert_eq!(a.len(), live.len(), "step {step}");
+        }
+        assert!(live.len() > 10);
+        let mut scratch = Vec::new();
+        for (&rowid, v) in &live {
+            let slot = a.slot(rowid).unwrap();
+            assert_eq!(a.rowid_at(slot), rowid);
+            assert_eq!(a.key_at(slot), rowid as u128 * 3);
+            assert_eq!(a.vector(slot), &v[..]);
+            let mut halves = vec![0u16; D];
+            let err = to_f16(v, &mut halves, &mut scratch);
+            assert_eq!(&a.halves[slot * D..(slot + 1) * D], &halves[..]);
+            assert_eq!(a.errs[slot], err);
+            let mut codes = vec![0i8; D];
+            let scale = crate::quant::quantize(v, &mut codes);
+            assert_eq!(a.code(slot), (&codes[..], scale));
+            let mut signs = vec![0u64; 2];
+            crate::quant::sign_bits(v, &mut signs);
+            assert_eq!(a.signs(slot), &signs[..]);
+        }
+        let n = live.len();
+        assert_eq!(a.vector_bytes(), n * (D * 4 + D * 2 + 4 + D + 4 + 2 * 8));
     }
 
     #[test]

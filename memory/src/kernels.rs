@@ -1,11 +1,14 @@
 //! Dot-product kernels with runtime CPU dispatch. The only module of this crate with `unsafe`.
 //!
-//! Every vector in a shard is unit length, so cosine similarity is a dot product. Two kernels
-//! per CPU level: `dot` (f32 · f32) and `dot_f16` (f32 query · IEEE binary16 row, used by the
-//! exact search's first pass, see `arena.rs`). The scalar kernels are the reference; the SIMD
-//! kernels (AVX-512F, AVX2+FMA+F16C on x86-64, NEON on aarch64) must agree with them to
-//! floating-point reassociation error, which a property test checks for every kernel this CPU
-//! can run. CPU features are detected once, on first use.
+//! Every vector in a shard is unit length, so cosine similarity is a dot product. Per CPU
+//! level: `dot` (f32 · f32), `dot_f16` (f32 query · IEEE binary16 row, used by the exact
+//! search's first pass, see `arena.rs`), `dot_i8`, `hamming` and `hamming_rows` (the i8 and
+//! sign-bit scans' first passes, see `quant.rs`) and `dot_f16_f16` (the graph's metric). The
+//! scalar kernels are the reference; the SIMD kernels (AVX-512F, AVX2+FMA+F16C, POPCNT on
+//! x86-64, NEON on aarch64) must agree with them to floating-point reassociation error, and
+//! the integer kernels exactly, which property tests check for every kernel this CPU can run.
+//! CPU features are detected once, on first use. [`prefetch`] is a cache hint for the rows a
+//! scan is about to rescore.
 #![allow(unsafe_code)]
 
 use std::sync::OnceLock;
@@ -18,6 +21,13 @@ pub type DotF16Fn = fn(&[f32], &[u16]) -> f32;
 pub type DotI8Fn = fn(&[i8], &[i8]) -> i32;
 /// A dot product of two vectors of IEEE binary16 bit patterns (the HNSW graph's metric).
 pub type DotF16F16Fn = fn(&[u16], &[u16]) -> f32;
+/// The Hamming distance of two bit vectors packed into u64 words (the binary scan's first
+/// pass): the number of bit positions where they differ.
+pub type HammingFn = fn(&[u64], &[u64]) -> u32;
+/// The Hamming distances of one packed bit vector (`query`) to consecutive rows of the same
+/// length (`rows`, `out.len()` of them), written to `out`: the binary scan's first pass over
+/// a block of rows in one call.
+pub type HammingRowsFn = fn(query: &[u64], rows: &[u64], out: &mut [u32]);
 
 /// The kernels of one CPU level.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +43,10 @@ pub struct Kernel {
     pub dot_i8: DotI8Fn,
     /// f16 · f16.
     pub dot_f16_f16: DotF16F16Fn,
+    /// Hamming distance of packed bits (exact; the hardware `popcnt` where the CPU has it).
+    pub hamming: HammingFn,
+    /// Hamming distances of one bit vector to a block of rows.
+    pub hamming_rows: HammingRowsFn,
 }
 
 /// The fastest kernel for this CPU, chosen once.
@@ -62,10 +76,20 @@ pub fn available() -> Vec<Kernel> {
         dot_f16: scalar_f16,
         dot_i8: scalar_i8,
         dot_f16_f16: scalar_f16_f16,
+        hamming: scalar_hamming,
+        hamming_rows: scalar_hamming_rows,
     }];
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
+        // Baseline x86-64 has no population count instruction: `count_ones` there is a
+        // dozen shifts, masks and adds per word. Every AVX2 CPU has `popcnt`, but it is
+        // detected on its own anyway.
+        let (hamming, hamming_rows): (HammingFn, HammingRowsFn) = if has!("popcnt") {
+            (x86::popcnt_hamming, x86::popcnt_hamming_rows)
+        } else {
+            (scalar_hamming, scalar_hamming_rows)
+        };
         if has!("avx2") && has!("fma") && has!("f16c") {
             out.push(Kernel {
                 name: "avx2",
@@ -73,6 +97,8 @@ pub fn available() -> Vec<Kernel> {
                 dot_f16: x86::avx2_f16,
                 dot_i8: x86::avx2_i8,
                 dot_f16_f16: x86::avx2_f16_f16,
+                hamming,
+                hamming_rows,
             });
         }
         if has!("avx512f") {
@@ -88,6 +114,8 @@ pub fn available() -> Vec<Kernel> {
                     scalar_i8
                 },
                 dot_f16_f16: x86::avx512_f16_f16,
+                hamming,
+                hamming_rows,
             });
         }
     }
@@ -102,10 +130,32 @@ pub fn available() -> Vec<Kernel> {
                 dot_f16: scalar_f16,
                 dot_i8: scalar_i8,
                 dot_f16_f16: scalar_f16_f16,
+                // `count_ones` compiles to NEON's `cnt` + `addv`: aarch64 needs no variant.
+                hamming: scalar_hamming,
+                hamming_rows: scalar_hamming_rows,
             });
         }
     }
     out
+}
+
+/// Asks the CPU to start loading `v` into its caches, a line at a time, without waiting for
+/// it: a hint that never faults (a no-op on CPUs other than x86-64). Random rows a scan is
+/// about to read (the candidates it rescores) arrive while earlier ones are being scored.
+pub fn prefetch<T>(v: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let p = v.as_ptr().cast::<i8>();
+        for offset in (0..std::mem::size_of_val(v)).step_by(64) {
+            // SAFETY: `p + offset` stays inside the slice, so the pointer arithmetic is in
+            // bounds; a prefetch reads nothing architecturally and cannot fault. SSE, which
+            // `_mm_prefetch` needs, is part of the x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(offset)) }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
 }
 
 /// The reference kernel: a plain sequential sum.
@@ -169,9 +219,95 @@ pub fn scalar_f16_f16(a: &[u16], b: &[u16]) -> f32 {
         .sum()
 }
 
+/// The reference Hamming kernel (exact: integer arithmetic).
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn scalar_hamming(a: &[u64], b: &[u64]) -> u32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "Hamming distance of slices of different lengths"
+    );
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+/// The reference block Hamming kernel.
+///
+/// # Panics
+/// If `rows` does not hold exactly `out.len()` rows of `query.len()` words.
+pub fn scalar_hamming_rows(query: &[u64], rows: &[u64], out: &mut [u32]) {
+    if !check_rows(query, rows, out) {
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
+        *o = row
+            .iter()
+            .zip(query)
+            .map(|(x, y)| (x ^ y).count_ones())
+            .sum();
+    }
+}
+
+/// Panics unless `rows` holds exactly `out.len()` rows of `query.len()` words; fills `out`
+/// with zeros and returns false when the rows are empty vectors (nothing left to compute).
+fn check_rows(query: &[u64], rows: &[u64], out: &mut [u32]) -> bool {
+    assert_eq!(
+        query.len() * out.len(),
+        rows.len(),
+        "Hamming rows do not match the query's length and the output's"
+    );
+    if query.is_empty() {
+        out.fill(0);
+    }
+    !query.is_empty()
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// Safe entry point; only handed out by `available()` after POPCNT was detected.
+    pub(super) fn popcnt_hamming(a: &[u64], b: &[u64]) -> u32 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "Hamming distance of slices of different lengths"
+        );
+        // SAFETY: `available()` returns this function only when the CPU reports POPCNT; the
+        // body is safe code that the compiler lowers to one `popcnt` per word.
+        unsafe { popcnt_hamming_impl(a, b) }
+    }
+
+    /// A 384-d row is 6 words: a vector popcount (AVX-512 VPOPCNTDQ) would not pay for its
+    /// horizontal sum, so this stays one scalar `popcnt` per word.
+    #[target_feature(enable = "popcnt")]
+    unsafe fn popcnt_hamming_impl(a: &[u64], b: &[u64]) -> u32 {
+        a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+    }
+
+    /// Safe entry point; only handed out by `available()` after POPCNT was detected.
+    pub(super) fn popcnt_hamming_rows(query: &[u64], rows: &[u64], out: &mut [u32]) {
+        if !super::check_rows(query, rows, out) {
+            return;
+        }
+        // SAFETY: `available()` returns this function only when the CPU reports POPCNT; the
+        // body is safe code that the compiler lowers to one `popcnt` per word.
+        unsafe { popcnt_hamming_rows_impl(query, rows, out) }
+    }
+
+    /// One call per block keeps the per-row cost at a few `popcnt`s: through a function
+    /// pointer per row, the call costs as much as the distance.
+    #[target_feature(enable = "popcnt")]
+    unsafe fn popcnt_hamming_rows_impl(query: &[u64], rows: &[u64], out: &mut [u32]) {
+        for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
+            *o = row
+                .iter()
+                .zip(query)
+                .map(|(x, y)| (x ^ y).count_ones())
+                .sum();
+        }
+    }
 
     /// Safe entry point; only handed out by `available()` after AVX2, FMA and F16C were detected.
     pub(super) fn avx2_f16_f16(a: &[u16], b: &[u16]) -> f32 {
@@ -604,6 +740,56 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Hamming kernels are exact: every one equals the scalar reference, which equals
+        /// counting differing bits one at a time.
+        #[test]
+        fn hamming_kernels_equal_scalar(pairs in (0usize..20).prop_flat_map(|n| (
+            proptest::collection::vec(any::<u64>(), n),
+            proptest::collection::vec(any::<u64>(), n),
+        ))) {
+            let (a, b) = pairs;
+            let reference = scalar_hamming(&a, &b);
+            let by_bit: u32 = a
+                .iter()
+                .zip(&b)
+                .flat_map(|(x, y)| (0..64).map(move |i| u32::from(((x >> i) & 1) != ((y >> i) & 1))))
+                .sum();
+            prop_assert_eq!(reference, by_bit);
+            for k in available() {
+                prop_assert_eq!((k.hamming)(&a, &b), reference, "kernel {}", k.name);
+            }
+        }
+
+        /// Block Hamming kernels equal the one-pair reference row by row.
+        #[test]
+        fn hamming_rows_kernels_equal_scalar(input in (0usize..9, 0usize..40).prop_flat_map(|(w, n)| (
+            proptest::collection::vec(any::<u64>(), w),
+            proptest::collection::vec(any::<u64>(), w * n),
+        ))) {
+            let (query, rows) = (input.0, input.1);
+            // Empty vectors: any number of rows (three here), all at distance 0.
+            let n = if query.is_empty() { 3 } else { rows.len() / query.len() };
+            let reference: Vec<u32> = if query.is_empty() {
+                vec![0; n]
+            } else {
+                rows.chunks_exact(query.len()).map(|r| scalar_hamming(&query, r)).collect()
+            };
+            for k in available() {
+                let mut out = vec![u32::MAX; n];
+                (k.hamming_rows)(&query, &rows, &mut out);
+                prop_assert_eq!(&out, &reference, "kernel {}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn prefetch_accepts_any_slice() {
+        prefetch::<f32>(&[]);
+        prefetch(&[1u8]);
+        prefetch(&vec![0f32; 1_000][3..997]);
+    }
+
     #[test]
     fn best_is_the_last_available() {
         assert_eq!(best().name, available().last().unwrap().name);
@@ -617,6 +803,18 @@ mod tests {
             assert!(
                 r.is_err(),
                 "kernel {} accepted slices of different lengths",
+                k.name
+            );
+            let r = std::panic::catch_unwind(|| (k.hamming)(&[1, 2], &[1]));
+            assert!(
+                r.is_err(),
+                "Hamming kernel {} accepted slices of different lengths",
+                k.name
+            );
+            let r = std::panic::catch_unwind(|| (k.hamming_rows)(&[1, 2], &[1, 2, 3], &mut [0]));
+            assert!(
+                r.is_err(),
+                "Hamming rows kernel {} accepted a partial row",
                 k.name
             );
         }

@@ -1357,7 +1357,7 @@ impl Shard {
             s.len() < self.ann_threshold.max(floor)
         });
         let graph = match opts.mode {
-            SearchMode::Exact | SearchMode::Quantized => false,
+            SearchMode::Exact | SearchMode::Quantized | SearchMode::Binary => false,
             SearchMode::Ann => !selective,
             SearchMode::Auto => {
                 !selective && arena.len() >= self.ann_threshold && self.ann.ready(arena.len())
@@ -1394,20 +1394,24 @@ impl Shard {
         // all-MiniLM embeddings, recall@10 and @60 of 1.0 in 0.85–0.94 ms against 1.45–1.55
         // ms exact (and 1.0 on clustered synthetic vectors too).
         let scanned = slots.as_ref().map_or(arena.len(), Vec::len);
-        let quantized = opts.mode == SearchMode::Quantized
-            || (opts.mode == SearchMode::Auto && scanned >= AUTO_QUANTIZED_ROWS);
-        if quantized {
-            return Ok(crate::quant::top_k(
-                &arena,
-                q.as_slice(),
-                k,
-                threshold,
-                slots.as_deref(),
-                opts.rescore,
-                self.threads,
-            ));
-        }
-        Ok(arena.top_k(q.as_slice(), k, threshold, slots.as_deref(), self.threads))
+        let scan = match opts.mode {
+            SearchMode::Binary => crate::quant::top_k_binary,
+            SearchMode::Quantized => crate::quant::top_k_i8,
+            SearchMode::Auto if scanned >= AUTO_QUANTIZED_ROWS => crate::quant::top_k_i8,
+            _ => {
+                return Ok(arena.top_k(q.as_slice(), k, threshold, slots.as_deref(), self.threads));
+            }
+        };
+        let rescore = opts.rescore_for(opts.mode);
+        Ok(scan(
+            &arena,
+            q.as_slice(),
+            k,
+            threshold,
+            slots.as_deref(),
+            rescore,
+            self.threads,
+        ))
     }
 
     /// A vector search while the arena loads (see [`Loading`]): the mapped graph ranks the

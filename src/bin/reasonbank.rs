@@ -70,7 +70,8 @@ enum Cmd {
         /// hybrid (default), vector or text.
         #[arg(long, default_value = "hybrid")]
         mode: String,
-        /// Vector search: auto (default), exact, quantized or ann.
+        /// Vector search: auto (default), exact, quantized (i8 scan), binary (sign-bit scan)
+        /// or ann (HNSW graph).
         #[arg(long, default_value = "auto")]
         search: String,
         /// Another agent's shard to search too (repeatable).

@@ -66,6 +66,7 @@ async fn recall_finds_the_right_memory_among_a_thousand() {
         SearchMode::Auto,
         SearchMode::Exact,
         SearchMode::Quantized,
+        SearchMode::Binary,
         SearchMode::Ann,
     ];
     for (mode, search) in [RecallMode::Hybrid, RecallMode::Vector]

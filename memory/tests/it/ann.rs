@@ -119,6 +119,8 @@ fn ann_recall_floor_on_20k_clustered() {
         r >= 0.97,
         "quantized recall@10 {r:.3} below the floor of 0.97"
     );
+    let r = recall_vs_exact(&shard, &queries, 10, SearchMode::Binary);
+    assert!(r >= 0.9, "binary recall@10 {r:.3} below the floor of 0.9");
     // Exact stays exact, whatever the index.
     for q in &queries[..5] {
         let a = search(&shard, q, 10, SearchMode::Exact);
@@ -207,7 +209,12 @@ fn deleted_and_updated_rows_never_come_back() {
     }
     for round in 0..2 {
         for q in &queries {
-            for mode in [SearchMode::Ann, SearchMode::Auto, SearchMode::Quantized] {
+            for mode in [
+                SearchMode::Ann,
+                SearchMode::Auto,
+                SearchMode::Quantized,
+                SearchMode::Binary,
+            ] {
                 let hits = search(&shard, q, 10, mode);
                 assert_eq!(hits.len(), 10);
                 for h in &hits {
@@ -231,10 +238,13 @@ fn deleted_and_updated_rows_never_come_back() {
         shard.update(*id, &u).unwrap();
     }
     for _ in 0..2 {
-        for (id, v) in moved.iter().zip(&fresh) {
-            let hits = search(&shard, v, 1, SearchMode::Ann);
-            assert_eq!(hits[0].id, *id);
-            assert!((hits[0].score - 1.0).abs() < 1e-4);
+        // The approximate scans find the new vector only if its codes were replaced too.
+        for mode in [SearchMode::Ann, SearchMode::Quantized, SearchMode::Binary] {
+            for (id, v) in moved.iter().zip(&fresh) {
+                let hits = search(&shard, v, 1, mode);
+                assert_eq!(hits[0].id, *id, "{mode:?}");
+                assert!((hits[0].score - 1.0).abs() < 1e-4);
+            }
         }
         let r = recall_vs_exact(&shard, &queries, 10, SearchMode::Ann);
         assert!(r >= 0.9, "recall {r:.3} after deletes and updates");
@@ -267,6 +277,20 @@ fn filters_through_the_graph_return_k_matching_rows() {
             let mut o = SearchOptions::new(25);
             o.filter(f.clone()).mode(SearchMode::Exact);
             let exact = shard.search(&Query::vector(q.clone()), &o).unwrap();
+            // The flat approximate scans rank only the matching rows too.
+            for mode in [SearchMode::Quantized, SearchMode::Binary] {
+                o.mode(mode);
+                let got = shard.search(&Query::vector(q.clone()), &o).unwrap();
+                assert_eq!(
+                    got.len(),
+                    expect,
+                    "{mode:?} g={value}: k matching rows exist"
+                );
+                assert!(got.iter().all(|h| {
+                    let g = h.record.metadata["g"].as_i64().unwrap();
+                    if value == 5 { g < 5 } else { g == 42 }
+                }));
+            }
             o.mode(SearchMode::Ann);
             let got = shard.search(&Query::vector(q.clone()), &o).unwrap();
             assert_eq!(exact.len(), expect);
@@ -549,7 +573,12 @@ fn searches_run_while_the_graph_grows() {
                     let q = &queries[(n + t) % queries.len()];
                     let gone: HashSet<RecordId> = deleted.lock().unwrap().clone();
                     let started = deleting.load(std::sync::atomic::Ordering::SeqCst);
-                    let mode = [SearchMode::Ann, SearchMode::Auto, SearchMode::Quantized][n % 3];
+                    let mode = [
+                        SearchMode::Ann,
+                        SearchMode::Auto,
+                        SearchMode::Quantized,
+                        SearchMode::Binary,
+                    ][n % 4];
                     let hits = search(&shard, q, 10, mode);
                     // A row deleted between the ranking and the read of the records is left
                     // out (as in exact search); with no delete meanwhile, 10 hits come back.

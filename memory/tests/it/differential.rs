@@ -1,7 +1,8 @@
 //! Exact search equals brute force: ids, order and ties, through inserts, updates, deletes.
+//! So do the approximate scans when they rescore every row.
 
 use reasonbank_memory::{
-    Embedding, NewRecord, Query, RecordId, RecordUpdate, SearchOptions, kernels,
+    Embedding, NewRecord, Query, RecordId, RecordUpdate, SearchMode, SearchOptions, kernels,
 };
 
 use crate::{clustered, open_shard};
@@ -23,7 +24,24 @@ fn search(
     k: usize,
     threshold: Option<f32>,
 ) -> Vec<RecordId> {
+    search_in(shard, q, k, threshold, SearchMode::Auto)
+}
+
+/// Rows rescored by the approximate modes in these tests: more than any shard here holds.
+const EVERY_ROW: usize = 1_000_000;
+
+fn search_in(
+    shard: &reasonbank_memory::Shard,
+    q: &Embedding,
+    k: usize,
+    threshold: Option<f32>,
+    mode: SearchMode,
+) -> Vec<RecordId> {
     let mut o = SearchOptions::new(k);
+    o.mode(mode);
+    if matches!(mode, SearchMode::Quantized | SearchMode::Binary) {
+        o.rescore(EVERY_ROW);
+    }
     if let Some(t) = threshold {
         o.threshold(t);
     }
@@ -50,26 +68,30 @@ fn exact_search_equals_brute_force() {
     let mut rows: Vec<(RecordId, Embedding)> = ids.into_iter().zip(vecs).collect();
 
     let queries = clustered(40, dim, 12, 99);
+    let modes = [SearchMode::Exact, SearchMode::Quantized, SearchMode::Binary];
     let check = |rows: &[(RecordId, Embedding)]| {
-        for (i, q) in queries.iter().enumerate() {
-            for k in [1, 10, 37] {
+        for mode in modes {
+            for (i, q) in queries.iter().enumerate() {
+                for k in [1, 10, 37] {
+                    assert_eq!(
+                        search_in(&shard, q, k, None, mode),
+                        brute(rows, q, k, f32::NEG_INFINITY),
+                        "{mode:?} query {i} k {k}"
+                    );
+                }
                 assert_eq!(
-                    search(&shard, q, k, None),
-                    brute(rows, q, k, f32::NEG_INFINITY),
-                    "query {i} k {k}"
+                    search_in(&shard, q, 50, Some(0.6), mode),
+                    brute(rows, q, 50, 0.6),
+                    "{mode:?} query {i} threshold"
+                );
+                // A query equal to a stored duplicate: the tie is broken by id.
+                let dup = &rows[i * 3].1;
+                assert_eq!(
+                    search_in(&shard, dup, 5, None, mode),
+                    brute(rows, dup, 5, f32::NEG_INFINITY),
+                    "{mode:?} duplicate {i}"
                 );
             }
-            assert_eq!(
-                search(&shard, q, 50, Some(0.6)),
-                brute(rows, q, 50, 0.6),
-                "query {i} threshold"
-            );
-            // A query equal to a stored duplicate: the tie is broken by id.
-            let dup = &rows[i * 3].1;
-            assert_eq!(
-                search(&shard, dup, 5, None),
-                brute(rows, dup, 5, f32::NEG_INFINITY)
-            );
         }
     };
     check(&rows);
@@ -96,10 +118,13 @@ fn exact_search_equals_brute_force() {
     drop(shard);
     let shard = open_shard(&dir.path().join("d.sqlite"), dim);
     for q in &queries {
-        assert_eq!(
-            search(&shard, q, 10, None),
-            brute(&rows, q, 10, f32::NEG_INFINITY)
-        );
+        for mode in modes {
+            assert_eq!(
+                search_in(&shard, q, 10, None, mode),
+                brute(&rows, q, 10, f32::NEG_INFINITY),
+                "{mode:?} after reopening"
+            );
+        }
     }
 }
 
