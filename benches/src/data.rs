@@ -77,3 +77,49 @@ pub fn p50_p99(xs: &mut [f64]) -> (f64, f64) {
     let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.99))
 }
+
+/// Real embeddings of the texts of a JSON-lines file (field `text`; see
+/// `benches/python/docstring_corpus.py`), by the default model (all-MiniLM-L6-v2 int8,
+/// provisioned like the library does), in file order. They are cached beside the file as
+/// `<file>.minilm.f32` (rows of f32, as `--data` reads them) with the file's length and
+/// modification time in `<file>.minilm.stamp`, so later runs skip the embedding.
+pub fn embedded_texts(path: &Path, dim: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    use reasonbank::embedders::provision::{self, ProvisionOptions};
+    use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder};
+
+    let cache = path.with_extension("minilm.f32");
+    let stamp_path = path.with_extension("minilm.stamp");
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let stamp = format!(
+        "{} {:?}",
+        meta.len(),
+        meta.modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    );
+    if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+        return read_f32_rows(&cache, dim, None);
+    }
+    let texts = crate::embed::read_texts(path, "text")?;
+    let files = provision::resolve(&ProvisionOptions::new())?;
+    let embedder = OnnxEmbedder::builder().files(files).build()?;
+    anyhow::ensure!(
+        embedder.dimensions() == dim,
+        "the model makes {}-d vectors, --dim is {dim}",
+        embedder.dimensions()
+    );
+    eprintln!(
+        "embedding {} texts of {} (once; cached in {})",
+        texts.len(),
+        path.display(),
+        cache.display()
+    );
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(256) {
+        out.extend(embedder.embed_blocking(chunk, EmbedKind::Document)?);
+    }
+    let bytes: Vec<u8> = out.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+    std::fs::write(&cache, bytes).with_context(|| format!("writing {}", cache.display()))?;
+    std::fs::write(&stamp_path, stamp)?;
+    Ok(out)
+}

@@ -96,7 +96,8 @@ pub fn cold(args: &ColdArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_texts(path: &Path, field: &str) -> anyhow::Result<Vec<String>> {
+/// The `field` strings of a JSON-lines file, one object per line (blank lines skipped).
+pub(crate) fn read_texts(path: &Path, field: &str) -> anyhow::Result<Vec<String>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut texts = Vec::new();
     for (n, line) in BufReader::new(file).lines().enumerate() {

@@ -15,7 +15,7 @@ use reasonbank::memory::{
 use rusqlite::Connection;
 use serde_json::json;
 
-use crate::data::{clustered, p50_p99, read_f32_rows};
+use crate::data::{clustered, embedded_texts, p50_p99, read_f32_rows};
 
 /// Search modes (see `reasonbank_memory::SearchMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -99,6 +99,12 @@ pub struct Args {
     /// Query vectors, same layout (default: synthetic, from the data's distribution).
     #[arg(long)]
     query_data: Option<PathBuf>,
+    /// Real embeddings instead: a JSON-lines file of texts (field `text`, e.g. from
+    /// `python3 benches/python/docstring_corpus.py`), embedded once with the default model
+    /// and cached beside it. Its last `--queries` texts are the queries (held out), the first
+    /// `--n` of the others are stored.
+    #[arg(long, conflicts_with_all = ["data", "query_data"])]
+    texts: Option<PathBuf>,
     /// Single durable inserts to time.
     #[arg(long, default_value_t = 500)]
     single_inserts: usize,
@@ -149,13 +155,29 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     if a.mode.is_empty() {
         bail!("--mode needs at least one of exact, quantized, binary, ann, auto");
     }
-    let base = match &a.data {
-        Some(p) => read_f32_rows(p, a.dim, Some(a.n))?,
-        None => clustered(a.n, a.dim, 1, 7),
-    };
-    let queries = match &a.query_data {
-        Some(p) => read_f32_rows(p, a.dim, Some(a.queries))?,
-        None => clustered(a.queries, a.dim, 2, 7),
+    let (base, queries) = if let Some(p) = &a.texts {
+        let mut all = embedded_texts(p, a.dim)?;
+        if all.len() <= a.queries {
+            bail!(
+                "{} has {} texts: not enough for {} queries and stored rows",
+                p.display(),
+                all.len(),
+                a.queries
+            );
+        }
+        let queries = all.split_off(all.len() - a.queries);
+        all.truncate(a.n);
+        (all, queries)
+    } else {
+        let base = match &a.data {
+            Some(p) => read_f32_rows(p, a.dim, Some(a.n))?,
+            None => clustered(a.n, a.dim, 1, 7),
+        };
+        let queries = match &a.query_data {
+            Some(p) => read_f32_rows(p, a.dim, Some(a.queries))?,
+            None => clustered(a.queries, a.dim, 2, 7),
+        };
+        (base, queries)
     };
     let extra = clustered(a.single_inserts, a.dim, 3, 7);
     let truth = ground_truth(&base, &queries, a.k);
@@ -485,8 +507,13 @@ fn bench_reasonbank(
     let index_file_bytes = std::fs::metadata(reasonbank::memory::index_path(path))
         .map(|m| m.len())
         .unwrap_or(0);
-    // Cold open: a fresh process opens the existing shard and answers one query.
-    let mode = *a.mode.last().unwrap_or(&Mode::Auto);
+    // Cold open: a fresh process opens the existing shard and answers one query, in the
+    // default mode if it was measured.
+    let mode = if a.mode.contains(&Mode::Auto) {
+        Mode::Auto
+    } else {
+        a.mode[0]
+    };
     let exe = std::env::current_exe()?;
     let mut cold = Vec::new();
     for _ in 0..3 {
@@ -553,7 +580,7 @@ pub fn cold(a: &ColdArgs) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({"open_ms": open_ms, "first_result_ms": first_ms, "hits": hits.len(),
-               "index_file": status.file, "pending": status.pending})
+               "index_file": status.file, "answered_before_the_arena_loaded": status.arena_loading})
     );
     // Leave without writing the index again: the measurement is of the open.
     std::process::exit(0);

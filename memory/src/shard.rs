@@ -1435,7 +1435,7 @@ impl Shard {
         let floor = (2_048.0 * graph_rows as f64).sqrt() as usize;
         let selective = allowed.is_some_and(|s| s.len() < self.ann_threshold.max(floor));
         let graph = match opts.mode {
-            SearchMode::Exact | SearchMode::Quantized => false,
+            SearchMode::Exact | SearchMode::Quantized | SearchMode::Binary => false,
             SearchMode::Ann => true,
             SearchMode::Auto => graph_rows >= self.ann_threshold && self.ann.ready(graph_rows),
         };
