@@ -1,4 +1,6 @@
-//! Dot-product kernels with runtime CPU dispatch. The only module of this crate with `unsafe`.
+//! Dot-product and Hamming kernels with runtime CPU dispatch. With `ann.rs` (the usearch
+//! metric hook, the mapping and view of the index file), the only module of this crate with
+//! `unsafe`.
 //!
 //! Every vector in a shard is unit length, so cosine similarity is a dot product. Per CPU
 //! level: `dot` (f32 · f32), `dot_f16` (f32 query · IEEE binary16 row, used by the exact
