@@ -388,6 +388,13 @@ export interface RecallOptions {
   filter?: Record<string, unknown> | string
   /** `hybrid` (meaning and words, the default), `vector` (meaning) or `text` (BM25). */
   mode?: 'hybrid' | 'vector' | 'text'
+  /**
+   * How the vector side is searched: `auto` (the default: picked by shard size), `exact`,
+   * `quantized` (i8 scan), `binary` (sign-bit scan) or `ann` (HNSW graph). Scores are
+   * exact cosines in every mode; the approximate ones only choose rows faster on large
+   * shards.
+   */
+  search?: 'auto' | 'exact' | 'quantized' | 'binary' | 'ann'
   /** Other agents' shards to search too. Defaults to none. */
   shards?: Array<string>
 }

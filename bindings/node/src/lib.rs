@@ -27,7 +27,7 @@ use napi::bindgen_prelude::{Either, Env, Float32Array, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 use reasonbank::embedders::EmbedKind;
 use reasonbank::embedders::provision::{self, ORT_DYLIB_PATH_ENV, ProvisionOptions};
-use reasonbank::memory::{Filter, RecordId, ShardId};
+use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{Feedback, Trajectory};
 use reasonbank::sync::{Access, Fingerprint, SyncClient, SyncConfig};
 use reasonbank::{Memory, RecallMode};
@@ -361,6 +361,9 @@ impl JsAgentMemory {
             }
             if let Some(m) = o.mode {
                 ro.mode(m.parse::<RecallMode>()?);
+            }
+            if let Some(s) = o.search {
+                ro.search_mode(s.parse::<SearchMode>()?);
             }
             ro.shards(shard_ids(o.shards)?);
             let hits = mem.recall(&query, &ro).await?;

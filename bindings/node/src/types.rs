@@ -122,6 +122,12 @@ pub struct RecallOptions {
     /// `hybrid` (meaning and words, the default), `vector` (meaning) or `text` (BM25).
     #[napi(ts_type = "'hybrid' | 'vector' | 'text'")]
     pub mode: Option<String>,
+    /// How the vector side is searched: `auto` (the default: picked by shard size), `exact`,
+    /// `quantized` (i8 scan), `binary` (sign-bit scan) or `ann` (HNSW graph). Scores are
+    /// exact cosines in every mode; the approximate ones only choose rows faster on large
+    /// shards.
+    #[napi(ts_type = "'auto' | 'exact' | 'quantized' | 'binary' | 'ann'")]
+    pub search: Option<String>,
     /// Other agents' shards to search too. Defaults to none.
     pub shards: Option<Vec<String>>,
 }

@@ -74,6 +74,12 @@ test('recall options: k, filter (object or JSON text), threshold, modes; none ma
   const vector = await mem.recall('feline napping in the sun', { mode: 'vector', k: 1 })
   assert.equal(vector[0].kind, 'trivia')
   assert.equal(vector[0].score, vector[0].why.similarity)
+  // Every vector search mode finds the same nearest memory on a small shard.
+  for (const search of ['auto', 'exact', 'quantized', 'binary', 'ann']) {
+    const hit = await mem.recall('feline napping in the sun', { mode: 'vector', k: 1, search })
+    assert.equal(hit[0].id, vector[0].id, search)
+    assert.equal(hit[0].score, vector[0].score, search)
+  }
   const text = await mem.recall('idempotent', { mode: 'text' })
   assert.equal(text.length, 1)
   assert.ok(text[0].why.bm25 > 0)
@@ -180,6 +186,10 @@ test('errors are Errors with a stable code and the cause chain', async () => {
   e = await rejection(mem.recall('q', { mode: 'fuzzy' }))
   assert.equal(e.code, 'RB_INVALID_INPUT')
   assert.match(e.message, /"fuzzy" is not one of hybrid, vector, text/)
+
+  e = await rejection(mem.recall('q', { search: 'psychic' }))
+  assert.equal(e.code, 'RB_INVALID_INPUT')
+  assert.match(e.message, /search mode must be/)
 
   e = await rejection(mem.recall('q', { shards: ['nobody'] }))
   assert.equal(e.code, 'RB_NO_SUCH_SHARD')

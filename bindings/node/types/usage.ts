@@ -42,6 +42,7 @@ export async function usage(): Promise<void> {
     k: 3,
     threshold: 0.2,
     mode: 'hybrid',
+    search: 'quantized',
     filter: { eq: { field: 'topic', value: 'http' } },
     shards: ['reviewer'],
   })
@@ -91,6 +92,8 @@ export async function usage(): Promise<void> {
 
   // @ts-expect-error recall modes are a closed set
   await memory.recall('q', { mode: 'fuzzy' })
+  // @ts-expect-error so are vector search modes
+  await memory.recall('q', { search: 'psychic' })
   // @ts-expect-error text must be a string
   await memory.remember(42)
   // @ts-expect-error feedback is success, failure or a number
