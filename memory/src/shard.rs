@@ -405,15 +405,16 @@ impl Shard {
             // With a loading thread, wait for the index file to be mapped and checked now,
             // to know whether its graph can answer before the arena is in.
             let stamp = handle.is_some().then(|| shard.ann.loaded());
-            let early = match stamp {
-                Some(s) if s >= 0 => shard.early_check(&c, s)?,
-                _ => false,
-            };
+            // Stored first: on an error below, dropping the shard stops the thread.
             c.loading = Some(Loading {
                 handle,
                 stamp,
                 cancel,
             });
+            let early = match stamp {
+                Some(s) if s >= 0 => shard.early_check(&c, s)?,
+                _ => false,
+            };
             if !early {
                 shard.ensure_loaded(&mut c)?;
             }
