@@ -901,24 +901,33 @@ fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyh
     };
     if !json_out {
         println!(
-            "{:<24} {:>9} {:>10} {:>5} {:>10}  model",
-            "agent", "memories", "forgotten", "dims", "size"
+            "{:<24} {:>9} {:>10} {:>5} {:>10}  {:<22} model",
+            "agent", "memories", "forgotten", "dims", "size", "vector index"
         );
     }
     for id in ids {
-        let s = open_shard(root, &id)?.stats()?;
+        let shard = open_shard(root, &id)?;
+        let s = shard.stats()?;
+        let ix = shard.index_status();
         if json_out {
             let mut v = serde_json::to_value(&s)?;
             v["agent"] = json!(id);
+            v["index"] = serde_json::to_value(&ix)?;
             println!("{v}");
         } else {
+            let index = if ix.graph {
+                format!("HNSW {} rows, {} pending", ix.indexed, ix.pending)
+            } else {
+                "none (exact/quantized)".to_owned()
+            };
             println!(
-                "{:<24} {:>9} {:>10} {:>5} {:>9.1}M  {}",
+                "{:<24} {:>9} {:>10} {:>5} {:>9.1}M  {:<22} {}",
                 id,
                 s.records,
                 s.tombstones,
                 s.dimensions,
                 s.file_bytes as f64 / 1e6,
+                index,
                 s.model_id
             );
         }

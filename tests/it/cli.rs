@@ -107,6 +107,13 @@ fn remember_recall_get_forget_import_export_stats() {
             .iter()
             .all(|s| s["records"] == 2 && s["dimensions"] == 384)
     );
+    // Two memories are far below the index threshold: no graph, both rows scanned exactly.
+    assert!(
+        stats
+            .iter()
+            .all(|s| s["index"]["graph"] == false && s["index"]["pending"] == 2),
+        "{stats:?}"
+    );
     assert!(ok(&rb(root, &["stats"])).contains("default"));
 
     ok(&rb(root, &["forget", &id]));
