@@ -334,6 +334,8 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
     let st = shard.index_status();
     assert_eq!(st.file.as_deref(), Some("loaded"), "{st:?}");
     assert_eq!(st.pending, 0);
+    // Nothing to fold: the graph is searched in place in the mapped file.
+    assert!(st.mapped, "{st:?}");
     assert!(recall_vs_exact(&shard, &queries, 10, SearchMode::Ann) >= 0.9);
     drop(shard);
 
@@ -366,6 +368,15 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
         assert!(hits.iter().all(|h| !deleted.contains(&h.id)));
     }
     assert!(shard.wait_indexed(WAIT));
+    // Folding the new rows in copied the mapped graph into memory first.
+    let st = shard.index_status();
+    assert!(
+        !st.mapped && st.pending == 0 && st.indexed == 5_280,
+        "{st:?}"
+    );
+    for (id, v) in new_ids.iter().take(20) {
+        assert_eq!(search(&shard, v, 1, SearchMode::Ann)[0].id, *id);
+    }
     drop(shard);
 
     // Damaged, truncated and foreign files are rejected and rebuilt from the rows.
