@@ -1142,16 +1142,25 @@ impl Shard {
     /// # Errors
     /// SQLite and file-system failures.
     pub fn stats(&self) -> Result<ShardStats> {
-        let (live, dead): (i64, i64) = {
+        let (live, dead) = {
             let mut c = self.lock_conn();
             self.ensure_loaded(&mut c)?;
-            c.conn
-                .query_row(
-                    "SELECT count(*) FILTER (WHERE deleted = 0), count(*) FILTER (WHERE deleted = 1) FROM records",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(|e| self.err(e))?
+            // The arena holds exactly the live rows once caught up, and all rows are counted
+            // from an index; reading `deleted` of every row instead costs 0.3 s at 1M rows.
+            // One read transaction, so both see the same commits.
+            c.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+            let counted = self.catch_up(&mut c).and_then(|()| {
+                c.conn
+                    .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| self.err(e))
+            });
+            // Nothing was written: ending the read cannot lose anything.
+            let _ = c.conn.execute_batch("COMMIT");
+            let live = self.read_arena().len() as u64;
+            (
+                live,
+                u64::try_from(counted?).unwrap_or(0).saturating_sub(live),
+            )
         };
         let mut file_bytes = 0;
         for suffix in ["", "-wal"] {
@@ -1169,8 +1178,8 @@ impl Shard {
             }
         }
         Ok(ShardStats {
-            records: u64::try_from(live).unwrap_or(0),
-            tombstones: u64::try_from(dead).unwrap_or(0),
+            records: live,
+            tombstones: dead,
             dimensions: self.dims,
             model_id: self.model_id.clone(),
             metric: schema::METRIC.to_owned(),

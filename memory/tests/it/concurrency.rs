@@ -231,3 +231,26 @@ fn update_if_unchanged_is_all_or_nothing() {
             .unwrap()
     );
 }
+
+/// `stats` counts another handle's commits: live rows from the caught-up arena, tombstones
+/// as the rest of all rows, both from one snapshot.
+#[test]
+fn stats_see_the_other_handles_inserts_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats.sqlite");
+    let a = open_shard(&path, DIM);
+    let b = open_shard(&path, DIM);
+    assert_eq!(b.stats().unwrap().records, 0);
+    let recs: Vec<NewRecord> = clustered(10, DIM, 2, 5)
+        .into_iter()
+        .map(|v| NewRecord::new("row", v))
+        .collect();
+    let ids = a.insert_batch(&recs).unwrap();
+    for id in &ids[..3] {
+        assert!(a.delete(*id).unwrap());
+    }
+    for s in [&a, &b] {
+        let st = s.stats().unwrap();
+        assert_eq!((st.records, st.tombstones), (7, 3));
+    }
+}
