@@ -55,7 +55,9 @@ const RECALL_BEAM: usize = 64;
 pub const INDEX_SUFFIX: &str = ".hnsw";
 
 const MAGIC: &[u8; 8] = b"RBKHNSW\x01";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 stores the graph's recall estimate at bytes 124..128 (covered by the header
+/// CRC); version 1 files (zero there, outside the CRC) are still read.
+const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 128;
 /// Scalar kind code of the stored vectors: 1 = IEEE binary16.
 const SCALAR_F16: u32 = 1;
@@ -111,8 +113,8 @@ pub struct IndexStatus {
     pub error: Option<String>,
     /// Estimated recall@10 of the graph at the default beam width, measured in the
     /// background on the shard's own rows once the graph is complete (and again after it
-    /// grew by a tenth): the share of each sampled row's 10 exact nearest neighbours among
-    /// the graph's candidates. [`SearchMode::Auto`](crate::SearchMode::Auto) uses the graph
+    /// grew by a tenth), and saved in the index file with the graph: the share of each
+    /// sampled row's 10 exact nearest neighbours among the graph's candidates. [`SearchMode::Auto`](crate::SearchMode::Auto) uses the graph
     /// only while this is unknown or at least [`AUTO_MIN_RECALL`].
     pub recall_estimate: Option<f32>,
     /// Bytes the graph holds in memory (its vectors and links); for a graph mapped from the
@@ -239,8 +241,9 @@ pub(crate) struct Ann {
     loader: Mutex<Option<JoinHandle<Loaded>>>,
 }
 
-/// A graph read from the index file and its stamp, or why the file cannot be used.
-type Loaded = Result<(Graph, i64), String>;
+/// A graph read from the index file, its stamp and the recall estimate saved with it, or why
+/// the file cannot be used.
+type Loaded = Result<(Graph, i64, Option<f32>), String>;
 
 /// The HNSW graph: built in memory, or a read-only view of the mapped index file.
 ///
@@ -356,6 +359,17 @@ fn crc32(bytes: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// The header checksum of a file of format `version`: bytes 0..120, and from version 2 also
+/// bytes 124..128 (the recall estimate).
+fn header_crc(h: &[u8], version: u32) -> u32 {
+    let mut c = crc32fast::Hasher::new();
+    c.update(&h[..120]);
+    if version >= 2 {
+        c.update(&h[124..128]);
+    }
+    c.finalize()
+}
+
 /// CRC-32 of `bytes`, the same value as [`crc32`], computed in chunks on every core and
 /// combined (checking a 1M-row index file is ~1 GB: half the time on two cores).
 fn crc32_parallel(bytes: &[u8]) -> u32 {
@@ -455,8 +469,10 @@ impl Ann {
             return -1;
         };
         let (note, stamp) = match h.join() {
-            Ok(Ok((index, stamp))) => {
+            Ok(Ok((index, stamp, recall))) => {
+                let size = index.size();
                 *self.shared.graph.write().unwrap_or_else(|p| p.into_inner()) = Some(index);
+                self.shared.write_state().recall = recall.map(|r| (r, size));
                 ("loaded".to_owned(), stamp)
             }
             Ok(Err(reason)) => (reason, -1),
@@ -902,11 +918,12 @@ impl Shared {
             }
             if !work {
                 if self.recall_due() {
-                    let estimate = self.estimate_recall();
-                    let mut st = self.write_state();
-                    if let Some(r) = estimate {
-                        st.recall = Some(r);
+                    if self.measure_recall() {
+                        // Saved with the graph at the next save (at the latest when the shard
+                        // is dropped), so that a reopened shard knows it at once.
+                        self.write_state().unsaved += 1;
                     }
+                    continue;
                 }
                 let mut flag = self.wake.lock().unwrap_or_else(|p| p.into_inner());
                 if !*flag {
@@ -936,8 +953,14 @@ impl Shared {
                     && (st.unsaved >= self.cfg.save_every
                         || (st.pending.is_empty() && st.removed.is_empty()))
             };
-            if save && let Err(e) = self.save() {
-                self.write_state().error = Some(e);
+            if save {
+                // A complete graph is measured first, so that the file carries the estimate.
+                if self.recall_due() {
+                    self.measure_recall();
+                }
+                if let Err(e) = self.save() {
+                    self.write_state().error = Some(e);
+                }
             }
         }
         if self.read_state().unsaved > 0 {
@@ -946,6 +969,16 @@ impl Shared {
                 self.write_state().error = Some(e);
             }
         }
+    }
+
+    /// Measures the graph's recall (see [`Self::estimate_recall`]) and records it; `false`
+    /// if it could not (stopped, no graph).
+    fn measure_recall(&self) -> bool {
+        let r = self.estimate_recall();
+        if r.is_some() {
+            self.write_state().recall = r;
+        }
+        r.is_some()
     }
 
     /// Whether the graph is complete and its recall was not measured at about its size.
@@ -1175,9 +1208,9 @@ impl Shared {
             return Ok(());
         };
         let _one = self.saving.lock().unwrap_or_else(|p| p.into_inner());
-        let (stamp, unsaved) = {
+        let (stamp, unsaved, recall) = {
             let st = self.read_state();
-            (st.stamp(), st.unsaved)
+            (st.stamp(), st.unsaved, st.recall)
         };
         let payload = {
             let graph = self.read_graph();
@@ -1191,7 +1224,11 @@ impl Shared {
             (buf, index.size())
         };
         let (payload, count) = payload;
-        let header = self.header(stamp, count as u64, &payload);
+        // The estimate goes into the file only if it was measured at about this size.
+        let recall = recall
+            .filter(|&(_, at)| count.abs_diff(at) <= at / 10)
+            .map(|r| r.0);
+        let header = self.header(stamp, count as u64, recall, &payload);
         // One temporary file per process and handle: two handles of one shard (threads or
         // processes) may save at once, and each renames only a file it wrote whole.
         static HANDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -1223,7 +1260,13 @@ impl Shared {
         Ok(())
     }
 
-    fn header(&self, stamp: i64, count: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
+    fn header(
+        &self,
+        stamp: i64,
+        count: u64,
+        recall: Option<f32>,
+        payload: &[u8],
+    ) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
         h[0..8].copy_from_slice(MAGIC);
         h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -1237,7 +1280,8 @@ impl Shared {
         let origin = &self.origin.as_bytes()[..self.origin.len().min(MAX_ORIGIN)];
         h[52..56].copy_from_slice(&(origin.len() as u32).to_le_bytes());
         h[56..56 + origin.len()].copy_from_slice(origin);
-        let crc = crc32(&h[..120]);
+        h[124..128].copy_from_slice(&recall.unwrap_or(f32::NAN).to_le_bytes());
+        let crc = header_crc(&h, FORMAT_VERSION);
         h[120..124].copy_from_slice(&crc.to_le_bytes());
         h
     }
@@ -1257,7 +1301,7 @@ impl Shared {
         // it from outside would fault the process, as it would for the SQLite file it maps.
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
             .map_err(|e| format!("unreadable: mapping it: {e}"))?;
-        let (stamp, count, payload) = self.check_header(&map)?;
+        let (stamp, count, recall, payload) = self.check_header(&map)?;
         let meta = Index::metadata_from_buffer(payload)
             .map_err(|e| format!("corrupt: usearch header: {e}"))?;
         if meta.dimensions != self.dims as u64
@@ -1290,11 +1334,16 @@ impl Shared {
                 map: Some(map),
             },
             stamp,
+            recall,
         ))
     }
 
-    /// `(stamp, count, payload)` of a file whose header and payload check out.
-    fn check_header<'a>(&self, bytes: &'a [u8]) -> Result<(i64, u64, &'a [u8]), String> {
+    /// `(stamp, count, recall estimate, payload)` of a file whose header and payload check out.
+    #[allow(clippy::type_complexity)]
+    fn check_header<'a>(
+        &self,
+        bytes: &'a [u8],
+    ) -> Result<(i64, u64, Option<f32>, &'a [u8]), String> {
         if bytes.len() < HEADER_LEN {
             return Err(format!(
                 "corrupt: {} bytes, shorter than the header",
@@ -1311,11 +1360,12 @@ impl Shared {
         if &h[0..8] != MAGIC {
             return Err("corrupt: not a reasonbank index file".into());
         }
-        if u32_at(120) != crc32(&h[..120]) {
-            return Err("corrupt: header checksum mismatch".into());
+        let version = u32_at(8);
+        if !(1..=FORMAT_VERSION).contains(&version) {
+            return Err(format!("unsupported: format version {version}"));
         }
-        if u32_at(8) != FORMAT_VERSION {
-            return Err(format!("unsupported: format version {}", u32_at(8)));
+        if u32_at(120) != header_crc(h, version) {
+            return Err("corrupt: header checksum mismatch".into());
         }
         if u32_at(12) as usize != self.dims || u32_at(16) != SCALAR_F16 {
             return Err("mismatch: other dimensions or vector encoding".into());
@@ -1335,7 +1385,9 @@ impl Shared {
         if u32_at(48) != crc32_parallel(payload) {
             return Err("corrupt: payload checksum mismatch".into());
         }
-        Ok((u64_at(24) as i64, u64_at(32), payload))
+        let recall = f32::from_le_bytes([h[124], h[125], h[126], h[127]]);
+        let recall = (version >= 2 && (0.0..=1.0).contains(&recall)).then_some(recall);
+        Ok((u64_at(24) as i64, u64_at(32), recall, payload))
     }
 }
 

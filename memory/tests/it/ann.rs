@@ -179,13 +179,52 @@ fn auto_skips_a_graph_whose_measured_recall_is_poor() {
     );
     // `Auto` answers by the exact scan (4K rows), `Ann` through the graph.
     let queries = &noise[3_950..];
-    let mut ann_misses = 0;
-    for q in queries {
-        let exact = ids(&search(&poor, q, 10, SearchMode::Exact));
-        assert_eq!(ids(&search(&poor, q, 10, SearchMode::Auto)), exact);
-        ann_misses += usize::from(ids(&search(&poor, q, 10, SearchMode::Ann)) != exact);
+    let check = |shard: &Shard| {
+        let mut ann_misses = 0;
+        for q in queries {
+            let exact = ids(&search(shard, q, 10, SearchMode::Exact));
+            assert_eq!(ids(&search(shard, q, 10, SearchMode::Auto)), exact);
+            ann_misses += usize::from(ids(&search(shard, q, 10, SearchMode::Ann)) != exact);
+        }
+        assert!(ann_misses > 0, "the graph was not poor after all");
+    };
+    check(&poor);
+    // The estimate is saved with the graph: a reopened shard knows it before measuring.
+    let path = poor.path().to_owned();
+    drop(poor);
+    let poor = open(&path, 1_000, |o| {
+        o.index_connectivity(4).index_expansion_add(8);
+    });
+    let st = poor.index_status();
+    assert_eq!(st.file.as_deref(), Some("loaded"), "{st:?}");
+    assert_eq!(st.recall_estimate, Some(r), "{st:?}");
+    check(&poor);
+}
+
+/// Index files of format version 1 (no recall estimate, header CRC over bytes 0..120) are
+/// still loaded.
+#[test]
+fn version_1_index_files_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.sqlite");
+    let (vecs, queries) = data(3_000, 10, 6);
+    {
+        let shard = open(&path, 1_000, |_| {});
+        fill(&shard, &vecs);
+        assert!(shard.wait_indexed(WAIT));
     }
-    assert!(ann_misses > 0, "the graph was not poor after all");
+    let file = index_path(&path);
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    bytes[124..128].fill(0);
+    let crc = crc32fast::hash(&bytes[..120]);
+    bytes[120..124].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&file, &bytes).unwrap();
+    let shard = open(&path, 1_000, |_| {});
+    let st = shard.index_status();
+    assert_eq!(st.file.as_deref(), Some("loaded"), "{st:?}");
+    assert!(recall_vs_exact(&shard, &queries, 10, SearchMode::Ann) >= 0.9);
 }
 
 #[test]
