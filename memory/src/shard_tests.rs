@@ -2,7 +2,7 @@
 //! back (`ShardOptions::load_gate`) to search in that window deterministically.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -127,13 +127,42 @@ fn prepare(
     (nearest, moved, added)
 }
 
-#[test]
-fn answers_from_the_mapped_graph_while_the_arena_loads() {
+/// A shard made by `prepare` in a temporary directory, with its queries and changed rows.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    queries: Vec<Embedding>,
+    deleted: Vec<RecordId>,
+    moved: Vec<RecordId>,
+    added: Vec<RecordId>,
+}
+
+fn fixture(seed: u64, queries: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite");
-    let mut rng = StdRng::seed_from_u64(7);
-    let queries = vectors(30, 40, &mut rng);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let queries = vectors(queries, 40, &mut rng);
     let (deleted, moved, added) = prepare(&path, &queries, &mut rng);
+    Fixture {
+        _dir: dir,
+        path,
+        queries,
+        deleted,
+        moved,
+        added,
+    }
+}
+
+#[test]
+fn answers_from_the_mapped_graph_while_the_arena_loads() {
+    let Fixture {
+        _dir,
+        path,
+        queries,
+        deleted,
+        moved,
+        added,
+    } = fixture(7, 30);
 
     let gate = Arc::new(Mutex::new(()));
     let held = gate.lock().unwrap();
@@ -193,11 +222,12 @@ fn answers_from_the_mapped_graph_while_the_arena_loads() {
 
 #[test]
 fn other_searches_wait_for_the_arena() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.sqlite");
-    let mut rng = StdRng::seed_from_u64(8);
-    let queries = vectors(5, 40, &mut rng);
-    prepare(&path, &queries, &mut rng);
+    let Fixture {
+        _dir,
+        path,
+        queries,
+        ..
+    } = fixture(8, 5);
     let gate = Arc::new(Mutex::new(()));
     let held = gate.lock().unwrap();
     let shard =
@@ -222,11 +252,12 @@ fn other_searches_wait_for_the_arena() {
 
 #[test]
 fn a_corrupt_row_found_by_the_background_load_is_an_error_not_a_gap() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.sqlite");
-    let mut rng = StdRng::seed_from_u64(9);
-    let queries = vectors(5, 40, &mut rng);
-    prepare(&path, &queries, &mut rng);
+    let Fixture {
+        _dir,
+        path,
+        queries,
+        ..
+    } = fixture(9, 5);
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute(
