@@ -26,7 +26,8 @@ Usage: reasonbank [--root DIR] [--agent ID] [--json] <COMMAND>
 
 Commands:
   remember TEXT [--meta JSON] [--kind K] [--namespace NS]   Remember a text
-  recall QUERY [--k N] [--threshold T] [--filter JSON] [--mode hybrid|vector|text] [--shard ID]...
+  recall QUERY [--k N] [--threshold T] [--filter JSON] [--mode hybrid|vector|text]
+         [--search auto|exact|quantized|binary|ann] [--shard ID]...
                                                             Recall the memories that best match a query
   get ID                                                    Print one memory
   forget ID                                                 Forget one memory
@@ -54,6 +55,7 @@ const COMMANDS = {
       threshold: { type: 'string' },
       filter: { type: 'string' },
       mode: { type: 'string' },
+      search: { type: 'string' },
       shard: { type: 'string', multiple: true },
     },
   },
@@ -177,6 +179,7 @@ async function run(argv) {
         k: number('k', o.k, { integer: true }) ?? 5,
         threshold: number('threshold', o.threshold),
         mode: o.mode ?? 'hybrid',
+        search: o.search,
         shards: o.shard ?? [],
       }
       if (o.filter !== undefined) opts.filter = o.filter

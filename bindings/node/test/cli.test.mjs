@@ -29,6 +29,12 @@ test('remember, recall --json, get, forget, stats with the Rust CLI\'s exit code
   assert.deepEqual(hits[0].metadata, { topic: 'http' })
   assert.ok('created_at' in hits[0], 'snake_case field names, as the Rust CLI prints them')
 
+  r = cli(root, ['--agent', 'coder', 'recall', 'the API timed out', '--k', '1', '--json', '--search', 'exact'])
+  assert.equal(r.code, 0, r.err)
+  assert.equal(JSON.parse(r.out)[0].id, id)
+  r = cli(root, ['--agent', 'coder', 'recall', 'x', '--search', 'psychic'])
+  assert.equal(r.code, 1)
+  assert.match(r.err, /search mode must be/)
   r = cli(root, ['--agent', 'coder', 'recall', 'the API timed out'])
   assert.match(r.out, /\[coder\/memory\] Retry flaky HTTP calls/)
   assert.match(r.out, /cosine 0\.\d{3}/)
