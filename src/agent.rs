@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::embedders::{EmbedKind, Embedder, provision::ProvisionOptions};
 use crate::memory::{
-    Embedding, Filter, NewRecord, Query, Record, RecordId, RecordUpdate, SearchMode, SearchOptions,
-    Shard, ShardId, ShardStats, Store, StoreOptions,
+    Embedding, Filter, IndexStatus, NewRecord, Query, Record, RecordId, RecordUpdate, SearchMode,
+    SearchOptions, Shard, ShardId, ShardStats, Store, StoreOptions,
 };
 use crate::reasoning::{
     ConsolidateOptions, ConsolidationReport, Distiller, Feedback, Judge, LearnReport, MemoryItem,
@@ -646,6 +646,14 @@ impl AgentMemory {
     pub async fn stats(&self) -> Result<ShardStats> {
         let shard = Arc::clone(&self.inner.shard);
         Ok(tokio::task::spawn_blocking(move || shard.stats()).await??)
+    }
+
+    /// State of this agent's vector index: whether its shard has an HNSW graph (from
+    /// `ShardOptions::index_threshold` memories), how many memories are in it and how many
+    /// are still scanned exactly, what happened to the index file, the graph's measured
+    /// recall. Cheap: no I/O.
+    pub fn index_status(&self) -> IndexStatus {
+        self.inner.shard.index_status()
     }
 }
 

@@ -61,6 +61,12 @@ async fn recall_finds_the_right_memory_among_a_thousand() {
     let ids = mem.remember_batch(batch).await.unwrap();
     assert_eq!(ids.len(), 1000);
     assert_eq!(mem.stats().await.unwrap().records, 1000);
+    // A thousand memories are scanned: no graph below the index threshold.
+    let ix = mem.index_status();
+    assert!(
+        !ix.graph && ix.pending == 1000 && ix.error.is_none(),
+        "{ix:?}"
+    );
 
     let searches = [
         SearchMode::Auto,
