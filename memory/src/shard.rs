@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -509,22 +510,15 @@ impl Shard {
         if stamp > max_seq {
             return Ok(false);
         }
-        let dec = self.decoder();
         let mut sample = Vec::new();
         for order in ["ASC", "DESC"] {
             let sql = format!(
                 "SELECT rowid, id, embedding FROM records WHERE deleted = 0 AND seq <= ?1 \
                  ORDER BY seq {order} LIMIT 64"
             );
-            let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-            let mut rows = stmt.query([stamp]).map_err(|e| self.err(e))?;
-            while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-                let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
-                let id = dec.id(row, 1)?;
-                sample.push((rowid, dec.vector(row, 2, id)?));
-            }
+            sample.extend(self.decoder().vectors(&c.conn, &sql, [stamp])?);
         }
-        let rows: Vec<(i64, &[f32])> = sample.iter().map(|(r, v)| (*r, v.as_slice())).collect();
+        let rows: Vec<(i64, &[f32])> = sample.iter().map(|(r, _, v)| (*r, v.as_slice())).collect();
         Ok(self.ann.verify_sample(&rows).is_ok())
     }
 
@@ -1455,28 +1449,17 @@ impl Shard {
         let dec = self.decoder();
         // The latest state of every row changed since the stamp (`None`: deleted).
         let mut changed: HashMap<i64, Option<(RecordId, Embedding)>> = HashMap::new();
-        {
-            let mut stmt = c
-                .conn
-                .prepare_cached(
-                    "SELECT rowid, id, deleted, embedding FROM records WHERE seq > ?1 ORDER BY seq",
-                )
-                .map_err(|e| self.err(e))?;
-            let mut rows = stmt.query([stamp]).map_err(|e| self.err(e))?;
-            while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-                if changed.len() >= EARLY_MAX_CHANGED {
-                    return Ok(None);
-                }
-                let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
-                let id = dec.id(row, 1)?;
-                let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
-                let live = if deleted {
-                    None
-                } else {
-                    Some((id, dec.vector(row, 3, id)?))
-                };
-                changed.insert(rowid, live);
+        let mut too_many = false;
+        dec.each_change(&c.conn, stamp, |rowid, _, id, vector| {
+            if changed.len() >= EARLY_MAX_CHANGED {
+                too_many = true;
+                return ControlFlow::Break(());
             }
+            changed.insert(rowid, vector.map(|v| (id, v)));
+            ControlFlow::Continue(())
+        })?;
+        if too_many {
+            return Ok(None);
         }
         let admitted = |r: i64| allowed.is_none_or(|s| s.binary_search(&r).is_ok());
         let want = opts.beam.max(k);
@@ -1514,14 +1497,8 @@ impl Shard {
             let sql = format!(
                 "SELECT rowid, id, embedding FROM records WHERE deleted = 0 AND rowid IN ({marks})"
             );
-            let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-            let mut rows = stmt
-                .query(rusqlite::params_from_iter(&keys))
-                .map_err(|e| self.err(e))?;
-            while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-                let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
-                let id = dec.id(row, 1)?;
-                score(rowid, id, &dec.vector(row, 2, id)?);
+            for (rowid, id, v) in dec.vectors(&c.conn, &sql, rusqlite::params_from_iter(&keys))? {
+                score(rowid, id, &v);
             }
         }
         for (&rowid, live) in &changed {
@@ -1667,10 +1644,41 @@ impl Decoder<'_> {
         })
     }
 
+    /// Calls `f(rowid, seq, id, vector)` for every row with `seq > after`, in `seq` order
+    /// (`vector` is `None` for a deleted row), until `f` breaks. One statement, so one
+    /// consistent snapshot of the file.
+    fn each_change(
+        self,
+        conn: &Connection,
+        after: i64,
+        mut f: impl FnMut(i64, i64, RecordId, Option<Embedding>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT rowid, id, deleted, embedding, seq FROM records WHERE seq > ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([after]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
+            let id = self.id(row, 1)?;
+            let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
+            let seq: i64 = row.get(4).map_err(|e| self.err(e))?;
+            let vector = if deleted {
+                None
+            } else {
+                Some(self.vector(row, 3, id)?)
+            };
+            if f(rowid, seq, id, vector).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies every row with `seq > after` to `arena` in `seq` order, and returns the
-    /// changes as index notes with the highest `seq` seen (`after` if none). One statement,
-    /// so one consistent snapshot of the file. Stops early, returning `None`, once `cancel`
-    /// is set.
+    /// changes as index notes with the highest `seq` seen (`after` if none). Stops early once
+    /// `cancel` is set (the result is then partial, for a caller that discards it).
     fn load_changes(
         self,
         conn: &Connection,
@@ -1678,33 +1686,44 @@ impl Decoder<'_> {
         arena: &mut Arena,
         cancel: Option<&AtomicBool>,
     ) -> Result<(Vec<Note>, i64)> {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT rowid, id, deleted, embedding, seq FROM records WHERE seq > ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([after]).map_err(|e| self.err(e))?;
         let mut max_seq = after;
         let mut notes = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+        self.each_change(conn, after, |rowid, seq, id, vector| {
             if cancel.is_some_and(|c| notes.len() % 1024 == 0 && c.load(Ordering::Relaxed)) {
-                break;
+                return ControlFlow::Break(());
             }
+            max_seq = max_seq.max(seq);
+            match vector {
+                None => {
+                    arena.remove(rowid);
+                    notes.push(Note::Remove { rowid, seq });
+                }
+                Some(v) => {
+                    arena.upsert(rowid, id.as_u128(), v.as_slice());
+                    notes.push(Note::Upsert { rowid, seq });
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok((notes, max_seq))
+    }
+
+    /// `(rowid, id, vector)` of the rows of a `SELECT rowid, id, embedding …` statement.
+    fn vectors(
+        self,
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(i64, RecordId, Embedding)>> {
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
             let id = self.id(row, 1)?;
-            let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
-            let seq: i64 = row.get(4).map_err(|e| self.err(e))?;
-            max_seq = max_seq.max(seq);
-            if deleted {
-                arena.remove(rowid);
-                notes.push(Note::Remove { rowid, seq });
-            } else {
-                let v = self.vector(row, 3, id)?;
-                arena.upsert(rowid, id.as_u128(), v.as_slice());
-                notes.push(Note::Upsert { rowid, seq });
-            }
+            out.push((rowid, id, self.vector(row, 2, id)?));
         }
-        Ok((notes, max_seq))
+        Ok(out)
     }
 }
 
