@@ -1338,7 +1338,8 @@ impl Shard {
         allowed: Option<&[i64]>,
         opts: &SearchOptions,
     ) -> Result<Vec<Scored>> {
-        {
+        // Once the arena is in (the steady state), a search does not touch the connection.
+        if !self.loaded.load(Ordering::Acquire) {
             let mut c = self.lock_conn();
             if c.loading.is_some() {
                 let stamp = c.loading.as_ref().and_then(|l| l.stamp).unwrap_or(-1);
