@@ -1352,23 +1352,7 @@ impl Shard {
             }
         }
         let arena = self.read_arena();
-        // A selective filter leaves few rows: scanning them exactly is cheaper than walking
-        // the graph past all the others, and it is exact. A graph search visits about
-        // `beam · total / matching` nodes of ~32 distances each, an exact scan `matching`
-        // rows of one (f16) distance: the graph wins from `matching ≈ √(2,000 · total)`
-        // (4.5% of 1M rows, 14% of 100K), and never below the index threshold.
-        let selective = allowed.is_some_and(|s| {
-            let floor = (2_048.0 * arena.len() as f64).sqrt() as usize;
-            s.len() < self.ann_threshold.max(floor)
-        });
-        let graph = match opts.mode {
-            SearchMode::Exact | SearchMode::Quantized | SearchMode::Binary => false,
-            SearchMode::Ann => !selective,
-            SearchMode::Auto => {
-                !selective && arena.len() >= self.ann_threshold && self.ann.ready(arena.len())
-            }
-        };
-        if graph {
+        if self.uses_graph(opts.mode, allowed, arena.len()) {
             match self.ann.search(
                 &arena,
                 q.as_slice(),
@@ -1419,6 +1403,26 @@ impl Shard {
         ))
     }
 
+    /// Whether a vector search in `mode` of a shard of `rows` rows, restricted to the
+    /// `allowed` rowids if a filter is given, goes through the graph.
+    fn uses_graph(&self, mode: SearchMode, allowed: Option<&[i64]>, rows: usize) -> bool {
+        // A selective filter leaves few rows: scanning them exactly is cheaper than walking
+        // the graph past all the others, and it is exact. A graph search visits about
+        // `beam · total / matching` nodes of ~32 distances each, an exact scan `matching`
+        // rows of one (f16) distance: the graph wins from `matching ≈ √(2,000 · total)`
+        // (4.5% of 1M rows, 14% of 100K), and never below the index threshold.
+        let selective = allowed.is_some_and(|s| {
+            let floor = (2_048.0 * rows as f64).sqrt() as usize;
+            s.len() < self.ann_threshold.max(floor)
+        });
+        !selective
+            && match mode {
+                SearchMode::Exact | SearchMode::Quantized | SearchMode::Binary => false,
+                SearchMode::Ann => true,
+                SearchMode::Auto => rows >= self.ann_threshold && self.ann.ready(rows),
+            }
+    }
+
     /// A vector search while the arena loads (see [`Loading`]): the mapped graph ranks the
     /// rows unchanged since the index file's stamp, whose vectors are then read from SQLite
     /// and rescored exactly; the rows changed since are read and scored exactly. The answer
@@ -1437,14 +1441,7 @@ impl Shard {
         opts: &SearchOptions,
     ) -> Result<Option<Vec<Scored>>> {
         let graph_rows = self.ann.graph_size();
-        let floor = (2_048.0 * graph_rows as f64).sqrt() as usize;
-        let selective = allowed.is_some_and(|s| s.len() < self.ann_threshold.max(floor));
-        let graph = match opts.mode {
-            SearchMode::Exact | SearchMode::Quantized | SearchMode::Binary => false,
-            SearchMode::Ann => true,
-            SearchMode::Auto => graph_rows >= self.ann_threshold && self.ann.ready(graph_rows),
-        };
-        if !graph || graph_rows == 0 || selective {
+        if graph_rows == 0 || !self.uses_graph(opts.mode, allowed, graph_rows) {
             return Ok(None);
         }
         let dec = self.decoder();
