@@ -85,8 +85,7 @@ pub(crate) struct Meta {
 
 pub(crate) fn apply_pragmas(conn: &Connection, p: &Pragmas, path: &Path) -> Result<()> {
     let e = |source| Error::sqlite(path, source);
-    conn.busy_timeout(p.busy_timeout).map_err(e)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    apply_read_pragmas(conn, p, path)?;
     // Only takes effect on a file without tables; harmless otherwise.
     conn.pragma_update(None, "page_size", PAGE_SIZE)
         .map_err(e)?;
@@ -105,6 +104,15 @@ pub(crate) fn apply_pragmas(conn: &Connection, p: &Pragmas, path: &Path) -> Resu
         Durability::PowerLoss => "FULL",
     };
     conn.pragma_update(None, "synchronous", sync).map_err(e)?;
+    Ok(())
+}
+
+/// The settings of `p` that a read-only connection takes too (busy timeout, statement cache,
+/// memory map, page cache, temporary storage).
+pub(crate) fn apply_read_pragmas(conn: &Connection, p: &Pragmas, path: &Path) -> Result<()> {
+    let e = |source| Error::sqlite(path, source);
+    conn.busy_timeout(p.busy_timeout).map_err(e)?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(
         None,
         "mmap_size",

@@ -441,15 +441,9 @@ impl Shard {
                 #[cfg(test)]
                 let _gate = gate.as_ref().map(|g| g.lock());
                 let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let e = |source| Error::sqlite(&path, source);
-                let conn = Connection::open_with_flags(&path, flags).map_err(e)?;
-                conn.busy_timeout(pragmas.busy_timeout).map_err(e)?;
-                conn.pragma_update(
-                    None,
-                    "mmap_size",
-                    i64::try_from(pragmas.mmap_bytes).unwrap_or(i64::MAX),
-                )
-                .map_err(e)?;
+                let conn = Connection::open_with_flags(&path, flags)
+                    .map_err(|source| Error::sqlite(&path, source))?;
+                schema::apply_read_pragmas(&conn, &pragmas, &path)?;
                 let mut arena = Arena::new(dims);
                 arena.reserve(usize::try_from(rows).unwrap_or(0));
                 let (notes, max_seq) = Decoder { path: &path, dims }.load_changes(
