@@ -38,7 +38,8 @@
 //! ```
 
 mod agent;
-mod error;
+pub mod error;
+mod peer;
 mod reembed;
 
 pub use agent::{
@@ -46,6 +47,9 @@ pub use agent::{
     Why,
 };
 pub use error::{Error, Result};
+pub use peer::{
+    Grant, Identity, PeerGrant, ShardSync, SyncDirection, SyncRequest, default_root, sync_store,
+};
 pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;
 pub use reasonbank_reasoning as reasoning;

@@ -11,15 +11,16 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use reasonbank::embedders::provision::{self, ModelFiles, ProvisionOptions};
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId, Store, StoreOptions};
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
-use reasonbank::sync::{
-    Access, Fingerprint, SyncClient, SyncConfig, SyncServer, generate_identity,
+use reasonbank::sync::{Fingerprint, SyncServer};
+use reasonbank::{
+    AgentMemory, Identity, Memory, PeerGrant, RecallMode, RecallOptions, ShardSync, SyncDirection,
+    SyncRequest, sync_store,
 };
-use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -174,9 +175,9 @@ enum Cmd {
 struct SyncCmd {
     #[command(subcommand)]
     sub: Option<SyncSub>,
-    /// The peer's address, e.g. 10.0.0.5:7700.
+    /// The peer's address, e.g. 10.0.0.5:7700 or hub.example:7700.
     #[arg(long)]
-    peer: Option<std::net::SocketAddr>,
+    peer: Option<String>,
     /// The peer's certificate fingerprint (hex SHA-256, printed by its `sync keygen`).
     #[arg(long)]
     trust: Option<String>,
@@ -186,9 +187,9 @@ struct SyncCmd {
     /// Directory holding this side's cert.pem and key.pem (default: <root>/.sync).
     #[arg(long)]
     identity: Option<PathBuf>,
-    /// both (default), pull or push.
-    #[arg(long, default_value = "both")]
-    direction: String,
+    /// Which way rows move.
+    #[arg(long, value_enum, default_value_t = SyncDirection::Both)]
+    direction: SyncDirection,
     /// Send text, metadata and stamps without vectors; each side re-embeds what it receives
     /// with its local model (loads the model here; the hub needs "reembed": true to accept
     /// pushes). Both sides must use the same model.
@@ -266,25 +267,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn default_root() -> anyhow::Result<PathBuf> {
-    let var = |n: &str| {
-        std::env::var_os(n)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(d) = var("XDG_DATA_HOME") {
-        return Ok(d.join("reasonbank"));
-    }
-    if let Some(h) = var("HOME") {
-        return Ok(h.join(".local/share/reasonbank"));
-    }
-    bail!("no shard root: pass --root DIR or set REASONBANK_ROOT")
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let root = match &cli.root {
         Some(r) => r.clone(),
-        None => default_root()?,
+        None => reasonbank::default_root()?,
     };
     let open = || async {
         AgentMemory::builder(&root)
@@ -532,19 +518,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// This side's identity: `(cert_pem, key_pem)` from `dir`.
-fn load_identity(dir: &std::path::Path) -> anyhow::Result<(String, String)> {
-    let read = |f: &str| {
-        std::fs::read_to_string(dir.join(f)).with_context(|| {
-            format!(
-                "reading {} (create it with `reasonbank sync keygen`)",
-                dir.join(f).display()
-            )
-        })
-    };
-    Ok((read("cert.pem")?, read("key.pem")?))
-}
-
 async fn sync_cmd(
     root: &std::path::Path,
     agent: &str,
@@ -554,18 +527,9 @@ async fn sync_cmd(
     let dir = c.identity.clone().unwrap_or_else(|| root.join(".sync"));
     if let Some(SyncSub::Keygen { name, out }) = &c.sub {
         let out = out.clone().unwrap_or(dir);
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        let (cert_path, key_path) = (out.join("cert.pem"), out.join("key.pem"));
-        if cert_path.exists() || key_path.exists() {
-            bail!(
-                "{} already holds an identity; remove it first to replace it",
-                out.display()
-            );
-        }
-        let (cert, key) = generate_identity(name)?;
-        std::fs::write(&cert_path, &cert)?;
-        write_private(&key_path, &key)?;
-        let fp = Fingerprint::of_pem(&cert)?;
+        let identity = Identity::generate(name)?;
+        let (cert_path, key_path) = identity.save(&out)?;
+        let fp = identity.fingerprint()?;
         if json_out {
             println!("{}", json!({ "fingerprint": fp.to_string(), "dir": out }));
         } else {
@@ -576,13 +540,14 @@ async fn sync_cmd(
     }
     let peer = c
         .peer
+        .clone()
         .context("--peer ADDR is required (or use `sync keygen`)")?;
     let trust: Fingerprint = c
         .trust
         .as_deref()
         .context("--trust FINGERPRINT is required: the peer's certificate fingerprint")?
         .parse()?;
-    let (cert, key) = load_identity(&dir)?;
+    let identity = Identity::load(&dir)?;
     let ids: Vec<ShardId> = if c.shards.is_empty() {
         vec![ShardId::new(agent)?]
     } else {
@@ -591,38 +556,20 @@ async fn sync_cmd(
             .map(|s| ShardId::new(s.clone()))
             .collect::<Result<_, _>>()?
     };
-    let (pull, push) = match c.direction.as_str() {
-        "both" => (true, true),
-        "pull" => (true, false),
-        "push" => (false, true),
-        d => bail!("--direction {d:?}: expected both, pull or push"),
+    let mut request = SyncRequest::new(peer, trust);
+    request
+        .direction(c.direction)
+        .shards(ids)
+        .text_only(c.text_only);
+    let reembed = if c.text_only {
+        Some(load_embedder().await?)
+    } else {
+        None
     };
-    let mut cfg = SyncConfig::new(&cert, &key)?;
-    // The peer is trusted explicitly by the user; which way data flows is chosen by the call.
-    cfg.grant(trust, None, Access::READ_WRITE);
-    if c.text_only {
-        cfg.text_only(true).reembedder(load_reembedder().await?);
-    }
-    let store = open_store_for_sync(root)?;
-    let client = std::sync::Arc::new(SyncClient::connect(peer, cfg).await?);
-    // One stream per shard, all at once over the one connection.
-    let mut tasks = Vec::new();
-    for id in ids {
-        let shard = store.shard(&id)?;
-        let client = std::sync::Arc::clone(&client);
-        tasks.push(tokio::spawn(async move {
-            let r = match (pull, push) {
-                (true, true) => client.sync(&id, &shard).await,
-                (true, false) => client.pull(&id, &shard).await,
-                _ => client.push(&id, &shard).await,
-            };
-            (id, r)
-        }));
-    }
+    let outcomes = sync_store(open_store_for_sync(root)?, &request, &identity, reembed).await?;
     let mut failed = None;
-    for t in tasks {
-        let (id, r) = t.await?;
-        match r {
+    for ShardSync { shard: id, result } in outcomes {
+        match result {
             Ok(r) => {
                 if json_out {
                     println!(
@@ -650,24 +597,20 @@ async fn sync_cmd(
             }
         }
     }
-    client.close();
     match failed {
         Some(e) => Err(anyhow::Error::new(e).context("a shard failed to sync")),
         None => Ok(()),
     }
 }
 
-/// The default embedding model as a sync re-embedder (the model of `open_store_for_sync`'s
-/// shards).
-async fn load_reembedder() -> anyhow::Result<std::sync::Arc<dyn reasonbank::sync::Reembedder>> {
-    let embedder = tokio::task::spawn_blocking(|| {
-        reasonbank::embedders::default_embedder(&ProvisionOptions::new())
-    })
+/// The default embedding model, to re-embed text-only sync (the model of
+/// `open_store_for_sync`'s shards).
+async fn load_embedder() -> anyhow::Result<std::sync::Arc<dyn reasonbank::embedders::Embedder>> {
+    tokio::task::spawn_blocking(
+        || reasonbank::embedders::default_embedder(&ProvisionOptions::new()),
+    )
     .await?
-    .context("loading the embedding model to re-embed text-only sync")?;
-    Ok(std::sync::Arc::new(reasonbank::EmbedderReembedder::new(
-        embedder,
-    )))
+    .context("loading the embedding model to re-embed text-only sync")
 }
 
 /// The store sync writes into: shards that do not exist yet take the default embedder's
@@ -680,28 +623,16 @@ fn open_store_for_sync(root: &std::path::Path) -> anyhow::Result<std::sync::Arc<
     Ok(std::sync::Arc::new(Store::open(root, o)?))
 }
 
+/// `reasonbank serve`'s config file.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServeConfig {
     listen: std::net::SocketAddr,
     identity: PathBuf,
-    peers: Vec<ServePeer>,
+    peers: Vec<PeerGrant>,
     /// Load the embedding model and accept text-only pushes.
     #[serde(default)]
     reembed: bool,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServePeer {
-    fingerprint: String,
-    #[serde(default = "all_shards")]
-    shards: Vec<String>,
-    access: String,
-}
-
-fn all_shards() -> Vec<String> {
-    vec!["*".to_owned()]
 }
 
 async fn serve(
@@ -712,30 +643,11 @@ async fn serve(
     let text = read_input(config)?;
     let c: ServeConfig = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid serve config", config.display()))?;
-    let (cert, key) = load_identity(&c.identity)?;
-    let mut cfg = SyncConfig::new(&cert, &key)?;
-    for p in &c.peers {
-        let fp: Fingerprint = p.fingerprint.parse()?;
-        let access = match p.access.as_str() {
-            "read" => Access::READ,
-            "write" => Access::WRITE,
-            "read_write" => Access::READ_WRITE,
-            a => bail!(
-                "peer {}: access {a:?} is not read, write or read_write",
-                p.fingerprint
-            ),
-        };
-        for s in &p.shards {
-            let shard = if s == "*" {
-                None
-            } else {
-                Some(ShardId::new(s.clone())?)
-            };
-            cfg.grant(fp, shard.as_ref(), access);
-        }
-    }
+    let mut cfg = Identity::load(&c.identity)?.hub_config(&c.peers)?;
     if c.reembed {
-        cfg.reembedder(load_reembedder().await?);
+        cfg.reembedder(std::sync::Arc::new(reasonbank::EmbedderReembedder::new(
+            load_embedder().await?,
+        )));
     }
     let fp = cfg.fingerprint();
     let server = SyncServer::bind(c.listen, open_store_for_sync(root)?, cfg)?;
@@ -752,20 +664,6 @@ async fn serve(
     tokio::signal::ctrl_c().await?;
     server.close();
     Ok(())
-}
-
-/// Writes a private key readable by its owner only.
-fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
-        .and_then(|mut f| f.write_all(contents.as_bytes()))
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn parse_meta(meta: Option<&str>) -> anyhow::Result<Value> {

@@ -37,7 +37,8 @@ Commands:
   consolidate [--dry-run]                                   Merge near-duplicates, flag contradictions
   patterns TASK [--k N] [--threshold T]                     The memory items most useful for a task
   synthesize TASK [--budget N] [--shard ID]...              A prompt-ready context block within a budget
-  models fetch|path [--cache-dir DIR]                       Download (fetch) or show (path) the model files`
+  models fetch|path [--cache-dir DIR]                       Download (fetch) or show (path) the model files
+  mcp [--root DIR] [--agent ID]                             Serve this memory to an MCP client over stdio`
 
 const GLOBAL = {
   root: { type: 'string' },
@@ -327,8 +328,26 @@ async function run(argv) {
   }
 }
 
+/**
+ * `reasonbank mcp [--root DIR] [--agent ID]`: the MCP server over stdio, the same one the Rust
+ * `reasonbank-mcp` binary runs (from the addon, so no Rust toolchain is needed). The model runs
+ * on this package's ONNX Runtime (onnxruntime-node) unless ORT_DYLIB_PATH names another.
+ */
+async function mcp(argv) {
+  const at = argv.indexOf('mcp')
+  const rest = [...argv.slice(0, at), ...argv.slice(at + 1)].filter((a) => a !== '--json')
+  const lib = rb.defaultOrtLibrary()
+  if (lib && !process.env.ORT_DYLIB_PATH) process.env.ORT_DYLIB_PATH = lib
+  return rb.runMcpServer(['reasonbank mcp', ...rest])
+}
+
 async function main() {
   const argv = process.argv.slice(2)
+  if (commandOf(argv) === 'mcp') {
+    // The server exits when the client closes stdin; its own runtime may still hold a read of
+    // stdin, so leave at once rather than wait for it.
+    process.exit(await mcp(argv))
+  }
   if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
     console.log(USAGE)
     return argv.length === 0 ? EXIT_USAGE : 0

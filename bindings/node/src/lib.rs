@@ -25,18 +25,19 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::{Either, Env, Float32Array, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
+use reasonbank::Identity;
 use reasonbank::embedders::EmbedKind;
 use reasonbank::embedders::provision::{self, ORT_DYLIB_PATH_ENV, ProvisionOptions};
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{Feedback, Trajectory};
-use reasonbank::sync::{Access, Fingerprint, SyncClient, SyncConfig};
-use reasonbank::{Memory, RecallMode};
+use reasonbank::sync::Fingerprint;
+use reasonbank::{Grant, Memory, PeerGrant, RecallMode, SyncDirection, SyncRequest};
 use serde_json::{Value, json};
 
 use error::Failure;
 use types::{
-    ConsolidateOptions, ConsolidationReport, Identity, LearnReport, MemoryInput, MemoryItem,
-    MemoryRecord, ModelFiles, ModelOptions, OpenOptions, PatternOptions, RecallOptions, Recalled,
+    ConsolidateOptions, ConsolidationReport, LearnReport, MemoryInput, MemoryItem, MemoryRecord,
+    ModelFiles, ModelOptions, OpenOptions, PatternOptions, RecallOptions, Recalled,
     RememberOptions, ScoredItem, ServeOptions, ShardStats, SyncOptions, SyncReport,
     SynthesizeOptions, SynthesizedContext, TrajectoryInput, UpdateInput,
 };
@@ -155,18 +156,42 @@ pub fn model_paths(
 
 /// A new sync identity (self-signed certificate and key) named `name` (default `reasonbank`).
 #[napi]
-pub fn generate_identity(env: &Env, name: Option<String>) -> napi::Result<Identity> {
-    let run = || -> Result<Identity, Failure> {
-        let (cert_pem, key_pem) =
-            reasonbank::sync::generate_identity(name.as_deref().unwrap_or("reasonbank"))?;
-        let fingerprint = Fingerprint::of_pem(&cert_pem)?.to_string();
-        Ok(Identity {
-            cert_pem,
-            key_pem,
-            fingerprint,
+pub fn generate_identity(env: &Env, name: Option<String>) -> napi::Result<types::Identity> {
+    let run = || -> Result<types::Identity, Failure> {
+        let id = Identity::generate(name.as_deref().unwrap_or("reasonbank"))?;
+        Ok(types::Identity {
+            fingerprint: id.fingerprint()?.to_string(),
+            cert_pem: id.cert_pem().to_owned(),
+            key_pem: id.key_pem().to_owned(),
         })
     };
     run().map_err(|f| f.into_js(env))
+}
+
+/// Runs the MCP server (`reasonbank-mcp`, the same server the Rust binary runs) on this
+/// process's stdin/stdout until the client closes the session; resolves to the exit status
+/// the binary would return (0 after a clean session, 1 after an error, 2 for bad usage;
+/// diagnostics go to stderr). `argv` starts with the program name, e.g.
+/// `['reasonbank mcp', '--root', dir]`. The package's `reasonbank mcp` command calls it.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn run_mcp_server(env: &Env, argv: Vec<String>) -> napi::Result<PromiseRaw<'_, u32>> {
+    settle(env, async move {
+        // The server runs its own runtime (as the binary does), so it gets a thread of its
+        // own rather than a worker of napi-rs' runtime, where starting a runtime would panic.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("reasonbank-mcp".into())
+            .spawn(move || {
+                let code = reasonbank_mcp::main_with(argv);
+                // The receiver is gone only if the JS side was torn down; nothing to tell.
+                let _ = tx.send(code);
+            })
+            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
+        let code = rx
+            .await
+            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
+        Ok(u32::from(code))
+    })
 }
 
 /// Runs blocking work (file hashing, pip, SQLite opens) on tokio's blocking pool.
@@ -602,30 +627,20 @@ impl JsAgentMemory {
             let listen: SocketAddr = options.listen.parse().map_err(|e| {
                 Failure::invalid(format!("listen address {:?}: {e}", options.listen))
             })?;
-            let mut cfg = SyncConfig::new(&options.cert_pem, &options.key_pem)?;
-            for p in &options.peers {
-                let fp: Fingerprint = p.fingerprint.parse()?;
-                let access = match p.access.as_str() {
-                    "read" => Access::READ,
-                    "write" => Access::WRITE,
-                    "read_write" => Access::READ_WRITE,
-                    a => {
-                        return Err(Failure::invalid(format!(
-                            "peer {}: access {a:?} is not read, write or read_write",
-                            p.fingerprint
-                        )));
-                    }
-                };
-                let shards = p.shards.clone().unwrap_or_else(|| vec!["*".to_owned()]);
-                for s in shards {
-                    let shard = if s == "*" {
-                        None
-                    } else {
-                        Some(ShardId::new(s)?)
-                    };
-                    cfg.grant(fp, shard.as_ref(), access);
-                }
-            }
+            let peers = options
+                .peers
+                .iter()
+                .map(|p| {
+                    Ok(PeerGrant {
+                        fingerprint: p.fingerprint.clone(),
+                        shards: p.shards.clone().unwrap_or_else(|| vec!["*".to_owned()]),
+                        access: p.access.parse::<Grant>().map_err(|e| {
+                            Failure::from(e).context(format!("peer {}", p.fingerprint))
+                        })?,
+                    })
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
+            let cfg = Identity::from_pem(options.cert_pem, options.key_pem).hub_config(&peers)?;
             let fingerprint = cfg.fingerprint().to_string();
             let server = reasonbank::sync::SyncServer::bind(listen, store, cfg)?;
             let address = server.local_addr()?.to_string();
@@ -644,24 +659,17 @@ fn trajectory_of(t: &TrajectoryInput) -> Result<Trajectory, Failure> {
     serde_json::from_value(v).map_err(|e| Failure::of(error::code::INVALID_INPUT, &e))
 }
 
-async fn identity(root: &Path, o: &SyncOptions) -> Result<(String, String), Failure> {
+/// This side's identity: `certPem` and `keyPem`, or the files in `identityDir` (default
+/// `<root>/.sync`).
+async fn identity(root: &Path, o: &SyncOptions) -> Result<Identity, Failure> {
     match (&o.cert_pem, &o.key_pem) {
-        (Some(c), Some(k)) => Ok((c.clone(), k.clone())),
+        (Some(c), Some(k)) => Ok(Identity::from_pem(c.clone(), k.clone())),
         (None, None) => {
             let dir = o
                 .identity_dir
                 .as_ref()
                 .map_or_else(|| root.join(".sync"), PathBuf::from);
-            let read = move |f: &str| {
-                let path = dir.join(f);
-                std::fs::read_to_string(&path).map_err(|e| {
-                    Failure::of(error::code::INVALID_INPUT, &e).context(format!(
-                        "reading {} (create it with `reasonbank sync keygen` or pass certPem and keyPem)",
-                        path.display()
-                    ))
-                })
-            };
-            blocking(move || Ok((read("cert.pem")?, read("key.pem")?))).await
+            blocking(move || Ok(Identity::load(&dir)?)).await
         }
         _ => Err(Failure::invalid(
             "pass both certPem and keyPem, or neither (to read them from identityDir)",
@@ -674,63 +682,24 @@ async fn sync_shards(
     root: PathBuf,
     o: SyncOptions,
 ) -> Result<Vec<SyncReport>, Failure> {
-    let peer = tokio::net::lookup_host(o.peer.as_str())
-        .await
-        .map_err(|e| {
-            Failure::of(error::code::INVALID_INPUT, &e)
-                .context(format!("peer address {:?}", o.peer))
-        })?
-        .next()
-        .ok_or_else(|| {
-            Failure::invalid(format!("peer address {:?} resolves to nothing", o.peer))
-        })?;
-    let trust: Fingerprint = o.trust.parse()?;
-    let (pull, push) = match o.direction.as_deref().unwrap_or("both") {
-        "both" => (true, true),
-        "pull" => (true, false),
-        "push" => (false, true),
-        d => {
-            return Err(Failure::invalid(format!(
-                "direction {d:?} is not both, pull or push"
-            )));
-        }
-    };
-    let ids = match &o.shards {
-        Some(s) if !s.is_empty() => shard_ids(Some(s.clone()))?,
-        _ => vec![mem.agent().clone()],
-    };
-    let (cert, key) = identity(&root, &o).await?;
-    let mut cfg = SyncConfig::new(&cert, &key)?;
-    // The caller trusts this peer explicitly; which way data flows is chosen by `direction`.
-    cfg.grant(trust, None, Access::READ_WRITE);
-    let store = Arc::clone(mem.store());
-    let client = Arc::new(SyncClient::connect(peer, cfg).await?);
-    let mut tasks = Vec::with_capacity(ids.len());
-    for id in ids {
-        let store = Arc::clone(&store);
-        let client = Arc::clone(&client);
-        tasks.push(tokio::spawn(async move {
-            let sid = id.clone();
-            let shard = blocking(move || Ok(store.shard(&sid)?)).await?;
-            let r = match (pull, push) {
-                (true, true) => client.sync(&id, &shard).await,
-                (true, false) => client.pull(&id, &shard).await,
-                _ => client.push(&id, &shard).await,
-            };
-            let r = r.map_err(|e| Failure::from(e).context(format!("syncing shard {id}")))?;
-            Ok::<_, Failure>(SyncReport::new(id.to_string(), &r))
-        }));
+    let mut request = SyncRequest::new(o.peer.clone(), o.trust.parse::<Fingerprint>()?);
+    if let Some(d) = &o.direction {
+        request.direction(d.parse::<SyncDirection>()?);
     }
-    let mut reports = Vec::with_capacity(tasks.len());
+    request.shards(shard_ids(o.shards.clone())?);
+    let id = identity(&root, &o).await?;
+    let mut reports = Vec::new();
     let mut failed = None;
-    for t in tasks {
-        match t.await {
-            Ok(Ok(r)) => reports.push(r),
-            Ok(Err(f)) => failed = failed.or(Some(f)),
-            Err(e) => failed = failed.or(Some(Failure::of(error::code::INTERNAL, &e))),
+    for s in mem.sync(&request, &id).await? {
+        match s.result {
+            Ok(r) => reports.push(SyncReport::new(s.shard.to_string(), &r)),
+            Err(e) => {
+                failed = failed.or_else(|| {
+                    Some(Failure::from(e).context(format!("syncing shard {}", s.shard)))
+                })
+            }
         }
     }
-    client.close();
     match failed {
         Some(f) => Err(f),
         None => Ok(reports),

@@ -388,42 +388,36 @@ impl Server {
         &self,
         Parameters(p): Parameters<params::SyncShard>,
     ) -> CallToolResult {
-        use reasonbank::sync::{Access, Fingerprint, SyncClient, SyncConfig};
+        use reasonbank::sync::Fingerprint;
+        use reasonbank::{Identity, SyncDirection, SyncRequest};
         reply(async {
-            let (id, shard) = self.raw_shard(p.shard).await?;
-            let peer: std::net::SocketAddr = p.peer.parse().with_context(|| {
+            let (id, _shard) = self.raw_shard(p.shard).await?;
+            let _: std::net::SocketAddr = p.peer.parse().with_context(|| {
                 format!(
                     "argument peer: {:?} is not an address like 10.0.0.5:7700",
                     p.peer
                 )
             })?;
             let trust: Fingerprint = p.trust.parse().context("argument trust")?;
+            let direction = match p.direction.as_deref() {
+                Some(d) => d
+                    .parse::<SyncDirection>()
+                    .map_err(|e| anyhow!("argument direction: {e}"))?,
+                None => SyncDirection::Both,
+            };
             let dir = p
                 .identity
                 .map(PathBuf::from)
                 .unwrap_or_else(|| self.state.root.join(".sync"));
-            let read = |f: &str| {
-                std::fs::read_to_string(dir.join(f)).with_context(|| {
-                    format!(
-                        "reading {} (create this side's identity with `reasonbank sync keygen`)",
-                        dir.join(f).display()
-                    )
-                })
-            };
-            let (cert, key) = (read("cert.pem")?, read("key.pem")?);
-            let mut cfg = SyncConfig::new(&cert, &key)?;
-            cfg.grant(trust, None, Access::READ_WRITE);
-            let client = SyncClient::connect(peer, cfg).await?;
-            let result = match p.direction.as_deref().unwrap_or("both") {
-                "both" => client.sync(&id, &shard).await,
-                "pull" => client.pull(&id, &shard).await,
-                "push" => client.push(&id, &shard).await,
-                d => Err(anyhow!(
-                    "argument direction: {d:?} is not both, pull or push"
-                ))?,
-            };
-            client.close();
-            let r = result?;
+            let identity = tokio::task::spawn_blocking(move || Identity::load(&dir)).await??;
+            let mut request = SyncRequest::new(p.peer, trust);
+            request.direction(direction).shards(vec![id.clone()]);
+            let outcome =
+                reasonbank::sync_store(Arc::clone(&self.state.raw), &request, &identity, None)
+                    .await?
+                    .pop()
+                    .context("the sync reported no shard")?;
+            let r = outcome.result?;
             Ok(json!({
                 "shard": id, "sent": r.changes_sent, "received": r.changes_received,
                 "applied": r.changes_applied, "bytes_on_wire": r.bytes_on_wire(),

@@ -3,7 +3,7 @@
 Usage (with the venv the tests provision, see tests/it/support.rs):
 
     cargo build --release -p reasonbank-mcp
-    ~/.cache/reasonbank/mcp-venv-2.3.0/bin/python examples/mcp-server/tests/bench.py \
+    ~/.cache/reasonbank/mcp-venv-2.3.0/bin/python mcp/tests/bench.py \
         "$CARGO_TARGET_DIR/release/reasonbank-mcp" [--n 10000] [--queries 200] [--root DIR]
 
 Fills a fresh root (or reuses --root if it already holds N memories) with N distinct

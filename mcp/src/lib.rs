@@ -1,4 +1,5 @@
-//! `reasonbank-mcp`: reasonbank agent memory as an MCP server over stdio.
+//! `reasonbank-mcp`: reasonbank agent memory as an MCP server over stdio (a library, so that
+//! the `reasonbank-mcp` binary and the npm and Python packages run the same server).
 //!
 //! An MCP client (Claude Code, an IDE, the MCP inspector) starts this binary and talks
 //! JSON-RPC on its stdin/stdout. Tools: `memory_remember`, `memory_recall`, `memory_learn`,
@@ -24,11 +25,10 @@ mod params;
 mod server;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use reasonbank::embedders::provision::ProvisionOptions;
 use reasonbank::memory::ShardId;
@@ -39,23 +39,37 @@ use rmcp::service::ServerInitializeError;
 /// the client went away.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-#[derive(Parser)]
+/// The server's command line.
+#[derive(Parser, Debug)]
 #[command(
     name = "reasonbank-mcp",
     version,
     about = "reasonbank agent memory as an MCP server over stdio"
 )]
-struct Args {
+pub struct Args {
     /// Directory of shards (default: $XDG_DATA_HOME/reasonbank or ~/.local/share/reasonbank).
     #[arg(long, env = "REASONBANK_ROOT")]
-    root: Option<PathBuf>,
+    pub root: Option<PathBuf>,
     /// The agent whose memory tools act on when a call names no agent.
     #[arg(long, env = "REASONBANK_AGENT", default_value = reasonbank::DEFAULT_AGENT)]
-    agent: String,
+    pub agent: String,
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
+/// Runs the server as its own process would: parses `argv` (with the program name first),
+/// serves one session on stdio on a new runtime, and returns the exit status (0 when the
+/// client closed the session, 2 for bad usage, 1 for errors, which go to stderr).
+pub fn main_with<I, T>(argv: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,14 +77,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("reasonbank-mcp: error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return 1;
         }
     };
     let code = match rt.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("reasonbank-mcp: error: {e:#}");
-            ExitCode::FAILURE
+            1
         }
     };
     // A read of stdin cannot be cancelled and a blocking task cannot be interrupted: bound the
@@ -79,25 +93,16 @@ fn main() -> ExitCode {
     code
 }
 
-fn default_root() -> anyhow::Result<PathBuf> {
-    let var = |n: &str| {
-        std::env::var_os(n)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(d) = var("XDG_DATA_HOME") {
-        return Ok(d.join("reasonbank"));
-    }
-    if let Some(h) = var("HOME") {
-        return Ok(h.join(".local/share/reasonbank"));
-    }
-    bail!("no shard root: pass --root DIR or set REASONBANK_ROOT")
-}
-
-async fn run(args: Args) -> anyhow::Result<()> {
+/// Serves one MCP session on this process's stdin/stdout on the current tokio runtime, until
+/// the client closes it.
+///
+/// # Errors
+/// The root or agent is invalid, the embedding model cannot be loaded, or the MCP
+/// handshake fails; diagnostics go to stderr, never to stdout.
+pub async fn run(args: Args) -> anyhow::Result<()> {
     let root = match args.root {
         Some(r) => r,
-        None => default_root()?,
+        None => reasonbank::default_root()?,
     };
     let agent = ShardId::new(args.agent).context("--agent")?;
     let embedder = tokio::task::spawn_blocking(|| {

@@ -1,0 +1,436 @@
+//! Shard sync as every front end drives it: this side's [`Identity`], which way data flows
+//! ([`SyncDirection`]), and [`AgentMemory::sync`](crate::AgentMemory::sync), the one driver
+//! that the CLI, the MCP server and the Node and Python packages call.
+//!
+//! The protocol and its QUIC transport are `reasonbank-sync`'s; this module only decides
+//! which shards go over one connection and in which direction.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::embedders::Embedder;
+use crate::error::{Error, Result};
+use crate::memory::{ShardId, Store};
+use crate::sync::{Access, Fingerprint, SyncClient, SyncConfig, SyncReport};
+
+/// The file names of an identity in its directory.
+const CERT_FILE: &str = "cert.pem";
+const KEY_FILE: &str = "key.pem";
+const KEYGEN_HINT: &str = "create it with `reasonbank sync keygen`";
+
+/// Which way a sync moves rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum SyncDirection {
+    /// Pull the peer's changes, then push ours (the default).
+    #[default]
+    Both,
+    /// Only pull the peer's changes.
+    Pull,
+    /// Only push our changes.
+    Push,
+}
+
+impl SyncDirection {
+    /// The name used on the command line and in the bindings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncDirection::Both => "both",
+            SyncDirection::Pull => "pull",
+            SyncDirection::Push => "push",
+        }
+    }
+}
+
+impl fmt::Display for SyncDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SyncDirection {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "both" => Ok(SyncDirection::Both),
+            "pull" => Ok(SyncDirection::Pull),
+            "push" => Ok(SyncDirection::Push),
+            _ => Err(Error::InvalidInput {
+                what: "sync direction",
+                reason: format!("{s:?} is not both, pull or push"),
+            }),
+        }
+    }
+}
+
+/// This side of a sync: a certificate and its private key (PEM), as `reasonbank sync keygen`
+/// writes them into a directory (`cert.pem`, `key.pem`; by default `<root>/.sync`).
+#[derive(Clone)]
+pub struct Identity {
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the private key.
+        f.debug_struct("Identity")
+            .field("fingerprint", &self.fingerprint().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// An identity from its PEM texts (checked when a sync uses them).
+    pub fn from_pem(cert_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
+        Identity {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        }
+    }
+
+    /// A new self-signed identity named `name`.
+    ///
+    /// # Errors
+    /// Key generation failed.
+    pub fn generate(name: &str) -> Result<Self> {
+        let (cert_pem, key_pem) = crate::sync::generate_identity(name)?;
+        Ok(Identity { cert_pem, key_pem })
+    }
+
+    /// The identity in `dir` (`cert.pem`, `key.pem`).
+    ///
+    /// # Errors
+    /// [`Error::IdentityFile`] naming the file that cannot be read.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let read = |f: &str| {
+            let path = dir.join(f);
+            std::fs::read_to_string(&path).map_err(|source| Error::IdentityFile {
+                action: "reading",
+                path,
+                hint: KEYGEN_HINT,
+                source,
+            })
+        };
+        Ok(Identity {
+            cert_pem: read(CERT_FILE)?,
+            key_pem: read(KEY_FILE)?,
+        })
+    }
+
+    /// Writes `cert.pem` and `key.pem` (readable by its owner only) into `dir`, creating it;
+    /// never overwrites an existing identity. Returns the two paths.
+    ///
+    /// # Errors
+    /// [`Error::IdentityFile`] if either file exists or cannot be written.
+    pub fn save(&self, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+        let fail = |path: &Path, source| Error::IdentityFile {
+            action: "writing",
+            path: path.to_owned(),
+            hint: "an existing identity is never overwritten; remove it first to replace it",
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
+        let (cert, key) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
+        for p in [&cert, &key] {
+            if p.exists() {
+                return Err(fail(p, std::io::ErrorKind::AlreadyExists.into()));
+            }
+        }
+        write_new(&key, &self.key_pem, true).map_err(|e| fail(&key, e))?;
+        write_new(&cert, &self.cert_pem, false).map_err(|e| fail(&cert, e))?;
+        Ok((cert, key))
+    }
+
+    /// The certificate's fingerprint: what the other side pins with `trust`.
+    ///
+    /// # Errors
+    /// The certificate is not valid PEM.
+    pub fn fingerprint(&self) -> Result<Fingerprint> {
+        Ok(Fingerprint::of_pem(&self.cert_pem)?)
+    }
+
+    /// The certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The private key, PEM.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// A sync configuration with this identity and no peer granted yet.
+    ///
+    /// # Errors
+    /// The certificate or key does not parse.
+    pub fn config(&self) -> Result<SyncConfig> {
+        Ok(SyncConfig::new(&self.cert_pem, &self.key_pem)?)
+    }
+}
+
+/// Creates `path` (failing if it exists) with `contents`; `private` makes it owner-only.
+fn write_new(path: &Path, contents: &str, private: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut f = o.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+/// What a hub lets a peer do with the shards of a [`PeerGrant`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// Pull only.
+    Read,
+    /// Push only.
+    Write,
+    /// Pull and push.
+    ReadWrite,
+}
+
+impl FromStr for Grant {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "read" => Ok(Grant::Read),
+            "write" => Ok(Grant::Write),
+            "read_write" => Ok(Grant::ReadWrite),
+            _ => Err(Error::InvalidInput {
+                what: "peer access",
+                reason: format!("{s:?} is not read, write or read_write"),
+            }),
+        }
+    }
+}
+
+impl From<Grant> for Access {
+    fn from(g: Grant) -> Access {
+        match g {
+            Grant::Read => Access::READ,
+            Grant::Write => Access::WRITE,
+            Grant::ReadWrite => Access::READ_WRITE,
+        }
+    }
+}
+
+/// One peer a hub serves: its certificate fingerprint, the shards it may use (`"*"`: all;
+/// the default) and what it may do with them. The `peers` entries of `reasonbank serve`'s
+/// config file have this shape.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerGrant {
+    /// The peer's certificate fingerprint (hex SHA-256).
+    pub fingerprint: String,
+    /// Shard ids, or `"*"` for every shard.
+    #[serde(default = "every_shard")]
+    pub shards: Vec<String>,
+    /// What the peer may do.
+    pub access: Grant,
+}
+
+fn every_shard() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+impl Identity {
+    /// A hub's sync configuration: this identity, serving `peers` with their grants.
+    ///
+    /// # Errors
+    /// The identity does not parse, a fingerprint or shard id is malformed.
+    pub fn hub_config(&self, peers: &[PeerGrant]) -> Result<SyncConfig> {
+        let mut cfg = self.config()?;
+        for p in peers {
+            let fp: Fingerprint = p.fingerprint.parse()?;
+            for s in &p.shards {
+                let shard = if s == "*" {
+                    None
+                } else {
+                    Some(ShardId::new(s.clone())?)
+                };
+                cfg.grant(fp, shard.as_ref(), p.access.into());
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// One sync call: the peer, whom to trust there, which shards and which way.
+#[derive(Clone, Debug)]
+pub struct SyncRequest {
+    peer: String,
+    trust: Fingerprint,
+    direction: SyncDirection,
+    shards: Vec<ShardId>,
+    text_only: bool,
+}
+
+impl SyncRequest {
+    /// A sync with the peer at `peer` (`host:port`), whose certificate fingerprint must be
+    /// `trust`.
+    pub fn new(peer: impl Into<String>, trust: Fingerprint) -> Self {
+        SyncRequest {
+            peer: peer.into(),
+            trust,
+            direction: SyncDirection::Both,
+            shards: Vec::new(),
+            text_only: false,
+        }
+    }
+    /// Which way rows move. Defaults to [`SyncDirection::Both`].
+    pub fn direction(&mut self, d: SyncDirection) -> &mut Self {
+        self.direction = d;
+        self
+    }
+    /// The shards to sync, all over one connection. Defaults to (empty means) the agent's own.
+    pub fn shards(&mut self, shards: Vec<ShardId>) -> &mut Self {
+        self.shards = shards;
+        self
+    }
+    /// Send text without vectors; the receiver re-embeds with its model (a bandwidth option,
+    /// not a speed one). Defaults to off.
+    pub fn text_only(&mut self, yes: bool) -> &mut Self {
+        self.text_only = yes;
+        self
+    }
+}
+
+/// What happened to one shard of a [`SyncRequest`].
+#[derive(Debug)]
+pub struct ShardSync {
+    /// The shard.
+    pub shard: ShardId,
+    /// Its report, or why it failed (other shards of the same call are not affected).
+    pub result: Result<SyncReport>,
+}
+
+impl crate::AgentMemory {
+    /// Syncs shards of this memory's store with a peer (see [`sync_store`]); a request that
+    /// names no shard syncs this agent's. Text-only requests re-embed received rows with this
+    /// memory's embedder.
+    ///
+    /// # Errors
+    /// As [`sync_store`].
+    pub async fn sync(&self, request: &SyncRequest, identity: &Identity) -> Result<Vec<ShardSync>> {
+        let mut request = request.clone();
+        if request.shards.is_empty() {
+            request.shards = vec![self.agent().clone()];
+        }
+        let reembed = request.text_only.then(|| Arc::clone(self.embedder()));
+        sync_store(Arc::clone(self.store()), &request, identity, reembed).await
+    }
+}
+
+/// Syncs the request's shards of `store` with a peer over QUIC: mutual TLS as `identity`, the
+/// peer pinned by the request's `trust`, one stream per shard over one connection, all at
+/// once. Shards missing locally are created with the store's shard options. A text-only
+/// request needs `reembed`, the embedder of the shards' model, to fill in received vectors.
+///
+/// Returns one [`ShardSync`] per shard, in request order; a shard that failed does not stop
+/// the others.
+///
+/// # Errors
+/// Before any shard moves: a request without shards, a text-only request without `reembed`,
+/// an address that does not resolve, an identity that does not parse, a peer that cannot be
+/// reached or refuses the handshake.
+pub async fn sync_store(
+    store: Arc<Store>,
+    request: &SyncRequest,
+    identity: &Identity,
+    reembed: Option<Arc<dyn Embedder>>,
+) -> Result<Vec<ShardSync>> {
+    if request.shards.is_empty() {
+        return Err(Error::InvalidInput {
+            what: "sync request",
+            reason: "it names no shard".into(),
+        });
+    }
+    let peer = tokio::net::lookup_host(request.peer.as_str())
+        .await
+        .map_err(|e| Error::InvalidInput {
+            what: "peer address",
+            reason: format!("{:?}: {e}", request.peer),
+        })?
+        .next()
+        .ok_or_else(|| Error::InvalidInput {
+            what: "peer address",
+            reason: format!("{:?} resolves to nothing", request.peer),
+        })?;
+    let mut cfg = identity.config()?;
+    // The caller trusts this peer explicitly; which way data flows is chosen by `direction`.
+    cfg.grant(request.trust, None, Access::READ_WRITE);
+    if request.text_only {
+        let embedder = reembed.ok_or(Error::InvalidInput {
+            what: "sync request",
+            reason: "text-only sync needs an embedder to re-embed received rows".into(),
+        })?;
+        cfg.text_only(true)
+            .reembedder(Arc::new(crate::EmbedderReembedder::new(embedder)));
+    }
+    let client = Arc::new(SyncClient::connect(peer, cfg).await?);
+    let direction = request.direction;
+    let tasks: Vec<_> = request
+        .shards
+        .iter()
+        .cloned()
+        .map(|id| {
+            let store = Arc::clone(&store);
+            let client = Arc::clone(&client);
+            tokio::spawn(async move {
+                let sid = id.clone();
+                let result = async {
+                    let shard = tokio::task::spawn_blocking(move || store.shard(&sid)).await??;
+                    Ok(match direction {
+                        SyncDirection::Both => client.sync(&id, &shard).await?,
+                        SyncDirection::Pull => client.pull(&id, &shard).await?,
+                        SyncDirection::Push => client.push(&id, &shard).await?,
+                    })
+                }
+                .await;
+                ShardSync { shard: id, result }
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await?);
+    }
+    client.close();
+    Ok(out)
+}
+
+/// The default directory of shards: `$XDG_DATA_HOME/reasonbank`, else
+/// `~/.local/share/reasonbank`. Front ends use it when neither `--root` nor
+/// `REASONBANK_ROOT` says otherwise.
+///
+/// # Errors
+/// Neither `XDG_DATA_HOME` nor `HOME` is set.
+pub fn default_root() -> Result<PathBuf> {
+    let var = |n: &str| {
+        std::env::var_os(n)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = var("XDG_DATA_HOME") {
+        return Ok(d.join("reasonbank"));
+    }
+    if let Some(h) = var("HOME") {
+        return Ok(h.join(".local/share/reasonbank"));
+    }
+    Err(Error::InvalidInput {
+        what: "shard root",
+        reason: "neither XDG_DATA_HOME nor HOME is set: pass --root DIR or set REASONBANK_ROOT"
+            .into(),
+    })
+}
