@@ -10,9 +10,9 @@ use reasonbank_memory::{
     ShardId, Store,
 };
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::consolidate::{ConsolidateOptions, ConsolidationReport};
+use crate::metadata::{ExperienceMetadata, ItemMetadata, keys};
 use crate::rank::{self, Weights};
 use crate::types::{EXPERIENCE_KIND, PATTERN_KIND, Prior, experience_metadata, item_metadata};
 use crate::{
@@ -41,7 +41,9 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn scan_patterns(shard: &Shard) -> Result<Vec<Record>> {
     let f = Filter::And(vec![
         Filter::Kind(PATTERN_KIND.into()),
-        Filter::Exists { field: "rb".into() },
+        Filter::Exists {
+            field: keys::LAYOUT.into(),
+        },
     ]);
     Ok(shard.scan(Some(&f), usize::MAX, None)?)
 }
@@ -376,7 +378,7 @@ impl ReasoningBank {
                     alpha: 1.0,
                     beta: 1.0,
                 },
-                recency_half_life: Duration::from_secs(30 * 24 * 3600),
+                recency_half_life: rank::DEFAULT_RECENCY_HALF_LIFE,
                 record_usage: true,
                 candidates: 40,
                 dedupe_threshold: 0.95,
@@ -654,13 +656,13 @@ impl ReasoningBank {
                         let mut f = vec![
                             Filter::Kind(PATTERN_KIND.into()),
                             Filter::Eq {
-                                field: "status".into(),
-                                value: "active".into(),
+                                field: keys::STATUS.into(),
+                                value: ItemStatus::Active.as_str().into(),
                             },
                         ];
                         if let Some(kind) = o.kind {
                             f.push(Filter::Eq {
-                                field: "item_kind".into(),
+                                field: keys::ITEM_KIND.into(),
                                 value: kind.as_str().into(),
                             });
                         }
@@ -675,14 +677,7 @@ impl ReasoningBank {
                         so.filter(Filter::Kind(EXPERIENCE_KIND.into()));
                         let mut seen: HashSet<RecordId> = HashSet::new();
                         for hit in shard.search(&Query::vector(q.clone()), &so)? {
-                            let ids = hit
-                                .record
-                                .metadata
-                                .get("items")
-                                .and_then(Value::as_array)
-                                .cloned()
-                                .unwrap_or_default();
-                            for id in ids.iter().filter_map(|v| v.as_str()?.parse().ok()) {
+                            for id in ExperienceMetadata::of(&hit.record).items() {
                                 let Some(r) = resolve(&shard, id)? else {
                                     continue;
                                 };
@@ -711,11 +706,10 @@ impl ReasoningBank {
     pub(crate) fn rank(&self, cands: Vec<Candidate>, k: usize) -> (Vec<ScoredItem>, usize) {
         let c = &self.inner.config;
         let now = now_ms();
-        let half = c.recency_half_life.as_millis() as f64;
         let mut scored: Vec<(f32, f32, f32, Candidate)> = cands
             .into_iter()
             .map(|cand| {
-                let rec = rank::recency(now, cand.item.created_at, half);
+                let rec = rank::recency(now, cand.item.created_at, c.recency_half_life);
                 let rel = cand.item.confidence;
                 (c.weights.score(cand.similarity, rec, rel), rec, rel, cand)
             })
@@ -1005,16 +999,9 @@ pub(crate) fn resolve(shard: &Shard, mut id: RecordId) -> Result<Option<Record>>
         let Some(r) = shard.get(id)? else {
             return Ok(None);
         };
-        match r
-            .metadata
-            .get("merged_into")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-        {
-            Some(next) if r.metadata.get("status").and_then(Value::as_str) == Some("merged") => {
-                id = next;
-            }
-            _ => return Ok(Some(r)),
+        match ItemMetadata::of(&r).merged_link() {
+            Some(next) => id = next,
+            None => return Ok(Some(r)),
         }
     }
     Ok(shard.get(id)?)

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use reasonbank_memory::{Record, RecordId, RecordUpdate, Shard, ShardId};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::bank::{blocking, now_ms, scan_patterns};
+use crate::metadata::{ItemMetadata, keys};
 use crate::rank::dot;
 use crate::types::Prior;
 use crate::{Error, ItemStatus, MemoryItem, ReasoningBank, Result};
@@ -262,7 +263,7 @@ fn consolidate_once(
             .as_ref()
             .map(|e| e.as_slice().to_vec())
             .unwrap_or_default();
-        let decayed_at = r.metadata.get("decayed_at").and_then(Value::as_i64);
+        let decayed_at = ItemMetadata::of(&r).decayed_at();
         entries.push(Entry {
             record: r,
             item,
@@ -373,7 +374,7 @@ fn consolidate_once(
     {
         if let Some(h) = o.evidence_half_life {
             let since = e.decayed_at.unwrap_or(e.item.created_at);
-            let f = crate::rank::recency(now, since, h.as_millis() as f64);
+            let f = crate::rank::recency(now, since, h);
             if f < 1.0 && e.item.successes + e.item.failures > 0.0 {
                 e.item.successes *= f64::from(f);
                 e.item.failures *= f64::from(f);
@@ -417,7 +418,7 @@ fn consolidate_once(
     for e in entries.iter().filter(|e| e.dirty) {
         let mut m = e.item.to_metadata(&e.record.metadata);
         if let Some(t) = e.decayed_at {
-            m["decayed_at"] = json!(t);
+            m[keys::DECAYED_AT] = json!(t);
         }
         let mut u = RecordUpdate::new();
         u.metadata(m);

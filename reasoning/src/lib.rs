@@ -88,6 +88,7 @@ mod distill;
 mod error;
 mod judge;
 mod llm;
+pub mod metadata;
 mod rank;
 pub mod types;
 
@@ -108,7 +109,8 @@ pub use judge::{
     DEFAULT_ERROR_MARKERS, ExplicitJudge, JUDGE_SYSTEM_PROMPT, Judge, LlmJudge, RuleJudge,
 };
 pub use llm::{ChatClient, ChatClientBuilder, Message};
-pub use rank::Weights;
+pub use metadata::{ExperienceMetadata, ItemMetadata, MISSING_CONFIDENCE};
+pub use rank::{DEFAULT_RECENCY_HALF_LIFE, Weights, recency};
 pub use types::{
     EXPERIENCE_KIND, Feedback, ItemDraft, ItemKind, ItemStatus, LAYOUT_VERSION, MemoryItem,
     Outcome, PATTERN_KIND, Step, Trajectory, Verdict,
