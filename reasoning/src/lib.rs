@@ -86,15 +86,18 @@ mod bank;
 mod consolidate;
 mod distill;
 mod error;
+mod feedback;
 mod judge;
 mod llm;
 pub mod metadata;
 mod rank;
+mod recall;
+mod synthesize;
 pub mod types;
 
 pub use bank::{
-    BankBuilder, ContextItem, LearnReport, ReasoningBank, RecallMode, RecallOptions, ScoredItem,
-    SynthesizedContext, estimate_tokens,
+    BankBuilder, DEFAULT_CANDIDATES, DEFAULT_DEDUPE_THRESHOLD, DEFAULT_MMR_LAMBDA, LearnReport,
+    ReasoningBank,
 };
 pub use consolidate::{
     CONSOLIDATE_ATTEMPTS, ConsolidateOptions, ConsolidationReport, Contradiction,
@@ -105,12 +108,15 @@ pub use distill::{
     ExtractiveDistiller, FAILURE_PROMPT, LlmDistiller, SUCCESS_PROMPT,
 };
 pub use error::{BoxError, Error, Result};
+pub use feedback::FEEDBACK_ATTEMPTS;
 pub use judge::{
     DEFAULT_ERROR_MARKERS, ExplicitJudge, JUDGE_SYSTEM_PROMPT, Judge, LlmJudge, RuleJudge,
 };
 pub use llm::{ChatClient, ChatClientBuilder, Message};
 pub use metadata::{ExperienceMetadata, ItemMetadata, MISSING_CONFIDENCE};
 pub use rank::{DEFAULT_RECENCY_HALF_LIFE, Weights, recency};
+pub use recall::{DEFAULT_RECALL_K, RecallMode, RecallOptions, ScoredItem};
+pub use synthesize::{ContextItem, SynthesizedContext, estimate_tokens};
 pub use types::{
     EXPERIENCE_KIND, Feedback, ItemDraft, ItemKind, ItemStatus, LAYOUT_VERSION, MemoryItem,
     Outcome, PATTERN_KIND, Step, Trajectory, Verdict,

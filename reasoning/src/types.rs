@@ -325,6 +325,14 @@ pub(crate) struct Prior {
 }
 
 impl Prior {
+    /// `(1, 1)`, the uniform prior and the default ([`BankBuilder::prior`](crate::BankBuilder::prior)):
+    /// it assumes nothing about a new item, which starts at confidence 0.5
+    /// ([`MISSING_CONFIDENCE`]), and one report moves it by a sixth.
+    pub(crate) const UNIFORM: Prior = Prior {
+        alpha: 1.0,
+        beta: 1.0,
+    };
+
     pub(crate) fn mean(self, successes: f64, failures: f64) -> f32 {
         ((self.alpha + successes) / (self.alpha + self.beta + successes + failures)) as f32
     }
