@@ -51,7 +51,8 @@ pub(crate) fn scan_patterns(shard: &Shard) -> Result<Vec<Record>> {
 /// `0.3/0.7 ≈ 0.43` times its cosine to the closest item already picked, so a near-copy
 /// (cosine 0.9) must outscore a different item by about 0.39 to come first, and a different
 /// lesson on the same task (cosine about 0.6) by about 0.26: enough to show a second kind of
-/// lesson instead of a rephrasing.
+/// lesson instead of a rephrasing. What it may promote is bounded by the relevance floor
+/// ([`BankBuilder::relevance_floor`]), so diversity never reaches items off the task.
 pub const DEFAULT_MMR_LAMBDA: f32 = 0.7;
 
 /// The default number of candidates fetched per shard ([`BankBuilder::candidates`]): 40,
@@ -66,6 +67,14 @@ pub const DEFAULT_CANDIDATES: usize = 40;
 /// 0.92–0.97 with all-MiniLM-L6-v2) and leaves merging the rest to consolidation, which
 /// keeps provenance.
 pub const DEFAULT_DEDUPE_THRESHOLD: f32 = 0.95;
+
+/// The default relevance floor ([`BankBuilder::relevance_floor`]): 0.5, so diversity and
+/// synthesis only consider items at least half as similar to the task as the best candidate.
+/// Measured with all-MiniLM-L6-v2 in the regression test of issue #14: against "ship the site
+/// to staging", the two lessons of a staging deployment score 0.46 and 0.37, a changelog item
+/// 0.18 and a parser fix 0.03; half the best (0.23) keeps both lessons and neither of the
+/// others, with a margin on each side.
+pub const DEFAULT_RELEVANCE_FLOOR: f32 = 0.5;
 
 /// Settings of a [`ReasoningBank`]. Every setter documents its default.
 #[derive(Clone, Debug)]
@@ -88,6 +97,7 @@ pub(crate) struct Config {
     pub record_usage: bool,
     pub candidates: usize,
     pub dedupe_threshold: f32,
+    pub relevance_floor: f32,
 }
 
 impl BankBuilder {
@@ -163,12 +173,24 @@ impl BankBuilder {
         self.config.dedupe_threshold = t;
         self
     }
+    /// The relevance floor, a fraction in [0, 1] of the best candidate's similarity to the
+    /// task: candidates less similar than `floor × best` (best counted as 0 if negative) are
+    /// never promoted by MMR diversity or by recency and reliability over one above it. In
+    /// recall they only fill the `k` slots the others leave, in score order; synthesis leaves
+    /// them out of the context ([`SynthesizedContext::below_relevance_floor`]). 0 turns the
+    /// floor off. Defaults to [`DEFAULT_RELEVANCE_FLOOR`] (0.5).
+    ///
+    /// [`SynthesizedContext::below_relevance_floor`]: crate::SynthesizedContext::below_relevance_floor
+    pub fn relevance_floor(&mut self, floor: f32) -> &mut Self {
+        self.config.relevance_floor = floor;
+        self
+    }
 
     /// The bank.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for weights that are negative or all zero, λ outside [0, 1],
-    /// a prior with a non-positive pseudo-count, a zero half-life or zero candidates.
+    /// [`Error::InvalidInput`] for weights that are negative or all zero, λ or the relevance
+    /// floor outside [0, 1], a prior with a non-positive pseudo-count, a zero half-life or zero candidates.
     pub fn build(&self) -> Result<ReasoningBank> {
         let c = &self.config;
         c.weights.validate()?;
@@ -177,6 +199,12 @@ impl BankBuilder {
             return bad(
                 "mmr_lambda",
                 format!("must be in [0, 1], got {}", c.mmr_lambda),
+            );
+        }
+        if !(0.0..=1.0).contains(&c.relevance_floor) {
+            return bad(
+                "relevance_floor",
+                format!("must be in [0, 1], got {}", c.relevance_floor),
             );
         }
         let positive = |x: f64| x > 0.0 && x.is_finite();
@@ -259,6 +287,7 @@ impl ReasoningBank {
                 record_usage: true,
                 candidates: DEFAULT_CANDIDATES,
                 dedupe_threshold: DEFAULT_DEDUPE_THRESHOLD,
+                relevance_floor: DEFAULT_RELEVANCE_FLOOR,
             },
         }
     }

@@ -96,8 +96,8 @@ mod synthesize;
 pub mod types;
 
 pub use bank::{
-    BankBuilder, DEFAULT_CANDIDATES, DEFAULT_DEDUPE_THRESHOLD, DEFAULT_MMR_LAMBDA, LearnReport,
-    ReasoningBank,
+    BankBuilder, DEFAULT_CANDIDATES, DEFAULT_DEDUPE_THRESHOLD, DEFAULT_MMR_LAMBDA,
+    DEFAULT_RELEVANCE_FLOOR, LearnReport, ReasoningBank,
 };
 pub use consolidate::{
     CONSOLIDATE_ATTEMPTS, ConsolidateOptions, ConsolidationReport, Contradiction,

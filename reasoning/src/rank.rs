@@ -96,6 +96,17 @@ pub fn recency(now_ms: i64, then_ms: i64, half_life: Duration) -> f32 {
     (0.5f64).powf(age / half_life_ms) as f32
 }
 
+/// The similarity below which a candidate is off the task: `ratio × best`, with `best` the
+/// highest of `similarities` (taken as 0 when it is negative: then nothing is on the task and
+/// only a non-negative similarity clears the floor). `None` when `ratio` is 0 (no floor).
+pub(crate) fn relevance_floor(similarities: &[f32], ratio: f32) -> Option<f32> {
+    if ratio <= 0.0 {
+        return None;
+    }
+    let best = similarities.iter().copied().fold(0.0f32, f32::max);
+    Some(ratio * best)
+}
+
 /// Cosine similarity of two unit vectors.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -152,6 +163,14 @@ mod tests {
         assert_eq!(mmr(&rel, &vs, 1.0, 3), vec![0, 1, 2]);
         assert_eq!(mmr(&rel, &vs, 0.5, 2), vec![0, 2]);
         assert_eq!(mmr(&rel, &vs, 0.5, 10).len(), 3);
+    }
+
+    #[test]
+    fn the_relevance_floor_is_a_fraction_of_the_best_similarity() {
+        assert_eq!(relevance_floor(&[0.46, 0.37, 0.03], 0.5), Some(0.23));
+        assert_eq!(relevance_floor(&[-0.2, -0.1], 0.5), Some(0.0));
+        assert_eq!(relevance_floor(&[], 0.5), Some(0.0));
+        assert_eq!(relevance_floor(&[0.46], 0.0), None);
     }
 
     #[test]

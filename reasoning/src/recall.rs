@@ -1,5 +1,6 @@
 //! Recall: candidates from the shards (by item or by past task), scored by similarity,
-//! recency and reliability, deduplicated across shards and ordered by MMR.
+//! recency and reliability, deduplicated across shards and ordered by MMR above a relevance
+//! floor.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub struct RecallOptions {
     pub(crate) mode: RecallMode,
     pub(crate) kind: Option<ItemKind>,
     pub(crate) record_usage: Option<bool>,
+    /// A shard that does not exist is an error rather than a shard with no items
+    /// (synthesis, whose caller names the agents to draw from).
+    pub(crate) missing_shard_is_error: bool,
 }
 
 impl RecallOptions {
@@ -52,6 +56,7 @@ impl RecallOptions {
             mode: RecallMode::Items,
             kind: None,
             record_usage: None,
+            missing_shard_is_error: false,
         }
     }
     /// Items to return. Defaults to [`DEFAULT_RECALL_K`] (5).
@@ -133,8 +138,11 @@ impl ReasoningBank {
     /// The best active items for `task` across the option's shards: candidates by cosine
     /// similarity (to the items, or in [`RecallMode::TaskQuery`] to past tasks), scored
     /// `w_sim·similarity + w_rec·recency + w_rel·reliability`, near-duplicates across shards
-    /// dropped, ordered by MMR. Usage is recorded as configured. Shards that do not exist
-    /// contribute nothing (reading never creates a shard).
+    /// dropped, ordered by MMR among the candidates at or above the relevance floor
+    /// ([`BankBuilder::relevance_floor`](crate::BankBuilder::relevance_floor)); candidates
+    /// below it only fill the slots left, in score order. Merged and archived items are never
+    /// returned. Usage is recorded as configured. Shards that do not exist contribute nothing
+    /// (reading never creates a shard).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for `k` = 0 or a threshold outside [-1, 1]; embedder and
@@ -155,7 +163,13 @@ impl ReasoningBank {
             });
         }
         let cands = self.candidates(task, o, o.k).await?;
-        let ranked = self.rank(cands, o.k).items;
+        let Ranking {
+            items: mut ranked,
+            below_floor,
+            ..
+        } = self.rank(cands, o.k);
+        let room = o.k.saturating_sub(ranked.len());
+        ranked.extend(below_floor.into_iter().take(room));
         let record = o.record_usage.unwrap_or(self.inner.config.record_usage);
         if record {
             self.record_usage(
@@ -193,6 +207,12 @@ impl ReasoningBank {
             for sid in &o.shards {
                 // Reading must not create shards: one that does not exist has no items.
                 if !inner.store.exists(sid) {
+                    if o.missing_shard_is_error {
+                        return Err(reasonbank_memory::Error::NoSuchShard {
+                            path: inner.store.path_of(sid),
+                        }
+                        .into());
+                    }
                     continue;
                 }
                 let shard = Self::open(&inner, sid)?;
@@ -250,7 +270,8 @@ impl ReasoningBank {
         .await
     }
 
-    /// Scores `cands`, drops near-duplicates and orders the rest by MMR, keeping `k`.
+    /// Scores `cands`, drops near-duplicates, sets aside those below the relevance floor and
+    /// orders the rest by MMR, keeping `k`.
     pub(crate) fn rank(&self, cands: Vec<Candidate>, k: usize) -> Ranking {
         let c = &self.inner.config;
         let now = now_ms();
@@ -292,16 +313,25 @@ impl ReasoningBank {
                 kept.push(r);
             }
         }
-        let relevance: Vec<f32> = kept.iter().map(|r| r.hit.score).collect();
-        let vectors: Vec<&[f32]> = kept.iter().map(|r| r.vector.as_slice()).collect();
+        // Only candidates on the task compete in MMR, so diversity cannot promote one off it
+        // (issue #14); the rest stay in score order.
+        let similarities: Vec<f32> = kept.iter().map(|r| r.hit.similarity).collect();
+        let (on_task, below): (Vec<Ranked>, Vec<Ranked>) =
+            match rank::relevance_floor(&similarities, c.relevance_floor) {
+                Some(floor) => kept.into_iter().partition(|r| r.hit.similarity >= floor),
+                None => (kept, Vec::new()),
+            };
+        let relevance: Vec<f32> = on_task.iter().map(|r| r.hit.score).collect();
+        let vectors: Vec<&[f32]> = on_task.iter().map(|r| r.vector.as_slice()).collect();
         let order = rank::mmr(&relevance, &vectors, c.mmr_lambda, k);
-        let mut slots: Vec<Option<Ranked>> = kept.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<Ranked>> = on_task.into_iter().map(Some).collect();
         Ranking {
             items: order
                 .into_iter()
                 .filter_map(|i| slots[i].take())
                 .map(|r| r.hit)
                 .collect(),
+            below_floor: below.into_iter().map(|r| r.hit).collect(),
             duplicates,
         }
     }
@@ -316,8 +346,10 @@ struct Ranked {
 
 /// What [`ReasoningBank::rank`] chose.
 pub(crate) struct Ranking {
-    /// At most `k` items in MMR order.
+    /// At most `k` items at or above the relevance floor, in MMR order.
     pub items: Vec<ScoredItem>,
+    /// The items below the relevance floor, best score first.
+    pub below_floor: Vec<ScoredItem>,
     /// Candidates dropped as near-duplicates of better-scored ones.
     pub duplicates: usize,
 }

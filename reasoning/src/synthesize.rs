@@ -4,7 +4,7 @@
 use reasonbank_memory::{RecordId, ShardId};
 use serde::Serialize;
 
-use crate::recall::{RecallOptions, ScoredItem};
+use crate::recall::{Ranking, RecallOptions, ScoredItem};
 use crate::{ItemKind, ReasoningBank, Result};
 
 /// An item placed in a synthesized context.
@@ -42,6 +42,9 @@ pub struct SynthesizedContext {
     pub tokens_exact: bool,
     /// Candidates dropped as near-duplicates of better-ranked ones.
     pub duplicates_removed: usize,
+    /// Candidates left out because their similarity to the task is below the relevance floor
+    /// ([`BankBuilder::relevance_floor`](crate::BankBuilder::relevance_floor)).
+    pub below_relevance_floor: usize,
     /// Candidates left out because they did not fit the budget.
     pub omitted: usize,
 }
@@ -61,12 +64,18 @@ impl ReasoningBank {
     /// A prompt-ready block of the items of `shards` most useful for `task`: recalled and
     /// scored as [`recall_patterns`](Self::recall_patterns), near-duplicates across shards
     /// removed, ordered by MMR, and added while they fit `token_budget`. Each item names the
-    /// shard (agent) it came from. Tokens are counted with the embedder's tokenizer when it
-    /// has one ([`Embedder::count_tokens`](reasonbank_embedders::Embedder::count_tokens)), else with [`estimate_tokens`]; the result says
-    /// which.
+    /// shard (agent) it came from. Items below the relevance floor
+    /// ([`BankBuilder::relevance_floor`](crate::BankBuilder::relevance_floor)) get no budget:
+    /// they are counted in [`SynthesizedContext::below_relevance_floor`]. Tokens are counted
+    /// with the embedder's tokenizer when it has one
+    /// ([`Embedder::count_tokens`](reasonbank_embedders::Embedder::count_tokens)), else with
+    /// [`estimate_tokens`]; the result says which.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an empty task; embedder and storage errors.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) for an empty task; a shard that
+    /// does not exist is [`Error::Memory`](crate::Error::Memory) with
+    /// [`reasonbank_memory::Error::NoSuchShard`] (a wrong agent id would otherwise leave its
+    /// lessons out unnoticed); embedder and storage errors.
     pub async fn synthesize_context(
         &self,
         task: &str,
@@ -75,6 +84,7 @@ impl ReasoningBank {
     ) -> Result<SynthesizedContext> {
         let mut o = RecallOptions::new(shards.to_vec());
         o.k(self.inner.config.candidates);
+        o.missing_shard_is_error = true;
         let n = self
             .inner
             .config
@@ -82,8 +92,11 @@ impl ReasoningBank {
             .saturating_mul(shards.len().max(1));
         let cands = self.candidates(task, &o, n).await?;
         let total = cands.len();
-        let ranking = self.rank(cands, total);
-        let (ranked, duplicates_removed) = (ranking.items, ranking.duplicates);
+        let Ranking {
+            items: ranked,
+            below_floor,
+            duplicates: duplicates_removed,
+        } = self.rank(cands, total);
         let embedder = &self.inner.embedder;
         let mut exact = true;
         let mut count = |s: &str| match embedder.count_tokens(s) {
@@ -165,10 +178,12 @@ impl ReasoningBank {
             token_budget,
             tokens_exact: exact,
             duplicates_removed,
+            below_relevance_floor: below_floor.len(),
             omitted,
         })
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
