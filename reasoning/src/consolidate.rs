@@ -21,6 +21,26 @@ use crate::rank::dot;
 use crate::types::Prior;
 use crate::{Error, ItemStatus, MemoryItem, ReasoningBank, Result};
 
+/// The default cosine at which consolidation merges two items of the same kind and outcome
+/// ([`ConsolidateOptions::duplicate_threshold`]): 0.90. With all-MiniLM-L6-v2, rephrasings of
+/// one lesson score 0.92–0.97 and different lessons on one topic 0.59–0.63 (measured by the
+/// test `duplicate_threshold_separates_rephrasings_from_different_lessons`).
+pub const DEFAULT_DUPLICATE_THRESHOLD: f32 = 0.90;
+
+/// The default cosine at which two items of opposite outcomes are flagged as contradicting
+/// each other ([`ConsolidateOptions::contradiction_threshold`]): 0.65. With all-MiniLM-L6-v2,
+/// the extractive strategy and pitfall of one task (the same command working in one
+/// trajectory and failing in another) score 0.69, while different lessons on one topic score
+/// 0.59–0.63 and an item of an unrelated task 0.02 (the consolidation tests print these).
+pub const DEFAULT_CONTRADICTION_THRESHOLD: f32 = 0.65;
+
+/// The default feedback an item needs before low confidence can archive it
+/// ([`ConsolidateOptions::prune_min_evidence`]): 5 reports. Under the uniform prior two
+/// failures in a row already put confidence at 0.25; five reports keep one unlucky streak
+/// from archiving a lesson, while one that fails four times in five (confidence 2/7 ≈ 0.29)
+/// goes under a threshold of 0.3.
+pub const DEFAULT_PRUNE_MIN_EVIDENCE: f64 = 5.0;
+
 /// What [`consolidate`](ReasoningBank::consolidate) does. Every setter documents its default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConsolidateOptions {
@@ -36,11 +56,11 @@ pub struct ConsolidateOptions {
 impl Default for ConsolidateOptions {
     fn default() -> Self {
         ConsolidateOptions {
-            duplicate_threshold: 0.90,
-            contradiction_threshold: 0.65,
+            duplicate_threshold: DEFAULT_DUPLICATE_THRESHOLD,
+            contradiction_threshold: DEFAULT_CONTRADICTION_THRESHOLD,
             evidence_half_life: None,
             prune_below_confidence: None,
-            prune_min_evidence: 5.0,
+            prune_min_evidence: DEFAULT_PRUNE_MIN_EVIDENCE,
             prune_idle: None,
             dry_run: false,
         }
@@ -53,20 +73,16 @@ impl ConsolidateOptions {
         Self::default()
     }
     /// Items of the same kind and outcome at least this similar (cosine of their embedded
-    /// texts) are merged. Defaults to 0.90: with all-MiniLM-L6-v2, rephrasings of one lesson
-    /// score 0.92–0.97 and different lessons on one topic 0.59–0.63 (measured by the test
-    /// `duplicate_threshold_separates_rephrasings_from_different_lessons`).
+    /// texts) are merged. Defaults to [`DEFAULT_DUPLICATE_THRESHOLD`] (0.90; the measurement
+    /// is there).
     pub fn duplicate_threshold(&mut self, t: f32) -> &mut Self {
         self.duplicate_threshold = t;
         self
     }
     /// Items of opposite outcomes (a strategy that worked and a pitfall that failed) at
     /// least this similar are flagged as contradicting each other, for review; flags change
-    /// no ranking and delete nothing. Defaults to 0.65: with all-MiniLM-L6-v2, the
-    /// extractive strategy and pitfall of one task (the same command working in one
-    /// trajectory and failing in another) score 0.69, while different lessons on one topic
-    /// score 0.59–0.63 and an item of an unrelated task 0.02 (the consolidation tests print
-    /// these).
+    /// no ranking and delete nothing. Defaults to [`DEFAULT_CONTRADICTION_THRESHOLD`] (0.65;
+    /// the measurement is there).
     pub fn contradiction_threshold(&mut self, t: f32) -> &mut Self {
         self.contradiction_threshold = t;
         self
@@ -85,7 +101,7 @@ impl ConsolidateOptions {
         self
     }
     /// Feedback (successes + failures) an item needs before low confidence can prune it.
-    /// Defaults to 5.
+    /// Defaults to [`DEFAULT_PRUNE_MIN_EVIDENCE`] (5).
     pub fn prune_min_evidence(&mut self, n: f64) -> &mut Self {
         self.prune_min_evidence = n;
         self

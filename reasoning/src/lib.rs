@@ -101,7 +101,8 @@ pub use bank::{
 };
 pub use consolidate::{
     CONSOLIDATE_ATTEMPTS, ConsolidateOptions, ConsolidationReport, Contradiction,
-    ContradictionPair, Merge, Pruned,
+    ContradictionPair, DEFAULT_CONTRADICTION_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
+    DEFAULT_PRUNE_MIN_EVIDENCE, Merge, Pruned,
 };
 pub use distill::{
     CONTRASTIVE_PROMPT, DEFAULT_MAX_CONTRASTIVE_ITEMS, DEFAULT_MAX_ITEMS, Distiller,
