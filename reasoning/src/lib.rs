@@ -57,8 +57,10 @@
 //!   record and the items as `pattern` records (layout: [`types`]).
 //! - [`ReasoningBank::recall_patterns`] / [`find_similar_patterns`](ReasoningBank::find_similar_patterns):
 //!   `score = w_sim·similarity + w_rec·recency + w_rel·reliability` ([`Weights`]) with MMR
-//!   diversity, matching the task against items or, as the paper does, against past task
-//!   queries ([`RecallMode::TaskQuery`]).
+//!   diversity among the candidates above a relevance floor
+//!   ([`BankBuilder::relevance_floor`]), matching the task against items or, as the paper
+//!   does, against past task queries ([`RecallMode::TaskQuery`]). [`recency`] and
+//!   [`ItemMetadata`] serve callers that rank or read records themselves.
 //! - [`ReasoningBank::feedback`]: confidence is the mean of a Beta posterior over the
 //!   successes and failures agents report.
 //! - [`ReasoningBank::consolidate`]: merges near-duplicates with provenance, flags

@@ -106,65 +106,17 @@ impl ReasoningBank {
                 estimate_tokens(s)
             }
         };
-        let header = format!("Relevant memory for the task \"{task}\" (from past attempts):\n");
-        let header_tokens = count(&header);
-        let mut blocks: Vec<(String, usize, &ScoredItem)> = Vec::new();
-        let mut used = header_tokens;
-        let mut omitted = 0;
-        for s in &ranked {
-            let it = &s.item;
-            let block = format!(
-                "\n[{}] {} ({}, from agent `{}`, confidence {:.2})\n{}\n{}\n",
-                blocks.len() + 1,
-                it.title,
-                it.kind.as_str(),
-                s.shard,
-                it.confidence,
-                it.description,
-                it.content
-            );
-            let t = count(&block);
-            if used + t <= token_budget {
-                used += t;
-                blocks.push((block, t, s));
-            } else {
-                omitted += 1;
-            }
-        }
-        let mut text = String::new();
-        if !blocks.is_empty() {
-            text.push_str(&header);
-            for (b, _, _) in &blocks {
-                text.push_str(b);
-            }
-            // Counts of the parts add up for whitespace-splitting tokenizers; check the whole
-            // and drop from the end should a tokenizer merge across the joins.
-            let mut total = count(&text);
-            while total > token_budget && !blocks.is_empty() {
-                blocks.pop();
-                omitted += 1;
-                text.truncate(header.len());
-                for (b, _, _) in &blocks {
-                    text.push_str(b);
-                }
-                total = if blocks.is_empty() { 0 } else { count(&text) };
-            }
-            if blocks.is_empty() {
-                text.clear();
-            }
-            used = total;
-        } else {
-            used = 0;
-        }
-        let items: Vec<ContextItem> = blocks
+        let packed = pack(task, &ranked, token_budget, &mut count);
+        let items: Vec<ContextItem> = packed
+            .items
             .iter()
-            .map(|(_, t, s)| ContextItem {
+            .map(|(s, tokens)| ContextItem {
                 shard: s.shard.clone(),
                 id: s.item.id,
                 kind: s.item.kind,
                 title: s.item.title.clone(),
                 score: s.score,
-                tokens: *t,
+                tokens: *tokens,
             })
             .collect();
         if self.inner.config.record_usage {
@@ -172,15 +124,99 @@ impl ReasoningBank {
                 .await?;
         }
         Ok(SynthesizedContext {
-            text,
+            text: packed.text,
             items,
-            tokens_used: used,
+            tokens_used: packed.tokens,
             token_budget,
             tokens_exact: exact,
             duplicates_removed,
             below_relevance_floor: below_floor.len(),
-            omitted,
+            omitted: packed.omitted,
         })
+    }
+}
+
+/// A context's text and the items in it.
+struct Packed<'a> {
+    /// The header and the item blocks; empty when no item fits.
+    text: String,
+    /// The items placed, in order, with the tokens of their blocks.
+    items: Vec<(&'a ScoredItem, usize)>,
+    /// Tokens of `text`.
+    tokens: usize,
+    /// Items that did not fit.
+    omitted: usize,
+}
+
+/// The block of the `n`th item (from 1): its title, kind, agent and confidence, then its
+/// description and content.
+fn item_block(n: usize, s: &ScoredItem) -> String {
+    let it = &s.item;
+    format!(
+        "\n[{n}] {} ({}, from agent `{}`, confidence {:.2})\n{}\n{}\n",
+        it.title,
+        it.kind.as_str(),
+        s.shard,
+        it.confidence,
+        it.description,
+        it.content
+    )
+}
+
+/// Places the blocks of `ranked` in order while they fit `budget` tokens as `count` counts
+/// them, under a header naming `task`.
+fn pack<'a>(
+    task: &str,
+    ranked: &'a [ScoredItem],
+    budget: usize,
+    count: &mut dyn FnMut(&str) -> usize,
+) -> Packed<'a> {
+    let header = format!("Relevant memory for the task \"{task}\" (from past attempts):\n");
+    let mut used = count(&header);
+    let mut blocks: Vec<(String, usize, &ScoredItem)> = Vec::new();
+    let mut omitted = 0;
+    for s in ranked {
+        let block = item_block(blocks.len() + 1, s);
+        let t = count(&block);
+        if used + t <= budget {
+            used += t;
+            blocks.push((block, t, s));
+        } else {
+            omitted += 1;
+        }
+    }
+    if blocks.is_empty() {
+        return Packed {
+            text: String::new(),
+            items: Vec::new(),
+            tokens: 0,
+            omitted,
+        };
+    }
+    let mut text = header.clone();
+    for (b, _, _) in &blocks {
+        text.push_str(b);
+    }
+    // Counts of the parts add up for whitespace-splitting tokenizers; check the whole and
+    // drop from the end should a tokenizer merge across the joins.
+    let mut total = count(&text);
+    while total > budget && !blocks.is_empty() {
+        blocks.pop();
+        omitted += 1;
+        text.truncate(header.len());
+        for (b, _, _) in &blocks {
+            text.push_str(b);
+        }
+        total = if blocks.is_empty() { 0 } else { count(&text) };
+    }
+    if blocks.is_empty() {
+        text.clear();
+    }
+    Packed {
+        text,
+        items: blocks.into_iter().map(|(_, t, s)| (s, t)).collect(),
+        tokens: total,
+        omitted,
     }
 }
 
