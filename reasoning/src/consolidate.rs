@@ -13,12 +13,33 @@ use std::time::Duration;
 
 use reasonbank_memory::{Record, RecordId, RecordUpdate, Shard, ShardId};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::bank::{blocking, now_ms, scan_patterns};
+use crate::metadata::{ItemMetadata, keys};
 use crate::rank::dot;
 use crate::types::Prior;
 use crate::{Error, ItemStatus, MemoryItem, ReasoningBank, Result};
+
+/// The default cosine at which consolidation merges two items of the same kind and outcome
+/// ([`ConsolidateOptions::duplicate_threshold`]): 0.90. With all-MiniLM-L6-v2, rephrasings of
+/// one lesson score 0.92–0.97 and different lessons on one topic 0.59–0.63 (measured by the
+/// test `duplicate_threshold_separates_rephrasings_from_different_lessons`).
+pub const DEFAULT_DUPLICATE_THRESHOLD: f32 = 0.90;
+
+/// The default cosine at which two items of opposite outcomes are flagged as contradicting
+/// each other ([`ConsolidateOptions::contradiction_threshold`]): 0.65. With all-MiniLM-L6-v2,
+/// the extractive strategy and pitfall of one task (the same command working in one
+/// trajectory and failing in another) score 0.69, while different lessons on one topic score
+/// 0.59–0.63 and an item of an unrelated task 0.02 (the consolidation tests print these).
+pub const DEFAULT_CONTRADICTION_THRESHOLD: f32 = 0.65;
+
+/// The default feedback an item needs before low confidence can archive it
+/// ([`ConsolidateOptions::prune_min_evidence`]): 5 reports. Under the uniform prior two
+/// failures in a row already put confidence at 0.25; five reports keep one unlucky streak
+/// from archiving a lesson, while one that fails four times in five (confidence 2/7 ≈ 0.29)
+/// goes under a threshold of 0.3.
+pub const DEFAULT_PRUNE_MIN_EVIDENCE: f64 = 5.0;
 
 /// What [`consolidate`](ReasoningBank::consolidate) does. Every setter documents its default.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,11 +56,11 @@ pub struct ConsolidateOptions {
 impl Default for ConsolidateOptions {
     fn default() -> Self {
         ConsolidateOptions {
-            duplicate_threshold: 0.90,
-            contradiction_threshold: 0.65,
+            duplicate_threshold: DEFAULT_DUPLICATE_THRESHOLD,
+            contradiction_threshold: DEFAULT_CONTRADICTION_THRESHOLD,
             evidence_half_life: None,
             prune_below_confidence: None,
-            prune_min_evidence: 5.0,
+            prune_min_evidence: DEFAULT_PRUNE_MIN_EVIDENCE,
             prune_idle: None,
             dry_run: false,
         }
@@ -52,20 +73,16 @@ impl ConsolidateOptions {
         Self::default()
     }
     /// Items of the same kind and outcome at least this similar (cosine of their embedded
-    /// texts) are merged. Defaults to 0.90: with all-MiniLM-L6-v2, rephrasings of one lesson
-    /// score 0.92–0.97 and different lessons on one topic 0.59–0.63 (measured by the test
-    /// `duplicate_threshold_separates_rephrasings_from_different_lessons`).
+    /// texts) are merged. Defaults to [`DEFAULT_DUPLICATE_THRESHOLD`] (0.90; the measurement
+    /// is there).
     pub fn duplicate_threshold(&mut self, t: f32) -> &mut Self {
         self.duplicate_threshold = t;
         self
     }
     /// Items of opposite outcomes (a strategy that worked and a pitfall that failed) at
     /// least this similar are flagged as contradicting each other, for review; flags change
-    /// no ranking and delete nothing. Defaults to 0.65: with all-MiniLM-L6-v2, the
-    /// extractive strategy and pitfall of one task (the same command working in one
-    /// trajectory and failing in another) score 0.69, while different lessons on one topic
-    /// score 0.59–0.63 and an item of an unrelated task 0.02 (the consolidation tests print
-    /// these).
+    /// no ranking and delete nothing. Defaults to [`DEFAULT_CONTRADICTION_THRESHOLD`] (0.65;
+    /// the measurement is there).
     pub fn contradiction_threshold(&mut self, t: f32) -> &mut Self {
         self.contradiction_threshold = t;
         self
@@ -84,7 +101,7 @@ impl ConsolidateOptions {
         self
     }
     /// Feedback (successes + failures) an item needs before low confidence can prune it.
-    /// Defaults to 5.
+    /// Defaults to [`DEFAULT_PRUNE_MIN_EVIDENCE`] (5).
     pub fn prune_min_evidence(&mut self, n: f64) -> &mut Self {
         self.prune_min_evidence = n;
         self
@@ -262,7 +279,7 @@ fn consolidate_once(
             .as_ref()
             .map(|e| e.as_slice().to_vec())
             .unwrap_or_default();
-        let decayed_at = r.metadata.get("decayed_at").and_then(Value::as_i64);
+        let decayed_at = ItemMetadata::of(&r).decayed_at();
         entries.push(Entry {
             record: r,
             item,
@@ -373,7 +390,7 @@ fn consolidate_once(
     {
         if let Some(h) = o.evidence_half_life {
             let since = e.decayed_at.unwrap_or(e.item.created_at);
-            let f = crate::rank::recency(now, since, h.as_millis() as f64);
+            let f = crate::rank::recency(now, since, h);
             if f < 1.0 && e.item.successes + e.item.failures > 0.0 {
                 e.item.successes *= f64::from(f);
                 e.item.failures *= f64::from(f);
@@ -417,7 +434,7 @@ fn consolidate_once(
     for e in entries.iter().filter(|e| e.dirty) {
         let mut m = e.item.to_metadata(&e.record.metadata);
         if let Some(t) = e.decayed_at {
-            m["decayed_at"] = json!(t);
+            m[keys::DECAYED_AT] = json!(t);
         }
         let mut u = RecordUpdate::new();
         u.metadata(m);

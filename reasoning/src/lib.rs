@@ -57,8 +57,10 @@
 //!   record and the items as `pattern` records (layout: [`types`]).
 //! - [`ReasoningBank::recall_patterns`] / [`find_similar_patterns`](ReasoningBank::find_similar_patterns):
 //!   `score = w_sim·similarity + w_rec·recency + w_rel·reliability` ([`Weights`]) with MMR
-//!   diversity, matching the task against items or, as the paper does, against past task
-//!   queries ([`RecallMode::TaskQuery`]).
+//!   diversity among the candidates above a relevance floor
+//!   ([`BankBuilder::relevance_floor`]), matching the task against items or, as the paper
+//!   does, against past task queries ([`RecallMode::TaskQuery`]). [`recency`] and
+//!   [`ItemMetadata`] serve callers that rank or read records themselves.
 //! - [`ReasoningBank::feedback`]: confidence is the mean of a Beta posterior over the
 //!   successes and failures agents report.
 //! - [`ReasoningBank::consolidate`]: merges near-duplicates with provenance, flags
@@ -86,29 +88,38 @@ mod bank;
 mod consolidate;
 mod distill;
 mod error;
+mod feedback;
 mod judge;
 mod llm;
+pub mod metadata;
 mod rank;
+mod recall;
+mod synthesize;
 pub mod types;
 
 pub use bank::{
-    BankBuilder, ContextItem, LearnReport, ReasoningBank, RecallMode, RecallOptions, ScoredItem,
-    SynthesizedContext, estimate_tokens,
+    BankBuilder, DEFAULT_CANDIDATES, DEFAULT_DEDUPE_THRESHOLD, DEFAULT_MMR_LAMBDA,
+    DEFAULT_RELEVANCE_FLOOR, LearnReport, ReasoningBank,
 };
 pub use consolidate::{
     CONSOLIDATE_ATTEMPTS, ConsolidateOptions, ConsolidationReport, Contradiction,
-    ContradictionPair, Merge, Pruned,
+    ContradictionPair, DEFAULT_CONTRADICTION_THRESHOLD, DEFAULT_DUPLICATE_THRESHOLD,
+    DEFAULT_PRUNE_MIN_EVIDENCE, Merge, Pruned,
 };
 pub use distill::{
     CONTRASTIVE_PROMPT, DEFAULT_MAX_CONTRASTIVE_ITEMS, DEFAULT_MAX_ITEMS, Distiller,
     ExtractiveDistiller, FAILURE_PROMPT, LlmDistiller, SUCCESS_PROMPT,
 };
 pub use error::{BoxError, Error, Result};
+pub use feedback::FEEDBACK_ATTEMPTS;
 pub use judge::{
     DEFAULT_ERROR_MARKERS, ExplicitJudge, JUDGE_SYSTEM_PROMPT, Judge, LlmJudge, RuleJudge,
 };
 pub use llm::{ChatClient, ChatClientBuilder, Message};
-pub use rank::Weights;
+pub use metadata::{ExperienceMetadata, ItemMetadata, MISSING_CONFIDENCE};
+pub use rank::{DEFAULT_RECENCY_HALF_LIFE, Weights, recency};
+pub use recall::{DEFAULT_RECALL_K, RecallMode, RecallOptions, ScoredItem};
+pub use synthesize::{ContextItem, SynthesizedContext, estimate_tokens};
 pub use types::{
     EXPERIENCE_KIND, Feedback, ItemDraft, ItemKind, ItemStatus, LAYOUT_VERSION, MemoryItem,
     Outcome, PATTERN_KIND, Step, Trajectory, Verdict,

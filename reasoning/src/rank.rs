@@ -1,6 +1,8 @@
 //! Scoring and diversity: `score = w_sim·similarity + w_rec·recency + w_rel·reliability`, then
 //! maximal marginal relevance (MMR). Pure functions over numbers; no storage.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -67,11 +69,42 @@ impl Weights {
     }
 }
 
-/// `2^(-age / half_life)`: 1 for a brand-new item, 0.5 at one half-life. Ages below zero
-/// (clock skew between peers) count as zero.
-pub(crate) fn recency(now_ms: i64, then_ms: i64, half_life_ms: f64) -> f32 {
-    let age = (now_ms - then_ms).max(0) as f64;
+/// The default half-life of the recency signal: 30 days. Agents revisit a task family over
+/// weeks; a month keeps last month's lessons at half weight instead of discarding them, and
+/// with the default [`Weights`] recency moves a score by at most 0.10 anyway (stale items
+/// mostly lose rank through failed feedback, see [`Weights`]).
+pub const DEFAULT_RECENCY_HALF_LIFE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The recency signal of ranking: `2^(-age / half_life)` with `age = now_ms − then_ms`
+/// (Unix milliseconds): 1 for something written just now, 0.5 at one half-life. Ages below
+/// zero (clock skew between peers) count as zero; a half-life under a millisecond counts as
+/// one millisecond.
+///
+/// Recall measures an item's age from its creation (`created_at`); a caller ranking other
+/// records may pass their last update instead.
+///
+/// ```
+/// use std::time::Duration;
+/// use reasonbank_reasoning::recency;
+/// let day = 24 * 3600 * 1000;
+/// assert_eq!(recency(10 * day, 10 * day, Duration::from_secs(86_400)), 1.0);
+/// assert_eq!(recency(10 * day, 9 * day, Duration::from_secs(86_400)), 0.5);
+/// ```
+pub fn recency(now_ms: i64, then_ms: i64, half_life: Duration) -> f32 {
+    let half_life_ms = half_life.as_millis().max(1) as f64;
+    let age = now_ms.saturating_sub(then_ms).max(0) as f64;
     (0.5f64).powf(age / half_life_ms) as f32
+}
+
+/// The similarity below which a candidate is off the task: `ratio × best`, with `best` the
+/// highest of `similarities` (taken as 0 when it is negative: then nothing is on the task and
+/// only a non-negative similarity clears the floor). `None` when `ratio` is 0 (no floor).
+pub(crate) fn relevance_floor(similarities: &[f32], ratio: f32) -> Option<f32> {
+    if ratio <= 0.0 {
+        return None;
+    }
+    let best = similarities.iter().copied().fold(0.0f32, f32::max);
+    Some(ratio * best)
 }
 
 /// Cosine similarity of two unit vectors.
@@ -133,10 +166,20 @@ mod tests {
     }
 
     #[test]
+    fn the_relevance_floor_is_a_fraction_of_the_best_similarity() {
+        assert_eq!(relevance_floor(&[0.46, 0.37, 0.03], 0.5), Some(0.23));
+        assert_eq!(relevance_floor(&[-0.2, -0.1], 0.5), Some(0.0));
+        assert_eq!(relevance_floor(&[], 0.5), Some(0.0));
+        assert_eq!(relevance_floor(&[0.46], 0.0), None);
+    }
+
+    #[test]
     fn recency_halves_per_half_life() {
-        assert_eq!(recency(1000, 1000, 10.0), 1.0);
-        assert!((recency(1010, 1000, 10.0) - 0.5).abs() < 1e-6);
-        assert_eq!(recency(0, 1000, 10.0), 1.0);
+        let ten = Duration::from_millis(10);
+        assert_eq!(recency(1000, 1000, ten), 1.0);
+        assert!((recency(1010, 1000, ten) - 0.5).abs() < 1e-6);
+        assert_eq!(recency(0, 1000, ten), 1.0);
+        assert_eq!(recency(1001, 1000, Duration::ZERO), 0.5);
     }
 
     /// A tiny deterministic generator (SplitMix64) so the simulation needs no dependency.

@@ -25,7 +25,9 @@
 //! | `decayed_at` | integer, optional | Unix ms of the last evidence decay by consolidation |
 //!
 //! Keys that other layers add to an item's metadata survive every rewrite by this crate;
-//! readers ignore unknown keys and treat missing counters as zero.
+//! readers ignore unknown keys and treat missing counters as zero. Code that reads these keys
+//! goes through the typed views of [`metadata`](crate::metadata) ([`ItemMetadata`],
+//! [`ExperienceMetadata`](crate::ExperienceMetadata)), never through the key strings.
 //!
 //! A [`Trajectory`] is a record of kind [`EXPERIENCE_KIND`] whose text is the task query (so
 //! a new task can be matched against past *tasks*, the paper's retrieval) and whose metadata
@@ -38,6 +40,7 @@ use reasonbank_memory::{Record, RecordId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::metadata::{ItemMetadata, MISSING_CONFIDENCE, keys};
 use crate::{Error, Result};
 
 /// Record kind of memory items.
@@ -105,7 +108,8 @@ pub enum ItemStatus {
 }
 
 impl ItemStatus {
-    fn as_str(self) -> &'static str {
+    /// `"active"`, `"merged"` or `"archived"`.
+    pub fn as_str(self) -> &'static str {
         match self {
             ItemStatus::Active => "active",
             ItemStatus::Merged => "merged",
@@ -321,6 +325,14 @@ pub(crate) struct Prior {
 }
 
 impl Prior {
+    /// `(1, 1)`, the uniform prior and the default ([`BankBuilder::prior`](crate::BankBuilder::prior)):
+    /// it assumes nothing about a new item, which starts at confidence 0.5
+    /// ([`MISSING_CONFIDENCE`]), and one report moves it by a sixth.
+    pub(crate) const UNIFORM: Prior = Prior {
+        alpha: 1.0,
+        beta: 1.0,
+    };
+
     pub(crate) fn mean(self, successes: f64, failures: f64) -> f32 {
         ((self.alpha + successes) / (self.alpha + self.beta + successes + failures)) as f32
     }
@@ -335,26 +347,31 @@ pub(crate) fn item_metadata(
     distiller: &str,
     prior: Prior,
 ) -> Value {
-    json!({
-        "rb": LAYOUT_VERSION,
-        "title": draft.title,
-        "description": draft.description,
-        "content": draft.content,
-        "item_kind": draft.kind,
-        "outcome": outcome,
-        "source": source.map(|s| s.to_string()),
-        "task": task,
-        "distiller": distiller,
-        "successes": 0.0,
-        "failures": 0.0,
-        "confidence": prior.mean(0.0, 0.0),
-        "usage_count": 0,
-        "last_used_at": null,
-        "status": "active",
-        "merged_into": null,
-        "merged_from": [],
-        "contradicts": [],
-    })
+    let mut m = Map::new();
+    m.insert(keys::LAYOUT.into(), LAYOUT_VERSION.into());
+    m.insert(keys::TITLE.into(), draft.title.clone().into());
+    m.insert(keys::DESCRIPTION.into(), draft.description.clone().into());
+    m.insert(keys::CONTENT.into(), draft.content.clone().into());
+    m.insert(keys::ITEM_KIND.into(), draft.kind.as_str().into());
+    m.insert(keys::OUTCOME.into(), outcome.as_str().into());
+    m.insert(keys::SOURCE.into(), id_or_null(source));
+    m.insert(keys::TASK.into(), task.into());
+    m.insert(keys::DISTILLER.into(), distiller.into());
+    m.insert(keys::SUCCESSES.into(), json!(0.0));
+    m.insert(keys::FAILURES.into(), json!(0.0));
+    m.insert(keys::CONFIDENCE.into(), json!(prior.mean(0.0, 0.0)));
+    m.insert(keys::USAGE_COUNT.into(), 0.into());
+    m.insert(keys::LAST_USED_AT.into(), Value::Null);
+    m.insert(keys::STATUS.into(), ItemStatus::Active.as_str().into());
+    m.insert(keys::MERGED_INTO.into(), Value::Null);
+    m.insert(keys::MERGED_FROM.into(), Value::Array(Vec::new()));
+    m.insert(keys::CONTRADICTS.into(), Value::Array(Vec::new()));
+    Value::Object(m)
+}
+
+/// A UUID string, or null.
+fn id_or_null(id: Option<RecordId>) -> Value {
+    id.map_or(Value::Null, |i| i.to_string().into())
 }
 
 impl MemoryItem {
@@ -364,89 +381,34 @@ impl MemoryItem {
     /// [`Error::InvalidRecord`] if the record is not a pattern or its metadata does not follow
     /// the layout.
     pub fn from_record(record: &Record) -> Result<MemoryItem> {
-        let bad = |reason: String| Error::InvalidRecord {
-            id: record.id,
-            expected: PATTERN_KIND,
-            reason,
-        };
         if record.kind != PATTERN_KIND {
-            return Err(bad(format!("its kind is {:?}", record.kind)));
+            return Err(Error::InvalidRecord {
+                id: record.id,
+                expected: PATTERN_KIND,
+                reason: format!("its kind is {:?}", record.kind),
+            });
         }
-        let m = &record.metadata;
-        let s = |k: &str| -> Result<String> {
-            m.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| bad(format!("`{k}` is missing or not a string")))
-        };
-        let parse = |k: &str| -> Result<Value> {
-            m.get(k)
-                .cloned()
-                .ok_or_else(|| bad(format!("`{k}` is missing")))
-        };
-        let kind: ItemKind = serde_json::from_value(parse("item_kind")?)
-            .map_err(|e| bad(format!("`item_kind`: {e}")))?;
-        let outcome: Outcome = serde_json::from_value(parse("outcome")?)
-            .map_err(|e| bad(format!("`outcome`: {e}")))?;
-        let status: ItemStatus = match m.get("status") {
-            None => ItemStatus::Active,
-            Some(v) => {
-                serde_json::from_value(v.clone()).map_err(|e| bad(format!("`status`: {e}")))?
-            }
-        };
-        let id_opt = |k: &str| -> Result<Option<RecordId>> {
-            match m.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => s
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| bad(format!("`{k}` is not a UUID"))),
-                Some(_) => Err(bad(format!("`{k}` is not a string"))),
-            }
-        };
-        let ids = |k: &str| -> Result<Vec<RecordId>> {
-            match m.get(k) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|v| {
-                        v.as_str()
-                            .and_then(|s| s.parse().ok())
-                            .ok_or_else(|| bad(format!("`{k}` holds a non-UUID")))
-                    })
-                    .collect(),
-                Some(_) => Err(bad(format!("`{k}` is not an array"))),
-            }
-        };
-        let num = |k: &str| -> f64 {
-            m.get(k)
-                .and_then(Value::as_f64)
-                .filter(|x| x.is_finite() && *x >= 0.0)
-                .unwrap_or(0.0)
-        };
+        let m = ItemMetadata::of(record);
+        let (kind, outcome, status) = (m.kind()?, m.outcome()?, m.status()?);
         Ok(MemoryItem {
             id: record.id,
-            title: s("title")?,
-            description: s("description")?,
-            content: s("content")?,
+            title: m.title()?.to_owned(),
+            description: m.description()?.to_owned(),
+            content: m.content()?.to_owned(),
             kind,
             outcome,
-            source: id_opt("source")?,
-            task: s("task").unwrap_or_default(),
-            distiller: s("distiller").unwrap_or_default(),
-            confidence: m
-                .get("confidence")
-                .and_then(Value::as_f64)
-                .filter(|c| (0.0..=1.0).contains(c))
-                .unwrap_or(0.5) as f32,
-            successes: num("successes"),
-            failures: num("failures"),
-            usage_count: m.get("usage_count").and_then(Value::as_u64).unwrap_or(0),
-            last_used_at: m.get("last_used_at").and_then(Value::as_i64),
+            source: m.source()?,
+            task: m.task().to_owned(),
+            distiller: m.distiller().to_owned(),
+            confidence: m.confidence().unwrap_or(MISSING_CONFIDENCE),
+            successes: m.successes(),
+            failures: m.failures(),
+            usage_count: m.usage_count(),
+            last_used_at: m.last_used_at(),
             status,
-            merged_into: id_opt("merged_into")?,
-            merged_from: ids("merged_from")?,
-            contradicts: ids("contradicts")?,
+            merged_into: m.merged_into()?,
+            merged_from: m.merged_from()?,
+            contradicts: m.contradicts()?,
             created_at: record.created_at,
             updated_at: record.updated_at,
         })
@@ -462,51 +424,44 @@ impl MemoryItem {
     pub(crate) fn to_metadata(&self, base: &Map<String, Value>) -> Value {
         let ids = |v: &[RecordId]| Value::Array(v.iter().map(|i| i.to_string().into()).collect());
         let mut m = base.clone();
-        m.insert("rb".into(), LAYOUT_VERSION.into());
-        m.insert("title".into(), self.title.clone().into());
-        m.insert("description".into(), self.description.clone().into());
-        m.insert("content".into(), self.content.clone().into());
-        m.insert("item_kind".into(), self.kind.as_str().into());
-        m.insert("outcome".into(), self.outcome.as_str().into());
-        m.insert(
-            "source".into(),
-            self.source
-                .map(|s| s.to_string())
-                .map_or(Value::Null, Value::from),
-        );
-        m.insert("task".into(), self.task.clone().into());
-        m.insert("distiller".into(), self.distiller.clone().into());
-        m.insert("successes".into(), json!(self.successes));
-        m.insert("failures".into(), json!(self.failures));
-        m.insert("confidence".into(), json!(self.confidence));
-        m.insert("usage_count".into(), self.usage_count.into());
-        m.insert("last_used_at".into(), json!(self.last_used_at));
-        m.insert("status".into(), self.status.as_str().into());
-        m.insert(
-            "merged_into".into(),
-            self.merged_into
-                .map(|s| s.to_string())
-                .map_or(Value::Null, Value::from),
-        );
-        m.insert("merged_from".into(), ids(&self.merged_from));
-        m.insert("contradicts".into(), ids(&self.contradicts));
+        m.insert(keys::LAYOUT.into(), LAYOUT_VERSION.into());
+        m.insert(keys::TITLE.into(), self.title.clone().into());
+        m.insert(keys::DESCRIPTION.into(), self.description.clone().into());
+        m.insert(keys::CONTENT.into(), self.content.clone().into());
+        m.insert(keys::ITEM_KIND.into(), self.kind.as_str().into());
+        m.insert(keys::OUTCOME.into(), self.outcome.as_str().into());
+        m.insert(keys::SOURCE.into(), id_or_null(self.source));
+        m.insert(keys::TASK.into(), self.task.clone().into());
+        m.insert(keys::DISTILLER.into(), self.distiller.clone().into());
+        m.insert(keys::SUCCESSES.into(), json!(self.successes));
+        m.insert(keys::FAILURES.into(), json!(self.failures));
+        m.insert(keys::CONFIDENCE.into(), json!(self.confidence));
+        m.insert(keys::USAGE_COUNT.into(), self.usage_count.into());
+        m.insert(keys::LAST_USED_AT.into(), json!(self.last_used_at));
+        m.insert(keys::STATUS.into(), self.status.as_str().into());
+        m.insert(keys::MERGED_INTO.into(), id_or_null(self.merged_into));
+        m.insert(keys::MERGED_FROM.into(), ids(&self.merged_from));
+        m.insert(keys::CONTRADICTS.into(), ids(&self.contradicts));
         Value::Object(m)
     }
 }
 
 /// Metadata of a stored trajectory (see the module docs).
 pub(crate) fn experience_metadata(t: &Trajectory, verdict: &Verdict, items: &[RecordId]) -> Value {
-    json!({
-        "rb": LAYOUT_VERSION,
-        "task": t.task,
-        "steps": t.steps,
-        "answer": t.answer,
-        "outcome": verdict.outcome,
-        "claimed_outcome": t.outcome,
-        "reward": t.reward,
-        "verdict": verdict,
-        "items": items.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
-    })
+    let mut m = Map::new();
+    m.insert(keys::LAYOUT.into(), LAYOUT_VERSION.into());
+    m.insert(keys::TASK.into(), t.task.clone().into());
+    m.insert(keys::STEPS.into(), json!(t.steps));
+    m.insert(keys::ANSWER.into(), json!(t.answer));
+    m.insert(keys::OUTCOME.into(), verdict.outcome.as_str().into());
+    m.insert(keys::CLAIMED_OUTCOME.into(), json!(t.outcome));
+    m.insert(keys::REWARD.into(), json!(t.reward));
+    m.insert(keys::VERDICT.into(), json!(verdict));
+    m.insert(
+        keys::ITEMS.into(),
+        Value::Array(items.iter().map(|i| i.to_string().into()).collect()),
+    );
+    Value::Object(m)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reasonbank_reasoning::{
-    ConsolidateOptions, Feedback, ItemKind, ItemStatus, Outcome, RecallOptions,
+    ConsolidateOptions, Feedback, ItemKind, ItemStatus, Outcome, RecallMode, RecallOptions,
 };
 
 use crate::common::{Fixture, dot, shard, trajectory};
@@ -365,4 +365,48 @@ async fn concurrent_feedback_and_consolidation_lose_nothing() {
     assert_eq!(survivor.status, ItemStatus::Active);
     assert_eq!(survivor.successes, N as f64, "{i1:?} {i2:?}");
     assert_eq!(survivor.failures, N as f64, "{i1:?} {i2:?}");
+}
+
+#[tokio::test]
+async fn recall_in_either_mode_and_synthesis_leave_out_merged_and_archived_items() {
+    let fx = Fixture::new().await;
+    let bank = fx.builder().record_usage(false).build().unwrap();
+    let agent = shard("keeper");
+    let f1 = bank.learn(&agent, &failed_deploy()).await.unwrap().items[0].clone();
+    let f2 = bank.learn(&agent, &failed_deploy()).await.unwrap().items[0].clone();
+    let good = bank.learn(&agent, &good_deploy()).await.unwrap().items[0].clone();
+    bank.feedback(&agent, f2.id, Feedback::Success)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        bank.feedback(&agent, good.id, Feedback::Failure)
+            .await
+            .unwrap();
+    }
+    let mut o = ConsolidateOptions::new();
+    o.contradiction_threshold(1.0).prune_below_confidence(0.3);
+    let report = bank.consolidate(&agent, &o).await.unwrap();
+    assert_eq!(
+        (report.merges[0].winner, report.merges[0].loser),
+        (f2.id, f1.id)
+    );
+    assert_eq!(report.pruned[0].id, good.id);
+
+    let task = "deploy the web service to production";
+    let (merged, archived) = (f1.id, good.id);
+    for mode in [RecallMode::Items, RecallMode::TaskQuery] {
+        let mut ro = RecallOptions::new(vec![agent.clone()]);
+        ro.k(10).mode(mode);
+        let hits = bank.recall_patterns(task, &ro).await.unwrap();
+        let ids: Vec<_> = hits.iter().map(|h| h.item.id).collect();
+        assert_eq!(ids, [f2.id], "{mode:?}: {hits:?}");
+        assert!(hits.iter().all(|h| h.item.status == ItemStatus::Active));
+    }
+    let ctx = bank
+        .synthesize_context(task, std::slice::from_ref(&agent), 1000)
+        .await
+        .unwrap();
+    let ids: Vec<_> = ctx.items.iter().map(|i| i.id).collect();
+    assert_eq!(ids, [f2.id]);
+    assert!(!ids.contains(&merged) && !ids.contains(&archived));
 }

@@ -8,4 +8,5 @@ mod learn;
 mod llm;
 mod matts;
 mod recall;
+mod relevance;
 mod synthesize;

@@ -83,7 +83,10 @@ async fn synthesize_stays_within_budget_across_two_shards_with_attribution() {
         let real = fx.embedder.count_tokens(&ctx.text).unwrap();
         assert!(real <= budget, "budget {budget}: {real} tokens");
         assert_eq!(real, ctx.tokens_used);
-        assert_eq!(ctx.items.len() + ctx.omitted + ctx.duplicates_removed, 4);
+        assert_eq!(
+            ctx.items.len() + ctx.omitted + ctx.duplicates_removed + ctx.below_relevance_floor,
+            4
+        );
         if ctx.items.is_empty() {
             assert!(ctx.text.is_empty());
         }
