@@ -13,8 +13,9 @@ use crate::memory::{
     SearchOptions, Shard, ShardId, ShardStats, Store, StoreOptions,
 };
 use crate::reasoning::{
-    ConsolidateOptions, ConsolidationReport, Distiller, Feedback, Judge, LearnReport, MemoryItem,
-    ReasoningBank, ScoredItem, SynthesizedContext, Trajectory,
+    ConsolidateOptions, ConsolidationReport, DEFAULT_RECENCY_HALF_LIFE, Distiller, EXPERIENCE_KIND,
+    Feedback, ItemMetadata, Judge, LearnReport, MemoryItem, ReasoningBank, ScoredItem,
+    SynthesizedContext, Trajectory, recency,
 };
 use crate::{Error, Result};
 
@@ -111,6 +112,8 @@ pub struct RecallOptions {
     mode: RecallMode,
     search: SearchMode,
     shards: Vec<ShardId>,
+    kinds: Vec<String>,
+    include_inactive: bool,
 }
 
 impl Default for RecallOptions {
@@ -122,6 +125,8 @@ impl Default for RecallOptions {
             mode: RecallMode::Hybrid,
             search: SearchMode::Auto,
             shards: Vec::new(),
+            kinds: Vec::new(),
+            include_inactive: false,
         }
     }
 }
@@ -162,6 +167,38 @@ impl RecallOptions {
     pub fn shards(&mut self, shards: Vec<ShardId>) -> &mut Self {
         self.shards = shards;
         self
+    }
+    /// Only records of these kinds (`memory`, `pattern`, `experience`, or your own). Defaults
+    /// to every kind except `experience`: raw trajectories are the evidence learned items
+    /// come from, not something to act on, so they come back only when asked for.
+    pub fn kinds(&mut self, kinds: Vec<String>) -> &mut Self {
+        self.kinds = kinds;
+        self
+    }
+    /// Also return learned items that were merged into another or archived. Defaults to
+    /// false: superseded lessons stay out of recall (they stay readable with `get`).
+    pub fn include_inactive(&mut self, yes: bool) -> &mut Self {
+        self.include_inactive = yes;
+        self
+    }
+
+    /// The filter a search runs with: the caller's, the kinds, and the active-items rule.
+    fn effective_filter(&self) -> Filter {
+        let mut all = Vec::with_capacity(3);
+        all.extend(self.filter.clone());
+        if self.kinds.is_empty() {
+            all.push(Filter::Not(Box::new(Filter::Kind(
+                EXPERIENCE_KIND.to_owned(),
+            ))));
+        } else {
+            all.push(Filter::Or(
+                self.kinds.iter().cloned().map(Filter::Kind).collect(),
+            ));
+        }
+        if !self.include_inactive {
+            all.push(crate::reasoning::active_records());
+        }
+        Filter::And(all)
     }
 }
 
@@ -212,7 +249,7 @@ impl AgentMemoryBuilder {
             embedder: None,
             provision: ProvisionOptions::new(),
             max_open_shards: 256,
-            recency_half_life: Duration::from_secs(30 * 24 * 3600),
+            recency_half_life: DEFAULT_RECENCY_HALF_LIFE,
             judge: None,
             distiller: None,
         }
@@ -253,7 +290,8 @@ impl AgentMemoryBuilder {
         self.max_open_shards = n;
         self
     }
-    /// Half-life of [`Why::recency`]. Defaults to 30 days.
+    /// Half-life of recency: of [`Why::recency`] and of the ReasoningBank's ranking of learned
+    /// items. Defaults to [`DEFAULT_RECENCY_HALF_LIFE`] (30 days).
     pub fn recency_half_life(&mut self, d: Duration) -> &mut Self {
         self.recency_half_life = d;
         self
@@ -289,6 +327,7 @@ impl AgentMemoryBuilder {
         .await??;
         let store = Arc::new(store);
         let mut bank = ReasoningBank::builder(Arc::clone(&store), Arc::clone(&embedder));
+        bank.recency_half_life(self.recency_half_life);
         if let Some(j) = &self.judge {
             bank.judge(Arc::clone(j));
         }
@@ -303,7 +342,7 @@ impl AgentMemoryBuilder {
                 store,
                 shard,
                 embedder,
-                half_life_ms: self.recency_half_life.as_millis().max(1) as f64,
+                recency_half_life: self.recency_half_life,
             }),
         })
     }
@@ -315,7 +354,7 @@ struct Inner {
     store: Arc<Store>,
     shard: Arc<Shard>,
     embedder: Arc<dyn Embedder>,
-    half_life_ms: f64,
+    recency_half_life: Duration,
 }
 
 /// One agent's memory: cheap to clone, `Send + Sync`, async. Blocking work (SQLite, ONNX)
@@ -440,9 +479,7 @@ impl AgentMemory {
         if let Some(t) = opts.threshold {
             so.threshold(t);
         }
-        if let Some(f) = &opts.filter {
-            so.filter(f.clone());
-        }
+        so.filter(opts.effective_filter());
         let me = self.clone();
         let extra = opts.shards.clone();
         let hits = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -470,14 +507,8 @@ impl AgentMemory {
         Ok(hits
             .into_iter()
             .map(|h| {
-                let age = (now - h.record.updated_at).max(0) as f64;
-                let reliability = h
-                    .record
-                    .metadata
-                    .get("confidence")
-                    .and_then(Value::as_f64)
-                    .filter(|c| (0.0..=1.0).contains(c))
-                    .map(|c| c as f32);
+                let reliability = ItemMetadata::of(&h.record).confidence();
+                let recency = recency(now, h.record.updated_at, self.inner.recency_half_life);
                 Recalled {
                     id: h.id,
                     shard: h.shard.unwrap_or_else(|| self.agent().clone()),
@@ -488,7 +519,7 @@ impl AgentMemory {
                     why: Why {
                         similarity: h.similarity,
                         bm25: h.bm25,
-                        recency: 0.5f64.powf(age / self.inner.half_life_ms) as f32,
+                        recency,
                         reliability,
                     },
                     created_at: h.record.created_at,

@@ -167,6 +167,13 @@ pub struct Recall {
     /// Other agents whose memories to search as well; results say which agent each came from.
     #[serde(default)]
     pub shards: Option<Vec<String>>,
+    /// Only records of these kinds (`memory`, `pattern`, `experience`, ...). Default: every
+    /// kind but `experience` (raw task trajectories come back only when asked for).
+    #[serde(default)]
+    pub kinds: Option<Vec<String>>,
+    /// Also return learned items merged into another or archived. Default false.
+    #[serde(default)]
+    pub include_inactive: Option<bool>,
     /// The agent whose memory to search. Default: the server's agent.
     #[serde(default)]
     pub agent: Option<String>,

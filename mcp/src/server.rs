@@ -520,7 +520,9 @@ impl Server {
             }
             let others = parse_shard_ids(p.shards)?;
             self.require_existing(&others)?;
-            o.shards(others);
+            o.shards(others)
+                .kinds(p.kinds.unwrap_or_default())
+                .include_inactive(p.include_inactive.unwrap_or(false));
             let memory = self.agent(p.agent, true).await?;
             let hits = memory.recall(&p.query, &o).await?;
             // `Recalled` names its shard `shard`; here every other argument says `agent`.

@@ -116,7 +116,7 @@ pub use judge::{
     DEFAULT_ERROR_MARKERS, ExplicitJudge, JUDGE_SYSTEM_PROMPT, Judge, LlmJudge, RuleJudge,
 };
 pub use llm::{ChatClient, ChatClientBuilder, Message};
-pub use metadata::{ExperienceMetadata, ItemMetadata, MISSING_CONFIDENCE};
+pub use metadata::{ExperienceMetadata, ItemMetadata, MISSING_CONFIDENCE, active_records};
 pub use rank::{DEFAULT_RECENCY_HALF_LIFE, Weights, recency};
 pub use recall::{DEFAULT_RECALL_K, RecallMode, RecallOptions, ScoredItem};
 pub use synthesize::{ContextItem, SynthesizedContext, estimate_tokens};

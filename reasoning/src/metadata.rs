@@ -8,7 +8,7 @@
 //! (missing or malformed reads as zero or none), because other layers and older writers may
 //! leave them out.
 
-use reasonbank_memory::{Record, RecordId};
+use reasonbank_memory::{Filter, Record, RecordId};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -74,6 +74,23 @@ pub(crate) mod keys {
 /// a fresh item is written with. A reader does not know the bank's prior, so it cannot do
 /// better than the default's.
 pub const MISSING_CONFIDENCE: f32 = 0.5;
+
+/// A filter matching every record except learned items that no longer stand on their own:
+/// merged into a survivor or archived by pruning. What a plain recall shows by default (the
+/// items stay readable by id and restorable; this only keeps superseded lessons out of an
+/// agent's context).
+pub fn active_records() -> Filter {
+    Filter::Not(Box::new(Filter::And(vec![
+        Filter::Kind(PATTERN_KIND.to_owned()),
+        Filter::In {
+            field: keys::STATUS.to_owned(),
+            values: vec![
+                Value::from(ItemStatus::Merged.as_str()),
+                Value::from(ItemStatus::Archived.as_str()),
+            ],
+        },
+    ])))
+}
 
 /// A typed view of a record's metadata in the memory-item layout (record kind
 /// [`PATTERN_KIND`]).

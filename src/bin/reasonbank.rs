@@ -78,6 +78,12 @@ enum Cmd {
         /// Another agent's shard to search too (repeatable).
         #[arg(long = "shard")]
         shards: Vec<String>,
+        /// Only records of this kind (repeatable; default: every kind but `experience`).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Also return learned items that were merged into another or archived.
+        #[arg(long)]
+        include_inactive: bool,
     },
     /// Print one memory.
     Get {
@@ -308,8 +314,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             mode,
             search,
             shards,
+            kinds,
+            include_inactive,
         } => {
             let mut o = RecallOptions::new();
+            o.kinds(kinds.clone()).include_inactive(*include_inactive);
             o.k(*k)
                 .mode(mode.parse::<RecallMode>()?)
                 .search_mode(search.parse::<SearchMode>().context("--search")?);

@@ -203,3 +203,66 @@ async fn bad_input_is_a_typed_error() {
     assert_eq!(mem.stats().await.unwrap().records, 0);
     assert!("fuzzy".parse::<RecallMode>().is_err());
 }
+
+/// Issue #14: after consolidation, a plain recall returned raw `experience` trajectories and
+/// patterns marked `merged`. Now neither comes back unless asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_14_recall_leaves_out_experiences_and_superseded_items() {
+    use reasonbank::reasoning::{ConsolidateOptions, Outcome, Trajectory};
+    let root = tempfile::tempdir().unwrap();
+    let mem = memory(root.path(), "coder").await;
+    mem.remember(
+        "Staging deploys need DATABASE_URL exported first",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    for observation in ["deployed", "deployed fine"] {
+        let mut t = Trajectory::new("deploy the web app to staging");
+        t.step("run deploy.sh", "error: missing env var DATABASE_URL")
+            .step("export DATABASE_URL and rerun deploy.sh", observation)
+            .outcome(Outcome::Success);
+        mem.learn(&t).await.unwrap();
+    }
+    let mut co = ConsolidateOptions::new();
+    co.duplicate_threshold(0.8);
+    let report = mem.consolidate(&co).await.unwrap();
+    assert!(!report.merges.is_empty(), "{report:?}");
+    let merged: Vec<_> = report.merges.iter().map(|m| m.loser).collect();
+
+    let mut o = RecallOptions::new();
+    o.k(50);
+    let hits = mem
+        .recall("deploy the web app to staging", &o)
+        .await
+        .unwrap();
+    assert!(!hits.is_empty());
+    for h in &hits {
+        assert_ne!(h.kind, "experience", "{h:?}");
+        assert!(!merged.contains(&h.id), "merged item {} recalled", h.id);
+    }
+    assert!(hits.iter().any(|h| h.kind == "pattern"));
+    assert!(hits.iter().any(|h| h.kind == "memory"));
+
+    // Asked for, they are there.
+    let mut o = RecallOptions::new();
+    o.k(50).kinds(vec!["experience".into()]);
+    let hits = mem
+        .recall("deploy the web app to staging", &o)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 2);
+    assert!(hits.iter().all(|h| h.kind == "experience"));
+    let mut o = RecallOptions::new();
+    o.k(50).include_inactive(true);
+    let hits = mem
+        .recall("deploy the web app to staging", &o)
+        .await
+        .unwrap();
+    assert!(merged.iter().all(|m| hits.iter().any(|h| h.id == *m)));
+    // A caller's filter still applies on top of the defaults.
+    let mut o = RecallOptions::new();
+    o.k(50).filter(Filter::Kind("memory".into()));
+    let hits = mem.recall("deploy", &o).await.unwrap();
+    assert_eq!(hits.len(), 1);
+}

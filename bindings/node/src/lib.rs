@@ -391,6 +391,12 @@ impl JsAgentMemory {
                 ro.search_mode(s.parse::<SearchMode>()?);
             }
             ro.shards(shard_ids(o.shards)?);
+            if let Some(k) = o.kinds {
+                ro.kinds(k);
+            }
+            if let Some(i) = o.include_inactive {
+                ro.include_inactive(i);
+            }
             let hits = mem.recall(&query, &ro).await?;
             Ok(hits.into_iter().map(Into::into).collect())
         })

@@ -130,6 +130,11 @@ pub struct RecallOptions {
     pub search: Option<String>,
     /// Other agents' shards to search too. Defaults to none.
     pub shards: Option<Vec<String>>,
+    /// Only records of these kinds. Defaults to every kind but `experience` (raw
+    /// trajectories come back only when asked for).
+    pub kinds: Option<Vec<String>>,
+    /// Also return learned items merged into another or archived. Defaults to false.
+    pub include_inactive: Option<bool>,
 }
 
 /// Why a memory scored as it did.
@@ -642,6 +647,8 @@ pub struct SynthesizedContext {
     pub duplicates_removed: u32,
     /// Items left out for the budget.
     pub omitted: u32,
+    /// Candidates left out because their relevance was far below the best one's.
+    pub below_relevance_floor: u32,
 }
 
 impl From<RsSynthesizedContext> for SynthesizedContext {
@@ -654,6 +661,7 @@ impl From<RsSynthesizedContext> for SynthesizedContext {
             tokens_exact: c.tokens_exact,
             duplicates_removed: count(c.duplicates_removed),
             omitted: count(c.omitted),
+            below_relevance_floor: count(c.below_relevance_floor),
         }
     }
 }

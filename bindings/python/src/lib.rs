@@ -349,7 +349,8 @@ impl NativeMemory {
     }
 
     /// The memories that best match `query`, as JSON.
-    #[pyo3(signature = (query, k, threshold=None, filter=None, mode=None, search=None, shards=None))]
+    #[pyo3(signature = (query, k, threshold=None, filter=None, mode=None, search=None, shards=None,
+                        kinds=None, include_inactive=false))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
     fn recall(
         &self,
@@ -361,11 +362,15 @@ impl NativeMemory {
         mode: Option<String>,
         search: Option<String>,
         shards: Option<Vec<String>>,
+        kinds: Option<Vec<String>>,
+        include_inactive: bool,
     ) -> PyResult<String> {
         let mem = self.inner.clone();
         run(py, async move {
             let mut o = RecallOptions::new();
-            o.k(k);
+            o.k(k)
+                .kinds(kinds.unwrap_or_default())
+                .include_inactive(include_inactive);
             if let Some(t) = threshold {
                 o.threshold(t);
             }

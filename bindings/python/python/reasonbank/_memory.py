@@ -142,6 +142,8 @@ class AgentMemory:
         mode: Optional[RecallModeName] = None,
         search: Optional[SearchModeName] = None,
         shards: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_inactive: bool = False,
     ) -> List[Recalled]:
         """The memories that best match ``query``, best first (none is an empty list).
 
@@ -149,7 +151,8 @@ class AgentMemory:
         ``search``: how vectors are searched (``auto`` default, ``exact``, ``quantized``,
         ``binary``, ``ann``). ``filter``: a metadata filter (dict or JSON text, e.g.
         ``{"eq": {"field": "topic", "value": "http"}}``). ``shards``: other agents to search
-        too."""
+        too. ``kinds``: only these record kinds (default: every kind but ``experience``).
+        ``include_inactive``: also learned items merged into another or archived."""
         out = self._native.recall(
             query,
             k,
@@ -158,6 +161,8 @@ class AgentMemory:
             mode,
             search,
             None if shards is None else list(shards),
+            None if kinds is None else list(kinds),
+            include_inactive,
         )
         return [Recalled.from_dict(d) for d in json.loads(out)]
 
@@ -412,6 +417,8 @@ class AsyncAgentMemory:
         mode: Optional[RecallModeName] = None,
         search: Optional[SearchModeName] = None,
         shards: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_inactive: bool = False,
     ) -> List[Recalled]:
         return await asyncio.to_thread(
             self.sync_api.recall,
@@ -422,6 +429,8 @@ class AsyncAgentMemory:
             mode=mode,
             search=search,
             shards=shards,
+            kinds=kinds,
+            include_inactive=include_inactive,
         )
 
     async def get(self, id: str) -> Optional[MemoryRecord]:

@@ -231,6 +231,8 @@ class SynthesizedContext:
     tokens_exact: bool
     duplicates_removed: int
     omitted: int
+    below_relevance_floor: int
+    """Candidates left out because their relevance was far below the best one's."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SynthesizedContext":
