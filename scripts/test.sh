@@ -24,3 +24,11 @@ cargo test --workspace --locked
   node --test test/*.test.mjs
   npx tsc -p tsconfig.json
 )
+
+# The npm package installed from its tarball into a fresh project (API, bin, `npx reasonbank
+# mcp` under the PyPI MCP client).
+./scripts/npm-install-test.sh
+
+# The Python package: wheel built with maturin, installed into a fresh venv, mypy --strict and
+# pytest against the installed package with the real model.
+./scripts/python-test.sh
