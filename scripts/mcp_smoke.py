@@ -23,20 +23,20 @@ async def main(root: str, command: list) -> dict:
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
-            assert init.serverInfo.name == "reasonbank-mcp", init.serverInfo
+            assert init.server_info.name == "reasonbank-mcp", init.server_info
             tools = {t.name for t in (await session.list_tools()).tools}
             want = {"memory_remember", "memory_recall", "memory_learn", "vector_search"}
             assert want <= tools, tools
             r = await session.call_tool("memory_remember", {"text": "Retry flaky HTTP calls with backoff"})
-            assert not r.isError, r
+            assert not r.is_error, r
             r = await session.call_tool("memory_recall", {"query": "the API timed out", "k": 1})
-            assert not r.isError, r
-            body = r.structuredContent or json.loads(r.content[0].text)
+            assert not r.is_error, r
+            body = r.structured_content
             text = body["results"][0]["text"]
             assert text == "Retry flaky HTTP calls with backoff", body
             r = await session.call_tool("memory_recall", {"query": "x", "filter": {"bogus": 1}})
-            assert r.isError, r
-            return {"server": init.serverInfo.name, "tools": len(tools), "recalled": text}
+            assert r.is_error, r
+            return {"server": init.server_info.name, "tools": len(tools), "recalled": text}
 
 
 if __name__ == "__main__":

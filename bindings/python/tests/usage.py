@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def remember_and_recall(root: str) -> List[Recalled]:
     assert similarity is not None
     record: Optional[MemoryRecord] = memory.get(memory_id)
     assert record is not None
-    vectors: np.ndarray = memory.embed(["a", "b"])  # type: ignore[type-arg]
+    vectors: "np.ndarray[Any, np.dtype[np.float32]]" = memory.embed(["a", "b"])
     assert vectors.shape[0] == 2
     report: LearnReport = memory.learn(
         {"task": "t", "steps": [{"action": "a", "observation": "o"}], "outcome": "success"}
