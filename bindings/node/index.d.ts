@@ -397,6 +397,13 @@ export interface RecallOptions {
   search?: 'auto' | 'exact' | 'quantized' | 'binary' | 'ann'
   /** Other agents' shards to search too. Defaults to none. */
   shards?: Array<string>
+  /**
+   * Only records of these kinds. Defaults to every kind but `experience` (raw
+   * trajectories come back only when asked for).
+   */
+  kinds?: Array<string>
+  /** Also return learned items merged into another or archived. Defaults to false. */
+  includeInactive?: boolean
 }
 
 /** Options of `remember`. */
@@ -406,6 +413,15 @@ export interface RememberOptions {
   /** Namespace. Defaults to `""`. */
   namespace?: string
 }
+
+/**
+ * Runs the MCP server (`reasonbank-mcp`, the same server the Rust binary runs) on this
+ * process's stdin/stdout until the client closes the session; resolves to the exit status
+ * the binary would return (0 after a clean session, 1 after an error, 2 for bad usage;
+ * diagnostics go to stderr). `argv` starts with the program name, e.g.
+ * `['reasonbank mcp', '--root', dir]`. The package's `reasonbank mcp` command calls it.
+ */
+export declare function runMcpServer(argv: Array<string>): Promise<number>
 
 /** A memory item with the parts of its ranking score. */
 export interface ScoredItem {
@@ -539,6 +555,8 @@ export interface SynthesizedContext {
   duplicatesRemoved: number
   /** Items left out for the budget. */
   omitted: number
+  /** Candidates left out because their relevance was far below the best one's. */
+  belowRelevanceFloor: number
 }
 
 /** Options of `synthesizeContext`. */

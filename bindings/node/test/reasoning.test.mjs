@@ -30,6 +30,14 @@ test('learn distills strategies; patterns, feedback, consolidate and synthesize 
   })
   assert.ok(failed.items.some((i) => i.kind === 'pitfall'))
 
+  // Plain recall leaves the raw trajectories out unless asked for them.
+  const plain = await mem.recall('deploy the web app to staging', { k: 20 })
+  assert.ok(plain.length >= 1 && plain.every((h) => h.kind !== 'experience'))
+  const raw = await mem.recall('deploy the web app to staging', { k: 20, kinds: ['experience'] })
+  assert.equal(raw.length, 2)
+  assert.ok(raw.every((h) => h.kind === 'experience'))
+  assert.ok((await mem.recall('deploy', { k: 20, includeInactive: true })).length >= plain.length)
+
   const patterns = await mem.findSimilarPatterns('ship the site to the test environment', { k: 3 })
   assert.ok(patterns.length >= 1)
   assert.match(patterns[0].item.task, /deploy the web app/)
