@@ -5,3 +5,4 @@ mod agent;
 mod cli;
 mod end_to_end;
 mod sync;
+mod tidy;
