@@ -38,6 +38,7 @@ use rayon::prelude::*;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::arena::{Arena, Scored, sort_best_first};
+use crate::search::VectorSearch;
 
 /// Lowest estimated recall@10 (see [`IndexStatus::recall_estimate`]) at which
 /// [`SearchMode::Auto`](crate::SearchMode::Auto) searches a shard's graph; below it, `Auto`
@@ -632,17 +633,12 @@ impl Ann {
         }
     }
 
-    /// Searches the graph and the flat segment. `subset`, when given, is the sorted list of
-    /// rowids a filter admits. `candidates` is the beam width (results asked of the graph).
-    #[allow(clippy::too_many_arguments)]
+    /// Searches the graph and the flat segment for `s` (its beam is the number of results
+    /// asked of the graph); `threads` is what the exact scan of the flat segment may use.
     pub fn search(
         &self,
         arena: &Arena,
-        query: &[f32],
-        k: usize,
-        threshold: f32,
-        candidates: usize,
-        subset: Option<&[i64]>,
+        s: &VectorSearch<'_>,
         threads: usize,
     ) -> Result<AnnAnswer, String> {
         let sh = &self.shared;
@@ -658,25 +654,26 @@ impl Ann {
         if st.pending.len() > sh.cfg.threshold.max(arena.len() / 4) {
             return Ok(AnnAnswer::Exact);
         }
-        let admitted = |r: i64| subset.is_none_or(|s| s.binary_search(&r).is_ok());
+        let (query, k, threshold) = (s.query, s.k, s.threshold);
         let mut flat: Vec<usize> = st
             .pending
             .keys()
-            .filter(|&&r| admitted(r))
+            .filter(|&&r| s.admits(r))
             .filter_map(|&r| arena.slot(r))
             .collect();
-        let eligible = subset
+        let eligible = s
+            .allowed
             .map_or(arena.len(), <[i64]>::len)
             .saturating_sub(flat.len());
-        let want = candidates.max(k);
+        let want = s.beam.max(k);
         let matches = {
             let _ctx = sh.contexts.acquire();
-            if subset.is_none() && st.pending.is_empty() && st.removed.is_empty() {
+            if s.allowed.is_none() && st.pending.is_empty() && st.removed.is_empty() {
                 index.search(query, want)
             } else {
                 index.filtered_search(query, want, |key: u64| {
                     let r = key as i64;
-                    admitted(r) && !st.pending.contains_key(&r) && arena.slot(r).is_some()
+                    s.admits(r) && !st.pending.contains_key(&r) && arena.slot(r).is_some()
                 })
             }
         }

@@ -199,6 +199,18 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Names the shard file in a SQLite failure: `stmt.execute(params).at(path)?`.
+pub(crate) trait SqliteContext<T> {
+    /// The value, or the error classified by [`Error::sqlite`] for the file at `path`.
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> SqliteContext<T> for rusqlite::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::sqlite(path, source))
+    }
+}
+
 impl Error {
     /// Classifies a rusqlite error raised while working on `path`.
     pub(crate) fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {

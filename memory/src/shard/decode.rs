@@ -1,5 +1,5 @@
-//! Decoding stored rows (ids, vectors, whole records) into this crate's types, with errors
-//! that name the shard file and the row.
+//! Decoding stored rows (ids, vectors, whole records and replication changes) into this
+//! crate's types, with errors that name the shard file and the row.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -11,57 +11,36 @@ use serde_json::Value;
 use super::Shard;
 use crate::ann::Note;
 use crate::arena::Arena;
-use crate::{Embedding, Error, Record, RecordId, Result};
+use crate::error::SqliteContext;
+use crate::{Change, Embedding, Error, Record, RecordId, Result};
 
 impl Shard {
-    pub(super) fn corrupt(&self, id: impl std::fmt::Display, reason: impl Into<String>) -> Error {
-        self.decoder().corrupt(id, reason)
-    }
-
-    /// Reads the 16-byte `id` column at `idx`.
-    pub(super) fn read_id(&self, row: &Row<'_>, idx: usize) -> Result<RecordId> {
-        self.decoder().id(row, idx)
-    }
-
-    pub(super) fn decoder(&self) -> Decoder<'_> {
+    /// The decoder of this shard's rows.
+    pub(crate) fn decoder(&self) -> Decoder<'_> {
         Decoder {
             path: &self.path,
             dims: self.dims,
         }
     }
-
-    /// Decodes a row selected with `RECORD_COLUMNS` (and `embedding` last if `with_vec`).
-    pub(crate) fn read_record(&self, row: &Row<'_>, with_vec: bool) -> Result<Record> {
-        let e = |err| self.err(err);
-        let id = self.read_id(row, 0)?;
-        let metadata: String = row.get(4).map_err(e)?;
-        let metadata = match serde_json::from_str::<Value>(&metadata) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(self.corrupt(id, "metadata is not a JSON object")),
-        };
-        let deleted: bool = row.get(9).map_err(e)?;
-        let embedding = if with_vec && !deleted {
-            Some(self.decoder().vector(row, 10, id)?)
-        } else {
-            None
-        };
-        Ok(Record {
-            id,
-            kind: row.get(1).map_err(e)?,
-            namespace: row.get(2).map_err(e)?,
-            text: row.get(3).map_err(e)?,
-            metadata,
-            embedding,
-            created_at: row.get(5).map_err(e)?,
-            updated_at: row.get(6).map_err(e)?,
-            version: row.get::<_, i64>(7).map_err(e)? as u64,
-            origin: row.get(8).map_err(e)?,
-            deleted,
-        })
-    }
 }
 
-/// Decodes columns of `records` rows (ids, vectors), naming the shard file in errors.
+/// The columns of a row selected with `RECORD_COLUMNS` (and `embedding`), decoded: what
+/// [`Record`] and [`Change`] both show, the metadata still as the stored JSON text.
+struct Stored {
+    id: RecordId,
+    kind: String,
+    namespace: String,
+    text: String,
+    metadata: String,
+    embedding: Option<Embedding>,
+    created_at: i64,
+    updated_at: i64,
+    version: u64,
+    origin: String,
+    deleted: bool,
+}
+
+/// Decodes columns of `records` rows (ids, vectors, records), naming the shard file in errors.
 #[derive(Clone, Copy)]
 pub(crate) struct Decoder<'a> {
     pub(super) path: &'a Path,
@@ -69,10 +48,6 @@ pub(crate) struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
-    fn err(self, e: rusqlite::Error) -> Error {
-        Error::sqlite(self.path, e)
-    }
-
     fn corrupt(self, id: impl std::fmt::Display, reason: impl Into<String>) -> Error {
         Error::CorruptRecord {
             path: self.path.to_owned(),
@@ -81,9 +56,82 @@ impl Decoder<'_> {
         }
     }
 
+    /// A row selected with `RECORD_COLUMNS` (and `embedding` last if `with_vec`).
+    pub(crate) fn record(self, row: &Row<'_>, with_vec: bool) -> Result<Record> {
+        let (s, metadata) = self.stored(row, with_vec)?;
+        Ok(Record {
+            id: s.id,
+            kind: s.kind,
+            namespace: s.namespace,
+            text: s.text,
+            metadata,
+            embedding: s.embedding,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+            origin: s.origin,
+            deleted: s.deleted,
+        })
+    }
+
+    /// A row selected with `RECORD_COLUMNS, embedding, seq`, as a peer receives it.
+    pub(crate) fn change(self, row: &Row<'_>) -> Result<Change> {
+        // The metadata is checked as for a record, and sent as stored.
+        let (s, _) = self.stored(row, true)?;
+        Ok(Change {
+            id: s.id,
+            kind: s.kind,
+            namespace: s.namespace,
+            text: s.text,
+            metadata: s.metadata,
+            embedding: s.embedding,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+            origin: s.origin,
+            deleted: s.deleted,
+            seq: row.get(11).at(self.path)?,
+        })
+    }
+
+    /// The columns of `RECORD_COLUMNS` (and `embedding` if `with_vec`) with the metadata
+    /// parsed, which must be a JSON object.
+    fn stored(
+        self,
+        row: &Row<'_>,
+        with_vec: bool,
+    ) -> Result<(Stored, serde_json::Map<String, Value>)> {
+        let id = self.id(row, 0)?;
+        let metadata: String = row.get(4).at(self.path)?;
+        let parsed = match serde_json::from_str::<Value>(&metadata) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(self.corrupt(id, "metadata is not a JSON object")),
+        };
+        let deleted: bool = row.get(9).at(self.path)?;
+        let embedding = if with_vec && !deleted {
+            Some(self.vector(row, 10, id)?)
+        } else {
+            None
+        };
+        let stored = Stored {
+            id,
+            kind: row.get(1).at(self.path)?,
+            namespace: row.get(2).at(self.path)?,
+            text: row.get(3).at(self.path)?,
+            metadata,
+            embedding,
+            created_at: row.get(5).at(self.path)?,
+            updated_at: row.get(6).at(self.path)?,
+            version: row.get::<_, i64>(7).at(self.path)? as u64,
+            origin: row.get(8).at(self.path)?,
+            deleted,
+        };
+        Ok((stored, parsed))
+    }
+
     /// The 16-byte `id` column at `idx`.
     fn id(self, row: &Row<'_>, idx: usize) -> Result<RecordId> {
-        let v = row.get_ref(idx).map_err(|e| self.err(e))?;
+        let v = row.get_ref(idx).at(self.path)?;
         let b = v.as_blob().unwrap_or_default();
         RecordId::from_slice(b).ok_or_else(|| {
             let shown: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -93,7 +141,7 @@ impl Decoder<'_> {
 
     /// The `embedding` column at `idx` of the row `id`.
     fn vector(self, row: &Row<'_>, idx: usize, id: RecordId) -> Result<Embedding> {
-        let blob = row.get_ref(idx).map_err(|e| self.err(e))?;
+        let blob = row.get_ref(idx).at(self.path)?;
         let blob = blob
             .as_blob()
             .map_err(|_| self.corrupt(id, "embedding is not a BLOB"))?;
@@ -122,13 +170,13 @@ impl Decoder<'_> {
             .prepare_cached(
                 "SELECT rowid, id, deleted, embedding, seq FROM records WHERE seq > ?1 ORDER BY seq",
             )
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([after]).map_err(|e| self.err(e))?;
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
+            .at(self.path)?;
+        let mut rows = stmt.query([after]).at(self.path)?;
+        while let Some(row) = rows.next().at(self.path)? {
+            let rowid: i64 = row.get(0).at(self.path)?;
             let id = self.id(row, 1)?;
-            let deleted: bool = row.get(2).map_err(|e| self.err(e))?;
-            let seq: i64 = row.get(4).map_err(|e| self.err(e))?;
+            let deleted: bool = row.get(2).at(self.path)?;
+            let seq: i64 = row.get(4).at(self.path)?;
             let vector = if deleted {
                 None
             } else {
@@ -180,11 +228,11 @@ impl Decoder<'_> {
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<(i64, RecordId, Embedding)>> {
-        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let mut rows = stmt.query(params).map_err(|e| self.err(e))?;
+        let mut stmt = conn.prepare_cached(sql).at(self.path)?;
+        let mut rows = stmt.query(params).at(self.path)?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let rowid: i64 = row.get(0).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().at(self.path)? {
+            let rowid: i64 = row.get(0).at(self.path)?;
             let id = self.id(row, 1)?;
             out.push((rowid, id, self.vector(row, 2, id)?));
         }

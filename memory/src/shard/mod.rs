@@ -23,6 +23,7 @@ use rusqlite::Connection;
 
 use crate::ann::{Ann, IndexStatus, Note};
 use crate::arena::Arena;
+use crate::error::SqliteContext;
 use crate::schema;
 use crate::text::TextIndex;
 use crate::{Embedding, Error, Result};
@@ -30,7 +31,7 @@ use crate::{Embedding, Error, Result};
 pub(crate) use decode::Decoder;
 use open::Loading;
 pub use options::{MAX_DIMENSIONS, ShardOptions};
-pub(crate) use write::ArenaChange;
+pub(crate) use write::{ArenaChange, RowValues};
 
 /// Counters and sizes of a shard.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -169,10 +170,6 @@ impl Shard {
         &self.origin
     }
 
-    pub(crate) fn err(&self, e: rusqlite::Error) -> Error {
-        Error::sqlite(&self.path, e)
-    }
-
     pub(crate) fn lock_conn(&self) -> MutexGuard<'_, Conn> {
         // A panic while the lock was held cannot leave SQLite half-written (an open
         // transaction rolls back when dropped); the arena may then lag, which the next
@@ -209,11 +206,11 @@ impl Shard {
             // The arena holds exactly the live rows once caught up, and all rows are counted
             // from an index; reading `deleted` of every row instead costs 0.3 s at 1M rows.
             // One read transaction, so both see the same commits.
-            c.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+            c.conn.execute_batch("BEGIN").at(&self.path)?;
             let counted = self.catch_up(&mut c).and_then(|()| {
                 c.conn
                     .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
-                    .map_err(|e| self.err(e))
+                    .at(&self.path)
             });
             // Nothing was written: ending the read cannot lose anything.
             let _ = c.conn.execute_batch("COMMIT");

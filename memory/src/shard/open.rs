@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Conn, Decoder, MAX_DIMENSIONS, Shard, ShardOptions, now_ms};
 use crate::ann::{Ann, Note};
 use crate::arena::Arena;
+use crate::error::SqliteContext;
 use crate::schema;
 use crate::text::TextIndex;
 use crate::{Error, Result};
@@ -141,7 +142,7 @@ impl Shard {
             let count: i64 = c
                 .conn
                 .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
-                .map_err(|e| shard.err(e))?;
+                .at(&shard.path)?;
             let cancel = Arc::new(AtomicBool::new(false));
             let big = usize::try_from(count).unwrap_or(0) >= opts.background_load_rows;
             let handle = if big && shard.ann.has_file() {
@@ -249,7 +250,7 @@ impl Shard {
         let max_seq: i64 = c
             .conn
             .query_row("SELECT ifnull(max(seq), 0) FROM records", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         if stamp > max_seq {
             return Ok(false);
         }
@@ -308,7 +309,7 @@ impl Shard {
         let dv: i64 = c
             .conn
             .pragma_query_value(None, "data_version", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         let mut arena = self.write_arena();
         let (mut notes, max_seq) =
             self.decoder()
@@ -332,7 +333,7 @@ impl Shard {
         let dv: i64 = c
             .conn
             .pragma_query_value(None, "data_version", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         if dv != c.data_version {
             self.catch_up(c)?;
         }

@@ -9,7 +9,8 @@ use rusqlite::types::Value as SqlValue;
 
 use super::{Conn, RECORD_COLUMNS, Shard};
 use crate::arena::Scored;
-use crate::search::{Candidate, Rankings, fuse};
+use crate::error::SqliteContext;
+use crate::search::{Candidate, Rankings, VectorSearch, fuse};
 use crate::text::{QueryTerms, TextIndex};
 use crate::{Embedding, Error, Filter, Query, Record, RecordId, Result, SearchHit, SearchOptions};
 
@@ -25,10 +26,10 @@ impl Shard {
             .prepare_cached(&format!(
                 "SELECT {RECORD_COLUMNS}, embedding FROM records WHERE id = ?1 AND deleted = 0"
             ))
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([id]).map_err(|e| self.err(e))?;
-        match rows.next().map_err(|e| self.err(e))? {
-            Some(row) => self.read_record(row, true).map(Some),
+            .at(&self.path)?;
+        let mut rows = stmt.query([id]).at(&self.path)?;
+        match rows.next().at(&self.path)? {
+            Some(row) => self.decoder().record(row, true).map(Some),
             None => Ok(None),
         }
     }
@@ -57,13 +58,13 @@ impl Shard {
             n - 1
         );
         let c = self.lock_conn();
-        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut stmt = c.conn.prepare_cached(&sql).at(&self.path)?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params))
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            out.push(self.read_record(row, true)?);
+        while let Some(row) = rows.next().at(&self.path)? {
+            out.push(self.decoder().record(row, true)?);
         }
         Ok(out)
     }
@@ -80,7 +81,7 @@ impl Shard {
             .conn
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_row(rusqlite::params_from_iter(params), |r| r.get(0)))
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -130,7 +131,15 @@ impl Shard {
         let threshold = opts.threshold.unwrap_or(f32::NEG_INFINITY);
         let vector = match &query.vector {
             Some(v) => self
-                .vector_top(v, want, threshold, allowed.as_deref(), opts)?
+                .vector_top(&VectorSearch {
+                    query: v.as_slice(),
+                    k: want,
+                    threshold,
+                    allowed: allowed.as_deref(),
+                    mode: opts.mode,
+                    beam: opts.beam,
+                    rescore: opts.rescore_for(opts.mode),
+                })?
                 .into_iter()
                 .map(|s| Candidate {
                     hit: s,
@@ -206,14 +215,14 @@ impl Shard {
             "SELECT {RECORD_COLUMNS}, rowid FROM records WHERE deleted = 0 AND rowid IN ({marks})"
         );
         let c = self.lock_conn();
-        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut stmt = c.conn.prepare_cached(&sql).at(&self.path)?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(rowids))
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         let mut out = HashMap::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let rowid: i64 = row.get(10).map_err(|e| self.err(e))?;
-            out.insert(rowid, self.read_record(row, false)?);
+        while let Some(row) = rows.next().at(&self.path)? {
+            let rowid: i64 = row.get(10).at(&self.path)?;
+            out.insert(rowid, self.decoder().record(row, false)?);
         }
         Ok(out)
     }
@@ -222,11 +231,11 @@ impl Shard {
     fn filter_rows(&self, c: &Conn, filter: &Filter) -> Result<Vec<i64>> {
         let (fsql, params) = filter_sql(Some(filter))?;
         let sql = format!("SELECT rowid FROM records WHERE deleted = 0 AND {fsql} ORDER BY rowid");
-        let mut stmt = c.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut stmt = c.conn.prepare_cached(&sql).at(&self.path)?;
         stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
-            .map_err(|e| self.err(e))?
+            .at(&self.path)?
             .collect::<rusqlite::Result<Vec<i64>>>()
-            .map_err(|e| self.err(e))
+            .at(&self.path)
     }
 
     /// The text index, first brought up to date with every row this handle has seen
@@ -255,7 +264,7 @@ impl Shard {
                         .prepare_cached(
                             "SELECT rowid, deleted, text, seq FROM records WHERE seq > ?1 ORDER BY seq",
                         )
-                        .map_err(|e| self.err(e))?;
+                        .at(&self.path)?;
                     stmt.query_map([ix.applied_seq], |r| {
                         Ok((
                             r.get::<_, i64>(0)?,
@@ -264,9 +273,9 @@ impl Shard {
                             r.get::<_, i64>(3)?,
                         ))
                     })
-                    .map_err(|e| self.err(e))?
+                    .at(&self.path)?
                     .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(|e| self.err(e))?
+                    .at(&self.path)?
                 };
                 for (rowid, deleted, text, seq) in rows {
                     if deleted {

@@ -8,31 +8,24 @@ use std::sync::atomic::Ordering;
 use super::{Conn, Shard};
 use crate::ann::AnnAnswer;
 use crate::arena::{Scored, sort_best_first};
-use crate::search::AUTO_QUANTIZED_ROWS;
-use crate::{Embedding, Error, RecordId, Result, SearchMode, SearchOptions};
+use crate::search::{AUTO_QUANTIZED_ROWS, VectorSearch};
+use crate::{Embedding, Error, RecordId, Result, SearchMode};
 
 /// Most rows changed since the index file's stamp that a search before the arena is loaded
 /// reads and scores itself; with more it waits for the arena.
 const EARLY_MAX_CHANGED: usize = 4_096;
 
 impl Shard {
-    /// Top-`k` by cosine, restricted to the `allowed` rowids (ascending) if given, in the
-    /// mode `opts` asks for (see [`SearchMode`]).
-    pub(super) fn vector_top(
-        &self,
-        q: &Embedding,
-        k: usize,
-        threshold: f32,
-        allowed: Option<&[i64]>,
-        opts: &SearchOptions,
-    ) -> Result<Vec<Scored>> {
+    /// Top-`k` by cosine, restricted to the rows the filter admits, in the search's mode
+    /// (see [`SearchMode`]).
+    pub(super) fn vector_top(&self, s: &VectorSearch<'_>) -> Result<Vec<Scored>> {
         // Once the arena is in (the steady state), a search does not touch the connection.
         if !self.loaded.load(Ordering::Acquire) {
             let mut c = self.lock_conn();
             if c.loading.is_some() {
                 let stamp = c.loading.as_ref().and_then(|l| l.stamp).unwrap_or(-1);
                 if stamp >= 0
-                    && let Some(hits) = self.early_top(&c, stamp, q, k, threshold, allowed, opts)?
+                    && let Some(hits) = self.early_top(&c, stamp, s)?
                 {
                     return Ok(hits);
                 }
@@ -40,19 +33,11 @@ impl Shard {
             }
         }
         let arena = self.read_arena();
-        if self.uses_graph(opts.mode, allowed, arena.len()) {
-            match self.ann.search(
-                &arena,
-                q.as_slice(),
-                k,
-                threshold,
-                opts.beam,
-                allowed,
-                self.threads,
-            ) {
+        if self.uses_graph(s.mode, s.allowed, arena.len()) {
+            match self.ann.search(&arena, s, self.threads) {
                 Ok(AnnAnswer::Hits(hits)) => return Ok(hits),
                 Ok(AnnAnswer::Exact) => {}
-                Err(reason) if opts.mode == SearchMode::Ann => {
+                Err(reason) if s.mode == SearchMode::Ann => {
                     return Err(Error::Index {
                         path: self.path.clone(),
                         reason,
@@ -62,7 +47,7 @@ impl Shard {
                 Err(_) => {}
             }
         }
-        let slots = allowed.map(|rowids| {
+        let slots = s.allowed.map(|rowids| {
             let mut slots: Vec<usize> = rowids.iter().filter_map(|&r| arena.slot(r)).collect();
             slots.sort_unstable();
             slots
@@ -71,22 +56,21 @@ impl Shard {
         // all-MiniLM embeddings, recall@10 and @60 of 1.0 in 0.85–0.94 ms against 1.45–1.55
         // ms exact (and 1.0 on clustered synthetic vectors too).
         let scanned = slots.as_ref().map_or(arena.len(), Vec::len);
-        let scan = match opts.mode {
+        let scan = match s.mode {
             SearchMode::Binary => crate::quant::top_k_binary,
             SearchMode::Quantized => crate::quant::top_k_i8,
             SearchMode::Auto if scanned >= AUTO_QUANTIZED_ROWS => crate::quant::top_k_i8,
             _ => {
-                return Ok(arena.top_k(q.as_slice(), k, threshold, slots.as_deref(), self.threads));
+                return Ok(arena.top_k(s.query, s.k, s.threshold, slots.as_deref(), self.threads));
             }
         };
-        let rescore = opts.rescore_for(opts.mode);
         Ok(scan(
             &arena,
-            q.as_slice(),
-            k,
-            threshold,
+            s.query,
+            s.k,
+            s.threshold,
             slots.as_deref(),
-            rescore,
+            s.rescore,
             self.threads,
         ))
     }
@@ -111,25 +95,15 @@ impl Shard {
             }
     }
 
-    /// A vector search while the arena loads (see [`Loading`]): the mapped graph ranks the
+    /// A vector search while the arena loads (see `Loading`): the mapped graph ranks the
     /// rows unchanged since the index file's stamp, whose vectors are then read from SQLite
     /// and rescored exactly; the rows changed since are read and scored exactly. The answer
     /// is the one the graph gives once the arena is in. `None` when it cannot answer like
     /// that (a mode or filter that does not use the graph, many changed rows, fewer graph
     /// results than asked): the caller waits for the arena.
-    #[allow(clippy::too_many_arguments)]
-    fn early_top(
-        &self,
-        c: &Conn,
-        stamp: i64,
-        q: &Embedding,
-        k: usize,
-        threshold: f32,
-        allowed: Option<&[i64]>,
-        opts: &SearchOptions,
-    ) -> Result<Option<Vec<Scored>>> {
+    fn early_top(&self, c: &Conn, stamp: i64, s: &VectorSearch<'_>) -> Result<Option<Vec<Scored>>> {
         let graph_rows = self.ann.graph_size();
-        if graph_rows == 0 || !self.uses_graph(opts.mode, allowed, graph_rows) {
+        if graph_rows == 0 || !self.uses_graph(s.mode, s.allowed, graph_rows) {
             return Ok(None);
         }
         let dec = self.decoder();
@@ -147,14 +121,14 @@ impl Shard {
         if too_many {
             return Ok(None);
         }
-        let admitted = |r: i64| allowed.is_none_or(|s| s.binary_search(&r).is_ok());
-        let want = opts.beam.max(k);
-        let keys = match self.ann.graph_candidates(q.as_slice(), want, |r| {
-            admitted(r) && !changed.contains_key(&r)
-        }) {
+        let want = s.beam.max(s.k);
+        let keys = match self
+            .ann
+            .graph_candidates(s.query, want, |r| s.admits(r) && !changed.contains_key(&r))
+        {
             Ok(Some(keys)) => keys,
             Ok(None) => return Ok(None),
-            Err(reason) if opts.mode == SearchMode::Ann => {
+            Err(reason) if s.mode == SearchMode::Ann => {
                 return Err(Error::Index {
                     path: self.path.clone(),
                     reason,
@@ -163,16 +137,16 @@ impl Shard {
             // `Auto` answers from the arena, once it is in.
             Err(_) => return Ok(None),
         };
-        if keys.len() < want && keys.len() < allowed.map_or(graph_rows, <[i64]>::len) {
+        if keys.len() < want && keys.len() < s.allowed.map_or(graph_rows, <[i64]>::len) {
             // Possibly incomplete: the exact answer after the load is.
             return Ok(None);
         }
         let mut hits = Vec::with_capacity(keys.len() + changed.len());
         let mut score = |rowid: i64, id: RecordId, v: &Embedding| {
-            let s = crate::kernels::dot(q.as_slice(), v.as_slice());
-            if s >= threshold {
+            let score = crate::kernels::dot(s.query, v.as_slice());
+            if score >= s.threshold {
                 hits.push(Scored {
-                    score: s,
+                    score,
                     key: id.as_u128(),
                     rowid,
                 });
@@ -189,13 +163,13 @@ impl Shard {
         }
         for (&rowid, live) in &changed {
             if let Some((id, v)) = live
-                && admitted(rowid)
+                && s.admits(rowid)
             {
                 score(rowid, *id, v);
             }
         }
         sort_best_first(&mut hits);
-        hits.truncate(k);
+        hits.truncate(s.k);
         Ok(Some(hits))
     }
 }

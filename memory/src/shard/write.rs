@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{RECORD_COLUMNS, Shard, now_ms};
 use crate::ann::Note;
+use crate::error::SqliteContext;
 use crate::record::{check_kind, check_namespace, check_text, metadata_json};
 use crate::{Embedding, Error, NewRecord, Record, RecordId, RecordUpdate, Result};
 
@@ -24,7 +25,7 @@ impl Shard {
         let tx = c
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         let (max_seq, max_version): (i64, i64) = tx
             // Two scalar subqueries, not one SELECT with two aggregates: SQLite answers a lone
             // `max(col)` from the index in O(log n) but scans the table for two at once.
@@ -34,7 +35,7 @@ impl Shard {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
         let mut stamper = Stamper {
             first_seq: max_seq + 1,
             next_seq: max_seq + 1,
@@ -42,7 +43,7 @@ impl Shard {
             now: now_ms(),
         };
         let (out, changes) = f(&tx, &mut stamper)?;
-        tx.commit().map_err(|e| self.err(e))?;
+        tx.commit().at(&self.path)?;
         if c.loading.is_some() {
             // The arena is not in yet: its load catches up with this commit.
         } else if stamper.first_seq == c.applied_seq + 1 {
@@ -100,16 +101,6 @@ impl Shard {
             prepared.push((r.id.unwrap_or_default(), meta));
         }
         self.write(|tx, st| {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO records (id, kind, namespace, text, metadata, embedding, \
-                     created_at, updated_at, version, origin, deleted, seq) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, 0, ?10)",
-                )
-                .map_err(|e| self.err(e))?;
-            let mut fts = tx
-                .prepare_cached("INSERT INTO records_fts (rowid, text) VALUES (?1, ?2)")
-                .map_err(|e| self.err(e))?;
             let mut ids = Vec::with_capacity(recs.len());
             let mut changes = Vec::with_capacity(recs.len());
             let mut blob = Vec::with_capacity(self.dims * 4);
@@ -117,27 +108,23 @@ impl Shard {
                 let (seq, version) = st.stamp();
                 blob.clear();
                 r.embedding.write_blob(&mut blob);
-                let res = stmt.execute(rusqlite::params![
-                    id,
-                    r.kind,
-                    r.namespace,
-                    r.text,
-                    meta,
-                    blob,
-                    st.now,
-                    version,
-                    self.origin,
-                    seq,
-                ]);
-                match res {
-                    Ok(_) => {}
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::AlreadyExists { id: *id });
-                    }
-                    Err(e) => return Err(self.err(e)),
-                }
-                let rowid = tx.last_insert_rowid();
-                fts.execute((rowid, &r.text)).map_err(|e| self.err(e))?;
+                let rowid = self.insert_row(
+                    tx,
+                    &RowValues {
+                        id: *id,
+                        kind: &r.kind,
+                        namespace: &r.namespace,
+                        text: &r.text,
+                        metadata: meta,
+                        embedding: Some(&blob),
+                        created_at: st.now,
+                        updated_at: st.now,
+                        version,
+                        origin: &self.origin,
+                        deleted: false,
+                        seq,
+                    },
+                )?;
                 changes.push(ArenaChange::Upsert(
                     rowid,
                     id.as_u128(),
@@ -194,10 +181,10 @@ impl Shard {
             let found = tx
                 .prepare_cached(&sql)
                 .and_then(|mut stmt| {
-                    stmt.query_row([id], |row| Ok((self.read_record(row, true), row.get(11)?)))
+                    stmt.query_row([id], |row| Ok((self.decoder().record(row, true), row.get(11)?)))
                         .optional()
                 })
-                .map_err(|e| self.err(e))?;
+                .at(&self.path)?;
             let Some((record, rowid)) = found else {
                 return Ok(((), Vec::new()));
             };
@@ -210,8 +197,8 @@ impl Shard {
             let changes = self.apply_update(tx, st, rowid, id, &record.text, &upd)?;
             let after = tx
                 .prepare_cached(&sql)
-                .and_then(|mut stmt| stmt.query_row([id], |row| Ok(self.read_record(row, true))))
-                .map_err(|e| self.err(e))??;
+                .and_then(|mut stmt| stmt.query_row([id], |row| Ok(self.decoder().record(row, true))))
+                .at(&self.path)??;
             out = Some(after);
             // The arena takes the new vector by reference; it lives in `upd` until `write`
             // has applied it, so hand over an owned copy instead.
@@ -303,7 +290,7 @@ impl Shard {
                 seq,
             ],
         )
-        .map_err(|e| self.err(e))?;
+        .at(&self.path)?;
         if let Some(text) = &upd.text {
             self.reindex(tx, rowid, old_text, text)?;
         }
@@ -327,7 +314,81 @@ impl Shard {
                 })
                 .optional()
             })
-            .map_err(|e| self.err(e))
+            .at(&self.path)
+    }
+
+    /// Inserts the row `row` and its full-text entry; returns its rowid. The one statement
+    /// that inserts rows, for local inserts and a peer's changes alike.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] if a row (live or tombstone) has its id; SQLite failures.
+    pub(crate) fn insert_row(&self, tx: &Transaction<'_>, row: &RowValues<'_>) -> Result<i64> {
+        let res = tx
+            .prepare_cached(
+                "INSERT INTO records (id, kind, namespace, text, metadata, embedding, \
+                 created_at, updated_at, version, origin, deleted, seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .and_then(|mut s| {
+                s.execute(rusqlite::params![
+                    row.id,
+                    row.kind,
+                    row.namespace,
+                    row.text,
+                    row.metadata,
+                    row.embedding,
+                    row.created_at,
+                    row.updated_at,
+                    row.version,
+                    row.origin,
+                    row.deleted,
+                    row.seq,
+                ])
+            });
+        match res {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(Error::AlreadyExists { id: row.id }),
+            Err(e) => return Err(Error::sqlite(&self.path, e)),
+        }
+        let rowid = tx.last_insert_rowid();
+        tx.prepare_cached("INSERT INTO records_fts (rowid, text) VALUES (?1, ?2)")
+            .and_then(|mut s| s.execute((rowid, row.text)))
+            .at(&self.path)?;
+        Ok(rowid)
+    }
+
+    /// Replaces every column of the row `rowid` (whose text was `old_text`, and whose id is
+    /// `row.id`) with `row`, and its full-text entry: the whole-row write of a peer's change.
+    pub(crate) fn replace_row(
+        &self,
+        tx: &Transaction<'_>,
+        rowid: i64,
+        old_text: &str,
+        row: &RowValues<'_>,
+    ) -> Result<()> {
+        tx.prepare_cached(
+            "UPDATE records SET kind = ?2, namespace = ?3, text = ?4, metadata = ?5, \
+             embedding = ?6, created_at = ?7, updated_at = ?8, version = ?9, origin = ?10, \
+             deleted = ?11, seq = ?12 WHERE rowid = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(rusqlite::params![
+                rowid,
+                row.kind,
+                row.namespace,
+                row.text,
+                row.metadata,
+                row.embedding,
+                row.created_at,
+                row.updated_at,
+                row.version,
+                row.origin,
+                row.deleted,
+                row.seq,
+            ])
+        })
+        .at(&self.path)?;
+        self.reindex(tx, rowid, old_text, row.text)
     }
 
     /// Replaces the full-text entry of `rowid` (external-content FTS5 needs the old text to
@@ -348,7 +409,7 @@ impl Shard {
                 .and_then(|mut s| s.execute((rowid, new)))
         })
         .map(|_| ())
-        .map_err(|e| self.err(e))
+        .at(&self.path)
     }
 
     /// Deletes record `id`, leaving a tombstone (id, times, version, origin) so that the
@@ -373,11 +434,30 @@ impl Shard {
                  updated_at = ?2, version = ?3, origin = ?4, seq = ?5 WHERE rowid = ?1",
                 rusqlite::params![rowid, st.now, version, self.origin, seq],
             )
-            .map_err(|e| self.err(e))?;
+            .at(&self.path)?;
             self.reindex(tx, rowid, &old_text, "")?;
             Ok((true, vec![ArenaChange::Remove(rowid)]))
         })
     }
+}
+
+/// Every column a write stores in a `records` row but the rowid: what
+/// [`Shard::insert_row`] and [`Shard::replace_row`] write.
+pub(crate) struct RowValues<'a> {
+    pub id: RecordId,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub text: &'a str,
+    /// The metadata as stored: a JSON object's text.
+    pub metadata: &'a str,
+    /// The vector BLOB (see `docs/FORMAT.md`); `None` exactly for a tombstone.
+    pub embedding: Option<&'a [u8]>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+    pub origin: &'a str,
+    pub deleted: bool,
+    pub seq: i64,
 }
 
 /// The columns of a live row that writes need before changing it.
