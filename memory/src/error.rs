@@ -187,12 +187,13 @@ pub enum Error {
     /// searching the graph) and a search asked for [`SearchMode::Ann`](crate::SearchMode::Ann)
     /// explicitly. `Auto` searches answer exactly instead; the index itself is derived data
     /// and is rebuilt from the rows.
-    #[error("vector index of shard {path} failed: {reason}")]
+    #[error("vector index of shard {path} failed")]
     Index {
         /// The shard file.
         path: PathBuf,
-        /// What failed.
-        reason: String,
+        /// What failed (also shown in [`IndexStatus::error`](crate::IndexStatus::error)).
+        #[source]
+        source: crate::IndexError,
     },
 }
 

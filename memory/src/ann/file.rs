@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use usearch::{Index, MetricKind, ScalarKind};
 
-use super::{Graph, Shared, context_count, new_index};
+use super::{Graph, IndexCore, IndexError, IndexFileError, context_count, new_index};
 
 /// A graph read from the index file, its stamp and the recall estimate saved with it, or why
 /// the file cannot be used.
-pub(super) type Loaded = Result<(Graph, i64, Option<f32>), String>;
+pub(super) type FileRead = Result<(Graph, i64, Option<f32>), IndexFileError>;
 
 /// Suffix appended to the shard file's name for its index file.
 pub const INDEX_SUFFIX: &str = ".hnsw";
@@ -80,6 +80,30 @@ fn crc32_parallel(bytes: &[u8]) -> u32 {
     all.finalize()
 }
 
+/// What the header of a file that checks out says, and the payload it covers.
+struct Checked<'a> {
+    /// Every live row with `seq` up to this is in the graph with its current vector.
+    stamp: i64,
+    /// Rows in the graph.
+    count: u64,
+    /// The recall estimate saved with the graph (format 2), if it was measured.
+    recall: Option<f32>,
+    /// usearch's serialization of the graph.
+    payload: &'a [u8],
+}
+
+fn corrupt(reason: impl Into<String>) -> IndexFileError {
+    IndexFileError::Corrupt {
+        reason: reason.into(),
+    }
+}
+
+fn mismatch(reason: impl Into<String>) -> IndexFileError {
+    IndexFileError::Mismatch {
+        reason: reason.into(),
+    }
+}
+
 /// Path of the index file of the shard at `shard`: the shard file's name plus
 /// [`INDEX_SUFFIX`] (`coder.sqlite` → `coder.sqlite.hnsw`).
 pub fn index_path(shard: &Path) -> PathBuf {
@@ -124,15 +148,15 @@ fn remove_orphans(path: &Path) {
     }
 }
 
-impl Shared {
+impl IndexCore {
     /// Writes `<shard>.hnsw` atomically (temporary file, fsync, rename, directory fsync).
-    pub(super) fn save(&self) -> Result<(), String> {
+    pub(super) fn save(&self) -> Result<(), IndexError> {
         let Some(path) = &self.file else {
             return Ok(());
         };
         let _one = self.saving.lock().unwrap_or_else(|p| p.into_inner());
         let (stamp, unsaved, recall) = {
-            let st = self.read_state();
+            let st = self.ledger();
             (st.stamp(), st.unsaved, st.recall)
         };
         let payload = {
@@ -143,7 +167,7 @@ impl Shared {
             let mut buf = vec![0u8; index.serialized_length()];
             index
                 .save_to_buffer(&mut buf)
-                .map_err(|e| format!("serializing the graph: {e}"))?;
+                .map_err(|e| IndexError::graph("serializing the graph", e))?;
             (buf, index.size())
         };
         let (payload, count) = payload;
@@ -161,7 +185,12 @@ impl Shared {
             p.push(format!(".{}-{n}.tmp", std::process::id()));
             PathBuf::from(p)
         };
-        let io = |what: &str, e: std::io::Error| format!("{what} {}: {e}", tmp.display());
+        let io = |action: &'static str, e: std::io::Error| IndexError::Save {
+            action,
+            path: tmp.clone(),
+            kind: e.kind(),
+            message: e.to_string(),
+        };
         {
             let mut f = std::fs::File::create(&tmp).map_err(|e| io("creating", e))?;
             f.write_all(&header).map_err(|e| io("writing", e))?;
@@ -178,12 +207,12 @@ impl Shared {
             // Makes the rename durable; a failure only means the next open may rebuild.
             let _ = d.sync_all();
         }
-        let mut st = self.write_state();
+        let mut st = self.ledger_mut();
         st.unsaved = st.unsaved.saturating_sub(unsaved);
         Ok(())
     }
 
-    pub(super) fn header(
+    fn header(
         &self,
         stamp: i64,
         count: u64,
@@ -211,45 +240,63 @@ impl Shared {
 
     /// Maps and checks the index file; returns a read-only view of its graph and its stamp,
     /// or why it cannot be used (`missing`, or the defect found).
-    pub(super) fn load(&self, path: &Path) -> Loaded {
+    pub(super) fn read_file(&self, path: &Path) -> FileRead {
         remove_orphans(path);
         let file = match std::fs::File::open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("missing".into()),
-            Err(e) => return Err(format!("unreadable: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(IndexFileError::Missing);
+            }
+            Err(e) => {
+                return Err(IndexFileError::Unreadable {
+                    reason: e.to_string(),
+                });
+            }
         };
         #[allow(unsafe_code)]
         // SAFETY: the file is private to the shard and only ever replaced by rename (`save`),
         // never written in place, so the mapped bytes do not change while mapped. Truncating
         // it from outside would fault the process, as it would for the SQLite file it maps.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-            .map_err(|e| format!("unreadable: mapping it: {e}"))?;
-        let (stamp, count, recall, payload) = self.check_header(&map)?;
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(|e| {
+            IndexFileError::Unreadable {
+                reason: format!("mapping it: {e}"),
+            }
+        })?;
+        let Checked {
+            stamp,
+            count,
+            recall,
+            payload,
+        } = self.check_header(&map)?;
         let meta = Index::metadata_from_buffer(payload)
-            .map_err(|e| format!("corrupt: usearch header: {e}"))?;
+            .map_err(|e| corrupt(format!("usearch header: {e}")))?;
         if meta.dimensions != self.dims as u64
             || meta.quantization != ScalarKind::F16
             || meta.metric != MetricKind::IP
             || meta.multi
         {
-            return Err("mismatch: graph built with other settings".into());
+            return Err(mismatch("graph built with other settings"));
         }
-        let mut index = new_index(&self.cfg, self.dims).map_err(|e| format!("unusable: {e}"))?;
+        let mut index = new_index(&self.cfg, self.dims).map_err(|e| IndexFileError::Unusable {
+            reason: e.to_string(),
+        })?;
         // The thread contexts set before viewing are kept by the view.
         index
             .reserve_capacity_and_threads(0, context_count(&self.cfg))
-            .map_err(|e| format!("unusable: reserving threads: {e}"))?;
+            .map_err(|e| IndexFileError::Unusable {
+                reason: format!("reserving threads: {e}"),
+            })?;
         // SAFETY: the view reads from `payload`, which lives in `map`; both go into one
         // `Graph`, which drops the index before the mapping. The payload's checksum matched,
         // so these are the bytes usearch wrote.
         #[allow(unsafe_code)]
-        unsafe { index.view_from_buffer(payload) }.map_err(|e| format!("corrupt: {e}"))?;
+        unsafe { index.view_from_buffer(payload) }.map_err(|e| corrupt(e.to_string()))?;
         crate::kernels::install_usearch_metric(&mut index, self.dims);
         if index.size() as u64 != count {
-            return Err(format!(
-                "corrupt: header says {count} rows, graph has {}",
+            return Err(corrupt(format!(
+                "header says {count} rows, graph has {}",
                 index.size()
-            ));
+            )));
         }
         Ok((
             Graph {
@@ -261,17 +308,13 @@ impl Shared {
         ))
     }
 
-    /// `(stamp, count, recall estimate, payload)` of a file whose header and payload check out.
-    #[allow(clippy::type_complexity)]
-    pub(super) fn check_header<'a>(
-        &self,
-        bytes: &'a [u8],
-    ) -> Result<(i64, u64, Option<f32>, &'a [u8]), String> {
+    /// The header of a file whose header and payload check out, with its payload.
+    fn check_header<'a>(&self, bytes: &'a [u8]) -> Result<Checked<'a>, IndexFileError> {
         if bytes.len() < HEADER_LEN {
-            return Err(format!(
-                "corrupt: {} bytes, shorter than the header",
+            return Err(corrupt(format!(
+                "{} bytes, shorter than the header",
                 bytes.len()
-            ));
+            )));
         }
         let (h, payload) = bytes.split_at(HEADER_LEN);
         let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
@@ -281,36 +324,41 @@ impl Shared {
             u64::from_le_bytes(b)
         };
         if &h[0..8] != MAGIC {
-            return Err("corrupt: not a reasonbank index file".into());
+            return Err(corrupt("not a reasonbank index file"));
         }
         let version = u32_at(8);
         if !(1..=FORMAT_VERSION).contains(&version) {
-            return Err(format!("unsupported: format version {version}"));
+            return Err(IndexFileError::Unsupported { version });
         }
         if u32_at(120) != header_crc(h, version) {
-            return Err("corrupt: header checksum mismatch".into());
+            return Err(corrupt("header checksum mismatch"));
         }
         if u32_at(12) as usize != self.dims || u32_at(16) != SCALAR_F16 {
-            return Err("mismatch: other dimensions or vector encoding".into());
+            return Err(mismatch("other dimensions or vector encoding"));
         }
         let origin_len = (u32_at(52) as usize).min(MAX_ORIGIN);
         let want = &self.origin.as_bytes()[..self.origin.len().min(MAX_ORIGIN)];
         if &h[56..56 + origin_len] != want {
-            return Err("mismatch: the file belongs to another shard".into());
+            return Err(mismatch("the file belongs to another shard"));
         }
         if u64_at(40) != payload.len() as u64 {
-            return Err(format!(
-                "corrupt: payload is {} bytes, header says {}",
+            return Err(corrupt(format!(
+                "payload is {} bytes, header says {}",
                 payload.len(),
                 u64_at(40)
-            ));
+            )));
         }
         if u32_at(48) != crc32_parallel(payload) {
-            return Err("corrupt: payload checksum mismatch".into());
+            return Err(corrupt("payload checksum mismatch"));
         }
         let recall = f32::from_le_bytes([h[124], h[125], h[126], h[127]]);
         let recall = (version >= 2 && (0.0..=1.0).contains(&recall)).then_some(recall);
-        Ok((u64_at(24) as i64, u64_at(32), recall, payload))
+        Ok(Checked {
+            stamp: u64_at(24) as i64,
+            count: u64_at(32),
+            recall,
+            payload,
+        })
     }
 }
 

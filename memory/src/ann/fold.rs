@@ -8,7 +8,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 
 use super::file::HEADER_LEN;
-use super::{Graph, Shared, context_count, new_index};
+use super::{Graph, IndexCore, IndexError, context_count, new_index};
 
 /// The threads that add rows to graphs, shared by every shard of the process and separate
 /// from rayon's global pool, which searches use. One per core: folding is background work,
@@ -26,13 +26,13 @@ fn fold_pool() -> &'static rayon::ThreadPool {
     })
 }
 
-impl Shared {
+impl IndexCore {
     /// The fold thread: waits for work, folds batches, saves now and then, and on stop
     /// saves what it has (so the next open loads instead of rebuilding).
-    pub(super) fn run(self: Arc<Self>) {
+    pub(super) fn fold_loop(self: Arc<Self>) {
         loop {
             let (stop, work) = {
-                let st = self.read_state();
+                let st = self.ledger();
                 (st.stop, st.has_work(&self.cfg, self.has_graph()))
             };
             if stop {
@@ -43,7 +43,7 @@ impl Shared {
                     if self.measure_recall() {
                         // Saved with the graph at the next save (at the latest when the shard
                         // is dropped), so that a reopened shard knows it at once.
-                        self.write_state().unsaved += 1;
+                        self.ledger_mut().unsaved += 1;
                     }
                     continue;
                 }
@@ -59,18 +59,18 @@ impl Shared {
                 continue;
             }
             if let Err(e) = self.fold_once() {
-                let mut st = self.write_state();
+                let mut st = self.ledger_mut();
                 st.error = Some(e);
                 st.busy = false;
                 // Drop the graph: searches answer exactly (or `Ann` reports the error) until
                 // the next open rebuilds it.
                 drop(st);
                 *self.graph.write().unwrap_or_else(|p| p.into_inner()) = None;
-                self.write_state().pending.clear();
+                self.ledger_mut().pending.clear();
                 break;
             }
             let save = {
-                let st = self.read_state();
+                let st = self.ledger();
                 st.unsaved > 0
                     && (st.unsaved >= self.cfg.save_every
                         || (st.pending.is_empty() && st.removed.is_empty()))
@@ -81,22 +81,22 @@ impl Shared {
                     self.measure_recall();
                 }
                 if let Err(e) = self.save() {
-                    self.write_state().error = Some(e);
+                    self.ledger_mut().error = Some(e);
                 }
             }
         }
-        if self.read_state().unsaved > 0 {
+        if self.ledger().unsaved > 0 {
             // Errors here have nowhere to go but the status; the next open catches up.
             if let Err(e) = self.save() {
-                self.write_state().error = Some(e);
+                self.ledger_mut().error = Some(e);
             }
         }
     }
 
     /// Folds one batch of pending rows (and every pending removal) into the graph.
-    pub(super) fn fold_once(&self) -> Result<(), String> {
+    pub(super) fn fold_once(&self) -> Result<(), IndexError> {
         let (batch, removed) = {
-            let mut st = self.write_state();
+            let mut st = self.ledger_mut();
             st.busy = true;
             // Oldest changes first, so that the stamp of a save during a long build (the
             // lowest pending seq minus one) advances and a reopened file is worth loading.
@@ -117,10 +117,10 @@ impl Shared {
                 .filter_map(|&(r, g)| arena.slot(r).map(|s| (r, g, arena.vector(s).to_vec())))
                 .collect()
         };
-        self.thaw()?;
+        self.copy_view_into_memory()?;
         // Make room (usearch must not grow while other threads search it). Lock order is
         // state before graph everywhere: no state lock is taken while the graph is locked.
-        let live = self.read_state().live;
+        let live = self.ledger().live;
         let created = {
             let mut graph = self.graph.write().unwrap_or_else(|p| p.into_inner());
             let created = graph.is_none();
@@ -129,50 +129,50 @@ impl Shared {
                 crate::kernels::install_usearch_metric(&mut index, self.dims);
                 *graph = Some(Graph::owned(index));
             }
-            let index = graph.as_ref().ok_or("graph vanished")?;
+            let index = graph.as_ref().ok_or(IndexError::Vanished)?;
             let need = index.size() + vectors.len();
             if need > index.capacity() {
                 let cap = need.max(index.capacity() * 2).max(live + live / 8);
                 index
                     .reserve_capacity_and_threads(cap, context_count(&self.cfg))
-                    .map_err(|e| format!("reserving room for {cap} rows: {e}"))?;
+                    .map_err(|e| IndexError::graph(format!("reserving room for {cap} rows"), e))?;
             }
             created
         };
         if created {
-            self.write_state().graph_removed = 0;
+            self.ledger_mut().graph_removed = 0;
         }
         let mut taken_out = 0;
         {
             let graph = self.read_graph();
-            let index = graph.as_ref().ok_or("graph vanished")?;
+            let index = graph.as_ref().ok_or(IndexError::Vanished)?;
             for &(r, _) in &removed {
                 if index.contains(r as u64) {
                     let _ctx = self.contexts.acquire();
                     index
                         .remove(r as u64)
-                        .map_err(|e| format!("removing row {r}: {e}"))?;
+                        .map_err(|e| IndexError::graph(format!("removing row {r}"), e))?;
                     taken_out += 1;
                 }
             }
             let pool = self.cfg.fold_threads.max(1);
-            let add = |(r, _, v): &(i64, u64, Vec<f32>)| -> Result<usize, String> {
+            let add = |(r, _, v): &(i64, u64, Vec<f32>)| -> Result<usize, IndexError> {
                 let _ctx = self.contexts.acquire();
                 let key = *r as u64;
                 let mut replaced = 0;
                 if index.contains(key) {
                     index
                         .remove(key)
-                        .map_err(|e| format!("replacing row {r}: {e}"))?;
+                        .map_err(|e| IndexError::graph(format!("replacing row {r}"), e))?;
                     replaced = 1;
                 }
                 index
                     .add(key, v.as_slice())
-                    .map_err(|e| format!("adding row {r}: {e}"))?;
+                    .map_err(|e| IndexError::graph(format!("adding row {r}"), e))?;
                 Ok(replaced)
             };
             let replaced: usize = if pool == 1 {
-                vectors.iter().map(add).sum::<Result<usize, String>>()?
+                vectors.iter().map(add).sum::<Result<usize, IndexError>>()?
             } else {
                 // On the fold pool, not rayon's global one: a search's parallel scan queued
                 // behind a batch of graph inserts would wait for the whole batch (seconds).
@@ -181,12 +181,12 @@ impl Shared {
                         .par_iter()
                         .with_min_len(vectors.len().div_ceil(pool).max(1))
                         .map(add)
-                        .sum::<Result<usize, String>>()
+                        .sum::<Result<usize, IndexError>>()
                 })?
             };
             taken_out += replaced;
         }
-        let mut st = self.write_state();
+        let mut st = self.ledger_mut();
         for (r, g, _) in &vectors {
             if st.pending.get(r).is_some_and(|p| p.0 == *g) {
                 st.pending.remove(r);
@@ -211,7 +211,7 @@ impl Shared {
                 let arena = self.read_arena();
                 (0..arena.len()).map(|s| arena.rowid_at(s)).collect()
             };
-            let mut st = self.write_state();
+            let mut st = self.ledger_mut();
             *self.graph.write().unwrap_or_else(|p| p.into_inner()) = None;
             st.removed.clear();
             st.graph_removed = 0;
@@ -228,7 +228,7 @@ impl Shared {
     /// Replaces a viewed graph (the mapped index file, read-only) with an in-memory copy
     /// that can change. Searches go on against the view while the copy is made. Only the
     /// fold thread changes the graph, so nothing replaces it in between.
-    pub(super) fn thaw(&self) -> Result<(), String> {
+    pub(super) fn copy_view_into_memory(&self) -> Result<(), IndexError> {
         let copy = {
             let graph = self.read_graph();
             let Some(map) = graph.as_ref().and_then(|g| g.map.as_ref()) else {
@@ -237,11 +237,11 @@ impl Shared {
             let mut index = new_index(&self.cfg, self.dims)?;
             index
                 .load_from_buffer(&map[HEADER_LEN..])
-                .map_err(|e| format!("copying the mapped graph: {e}"))?;
+                .map_err(|e| IndexError::graph("copying the mapped graph", e))?;
             crate::kernels::install_usearch_metric(&mut index, self.dims);
             index
                 .reserve_capacity_and_threads(index.size() + 1024, context_count(&self.cfg))
-                .map_err(|e| format!("reserving room in the graph: {e}"))?;
+                .map_err(|e| IndexError::graph("reserving room in the graph", e))?;
             index
         };
         let mut graph = self.graph.write().unwrap_or_else(|p| p.into_inner());

@@ -29,12 +29,14 @@
 //!
 //! # Layout
 //!
-//! This module holds the handle the shard uses ([`Ann`]), the shared bookkeeping and the
-//! graph; [`config`] its tunables, `fold` the background thread that folds pending rows into
-//! the graph, `recall` the recall estimate that tells `Auto` whether to trust the graph, and
-//! `file` the index file's format, its mapping, its save and its checks.
+//! This module holds the handle the shard uses ([`Ann`]) and the index proper (`IndexCore`:
+//! the ledger of rows the graph lacks, the graph, the fold thread's wake-up); [`config`] its
+//! tunables, `fold` the background thread that folds pending rows into the graph, `recall`
+//! the estimate that tells `Auto` whether to trust the graph, `file` the index file's format,
+//! its mapping, save and checks, and `error` the typed failures [`IndexStatus`] reports.
 
 mod config;
+mod error;
 mod file;
 mod fold;
 mod recall;
@@ -51,7 +53,8 @@ use crate::arena::{Arena, Scored, sort_best_first};
 use crate::search::VectorSearch;
 
 pub(crate) use config::AnnConfig;
-use file::Loaded;
+pub use error::{IndexError, IndexFileError, IndexFileOutcome};
+use file::FileRead;
 pub use file::{INDEX_SUFFIX, index_path};
 
 /// Lowest estimated recall@10 (see [`IndexStatus::recall_estimate`]) at which
@@ -71,11 +74,14 @@ pub struct IndexStatus {
     pub indexed: usize,
     /// Live rows in the flat segment: searched exactly until folded into the graph.
     pub pending: usize,
-    /// What happened to the index file at open: `loaded`, `missing`, or why it was rejected
-    /// and rebuilt (stale, corrupt, another shard's, ...). `None` when persistence is off.
-    pub file: Option<String>,
-    /// The last failure of the background fold or of a save, if any.
-    pub error: Option<String>,
+    /// What happened to the index file at open: [`IndexFileOutcome::Loaded`], or why it was
+    /// not used and the graph is rebuilt ([`IndexFileError`]: missing, stale, corrupt, another
+    /// shard's, ...). `None` when persistence is off. Serialized as its display string
+    /// (`loaded`, `missing`, `corrupt: payload checksum mismatch`, ...).
+    pub file: Option<IndexFileOutcome>,
+    /// The last failure of the background fold or of a save, if any. Serialized as its
+    /// display string.
+    pub error: Option<IndexError>,
     /// Estimated recall@10 of the graph at the default beam width, measured in the
     /// background on the shard's own rows once the graph is complete (and again after it
     /// grew by a tenth), and saved in the index file with the graph: the share of each
@@ -94,9 +100,10 @@ pub struct IndexStatus {
     pub arena_loading: bool,
 }
 
-/// Bookkeeping shared by writers, searches and the fold thread.
+/// The ledger of what the graph lacks (pending rows, removals) and of the index's progress,
+/// shared by writers, searches and the fold thread.
 #[derive(Debug, Default)]
-struct State {
+struct Ledger {
     /// Live rows whose current vector is not in the graph: `rowid → (generation, seq)`.
     pending: HashMap<i64, (u64, i64)>,
     /// Rows to take out of the graph, with the `seq` of their change.
@@ -116,14 +123,14 @@ struct State {
     busy: bool,
     /// The shard finished opening (the loaded graph was checked): folding may start.
     opened: bool,
-    error: Option<String>,
-    file_note: Option<String>,
-    /// Recall estimate of the graph (see [`Shared::estimate_recall`]) and the graph size it
+    error: Option<IndexError>,
+    file_outcome: Option<IndexFileOutcome>,
+    /// Recall estimate of the graph (see [`IndexCore::estimate_recall`]) and the graph size it
     /// was measured at.
     recall: Option<(f32, usize)>,
 }
 
-impl State {
+impl Ledger {
     fn has_work(&self, cfg: &AnnConfig, graph: bool) -> bool {
         self.opened
             && ((graph && !self.removed.is_empty())
@@ -173,8 +180,9 @@ impl Drop for ContextGuard<'_> {
     }
 }
 
-/// Everything the shard and its fold thread share.
-struct Shared {
+/// The index proper: its settings, ledger, graph and the fold thread's wake-up, shared by the
+/// shard's handle ([`Ann`]) and the fold thread.
+struct IndexCore {
     cfg: AnnConfig,
     dims: usize,
     /// `<shard>.hnsw`, when persistence is on.
@@ -182,7 +190,7 @@ struct Shared {
     /// The shard's origin id, written into the file so that a file never serves another shard.
     origin: String,
     arena: Arc<RwLock<Arena>>,
-    state: RwLock<State>,
+    ledger: RwLock<Ledger>,
     graph: RwLock<Option<Graph>>,
     contexts: Contexts,
     /// Wakes the fold thread (the flag says there is news).
@@ -200,17 +208,17 @@ fn context_count(cfg: &AnnConfig) -> usize {
 
 /// The index of one shard and the handle of its fold thread (stopped and joined on drop).
 pub(crate) struct Ann {
-    shared: Arc<Shared>,
+    core: Arc<IndexCore>,
     worker: Mutex<Option<JoinHandle<()>>>,
     /// Reads the index file while the shard opens.
-    loader: Mutex<Option<JoinHandle<Loaded>>>,
+    loader: Mutex<Option<JoinHandle<FileRead>>>,
 }
 
 /// The HNSW graph: built in memory, or a read-only view of the mapped index file.
 ///
 /// A loaded file is not copied: usearch reads its nodes and vectors in place from the
 /// mapping, so a large shard's graph answers as soon as the file is checked. A view cannot
-/// change; the fold thread replaces it with an in-memory copy ([`Shared::thaw`]) before the
+/// change; the fold thread replaces it with an in-memory copy ([`IndexCore::copy_view_into_memory`]) before the
 /// first change it folds in. The file is only ever replaced by rename, so the mapped bytes
 /// stay those of the checked file for as long as the view lives.
 pub(crate) struct Graph {
@@ -244,7 +252,7 @@ impl std::fmt::Debug for Ann {
 
 /// A change of the arena, told to the index in commit order.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Note {
+pub(crate) enum RowChange {
     /// The row's vector was inserted or replaced.
     Upsert { rowid: i64, seq: i64 },
     /// The row was deleted.
@@ -260,7 +268,7 @@ pub(crate) enum AnnAnswer {
     Exact,
 }
 
-fn new_index(cfg: &AnnConfig, dims: usize) -> Result<Index, String> {
+fn new_index(cfg: &AnnConfig, dims: usize) -> Result<Index, IndexError> {
     let opts = IndexOptions {
         dimensions: dims,
         metric: MetricKind::IP,
@@ -272,7 +280,7 @@ fn new_index(cfg: &AnnConfig, dims: usize) -> Result<Index, String> {
         expansion_search: 16,
         multi: false,
     };
-    Index::new(&opts).map_err(|e| format!("creating the graph: {e}"))
+    Index::new(&opts).map_err(|e| IndexError::graph("creating the graph", e))
 }
 
 impl Ann {
@@ -288,12 +296,12 @@ impl Ann {
     ) -> Ann {
         let file = cfg.persist.then(|| index_path(shard_path));
         let contexts = context_count(&cfg);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(IndexCore {
             dims,
             file,
             origin: origin.to_owned(),
             arena,
-            state: RwLock::new(State::default()),
+            ledger: RwLock::new(Ledger::default()),
             graph: RwLock::new(None),
             contexts: Contexts {
                 free: Mutex::new(contexts),
@@ -308,19 +316,22 @@ impl Ann {
             let sh = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("reasonbank-index-load".into())
-                .spawn(move || sh.load(&path))
+                .spawn(move || sh.read_file(&path))
         });
         let loader = match loader {
             None => None,
             Some(Ok(h)) => Some(h),
             Some(Err(e)) => {
                 // Without a thread the file is simply not used: the graph is rebuilt.
-                shared.write_state().file_note = Some(format!("not read: {e}"));
+                shared.ledger_mut().file_outcome =
+                    Some(IndexFileOutcome::NotUsed(IndexFileError::NotRead {
+                        reason: e.to_string(),
+                    }));
                 None
             }
         };
         Ann {
-            shared,
+            core: shared,
             worker: Mutex::new(None),
             loader: Mutex::new(loader),
         }
@@ -329,41 +340,47 @@ impl Ann {
     /// Waits for the index file (if any) to be read and checked, installs its graph, and
     /// returns its stamp: rows with a higher `seq` must be noted as changes; -1 when there
     /// is no graph (every row must be noted).
-    pub fn loaded(&self) -> i64 {
+    pub fn install_file_graph(&self) -> i64 {
         let handle = self.loader.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(h) = handle else {
             return -1;
         };
-        let (note, stamp) = match h.join() {
+        let (outcome, stamp) = match h.join() {
             Ok(Ok((index, stamp, recall))) => {
                 let size = index.size();
-                *self.shared.graph.write().unwrap_or_else(|p| p.into_inner()) = Some(index);
-                self.shared.write_state().recall = recall.map(|r| (r, size));
-                ("loaded".to_owned(), stamp)
+                *self.core.graph.write().unwrap_or_else(|p| p.into_inner()) = Some(index);
+                self.core.ledger_mut().recall = recall.map(|r| (r, size));
+                (IndexFileOutcome::Loaded, stamp)
             }
-            Ok(Err(reason)) => (reason, -1),
-            Err(_) => ("not read: the loader panicked".to_owned(), -1),
+            Ok(Err(e)) => (IndexFileOutcome::NotUsed(e), -1),
+            Err(_) => (
+                IndexFileOutcome::NotUsed(IndexFileError::NotRead {
+                    reason: "the loader panicked".into(),
+                }),
+                -1,
+            ),
         };
-        self.shared.write_state().file_note = Some(note);
+        self.core.ledger_mut().file_outcome = Some(outcome);
         stamp
     }
 
     /// Whether the index is persisted (a file may be loaded at open).
     pub fn has_file(&self) -> bool {
-        self.shared.file.is_some()
+        self.core.file.is_some()
     }
 
-    /// Checks the loaded graph against sampled rows (`rowid`, current vector) before the
-    /// arena is loaded (see `verify`).
-    pub fn verify_sample(&self, sample: &[(i64, &[f32])]) -> Result<(), String> {
-        let graph = self.shared.read_graph();
-        let index = graph.as_ref().ok_or("no graph")?;
-        verify(index, sample, 0, self.shared.dims)
+    /// Whether the loaded graph holds the sampled rows (`rowid`, current vector), checked
+    /// before the arena is loaded (see `verify`).
+    pub fn verify_sample(&self, sample: &[(i64, &[f32])]) -> bool {
+        let graph = self.core.read_graph();
+        graph
+            .as_ref()
+            .is_some_and(|index| verify(index, sample, 0, self.core.dims).is_ok())
     }
 
     /// Rows in the graph (0 without one).
     pub fn graph_size(&self) -> usize {
-        self.shared.read_graph().as_ref().map_or(0, |g| g.size())
+        self.core.read_graph().as_ref().map_or(0, |g| g.size())
     }
 
     /// The (at most) `want` rows of the graph nearest `query` that `admit` accepts, nearest
@@ -374,9 +391,9 @@ impl Ann {
         query: &[f32],
         want: usize,
         admit: impl Fn(i64) -> bool,
-    ) -> Result<Option<Vec<i64>>, String> {
-        let sh = &self.shared;
-        if let Some(e) = &sh.read_state().error {
+    ) -> Result<Option<Vec<i64>>, IndexError> {
+        let sh = &self.core;
+        if let Some(e) = &sh.ledger().error {
             return Err(e.clone());
         }
         let graph = sh.read_graph();
@@ -387,28 +404,28 @@ impl Ann {
             let _ctx = sh.contexts.acquire();
             index.filtered_search(query, want, |key: u64| admit(key as i64))
         }
-        .map_err(|e| format!("searching the graph: {e}"))?;
+        .map_err(|e| IndexError::graph("searching the graph", e))?;
         Ok(Some(matches.keys.iter().map(|&k| k as i64).collect()))
     }
 
     /// Tells the index about arena changes (in commit order, with the arena's new size),
     /// and wakes the fold thread when there is work. Rows with `seq ≤ stamp` at open are
     /// already in the loaded graph and are not noted.
-    pub fn note(&self, notes: &[Note], live: usize, seen_seq: i64) {
-        let sh = &self.shared;
+    pub fn record_changes(&self, notes: &[RowChange], live: usize, seen_seq: i64) {
+        let sh = &self.core;
         let graph = sh.has_graph();
         let work = {
-            let mut st = sh.write_state();
+            let mut st = sh.ledger_mut();
             for n in notes {
                 match *n {
-                    Note::Upsert { rowid, seq } => {
+                    RowChange::Upsert { rowid, seq } => {
                         st.generation += 1;
                         let g = st.generation;
                         // An older vector of the row may be in the graph: searches skip
                         // pending rows there, and the fold replaces the vector.
                         st.pending.insert(rowid, (g, seq));
                     }
-                    Note::Remove { rowid, seq } => {
+                    RowChange::Remove { rowid, seq } => {
                         st.pending.remove(&rowid);
                         st.removed.push((rowid, seq));
                     }
@@ -420,7 +437,7 @@ impl Ann {
         };
         if work {
             self.start_worker();
-            sh.poke();
+            sh.wake_fold();
         }
     }
 
@@ -438,14 +455,16 @@ impl Ann {
         unchanged_count: usize,
         all: impl FnOnce() -> Result<Vec<(i64, i64)>, E>,
     ) -> Result<(), E> {
-        let sh = &self.shared;
+        let sh = &self.core;
         let verdict = {
             let graph = sh.read_graph();
             match graph.as_ref() {
                 None => None,
-                Some(_) if stamp > max_seq => Some(format!(
-                    "stale: the file covers seq {stamp}, the shard ends at {max_seq}"
-                )),
+                Some(_) if stamp > max_seq => Some(IndexFileError::Rejected {
+                    reason: format!(
+                        "stale: the file covers seq {stamp}, the shard ends at {max_seq}"
+                    ),
+                }),
                 Some(index) => {
                     let arena = sh.read_arena();
                     let sample: Vec<(i64, &[f32])> = unchanged
@@ -456,11 +475,11 @@ impl Ann {
                 }
             }
         };
-        if let Some(reason) = &verdict {
+        if let Some(rejected) = verdict {
             *sh.graph.write().unwrap_or_else(|p| p.into_inner()) = None;
-            sh.write_state().file_note = Some(format!("rejected: {reason}"));
+            sh.ledger_mut().file_outcome = Some(IndexFileOutcome::NotUsed(rejected));
             let rows = all()?;
-            let mut st = sh.write_state();
+            let mut st = sh.ledger_mut();
             st.pending.clear();
             st.removed.clear();
             for (rowid, seq) in rows {
@@ -470,13 +489,13 @@ impl Ann {
             }
         }
         let work = {
-            let mut st = sh.write_state();
+            let mut st = sh.ledger_mut();
             st.opened = true;
             st.has_work(&sh.cfg, sh.has_graph())
         };
         if work {
             self.start_worker();
-            sh.poke();
+            sh.wake_fold();
         }
         Ok(())
     }
@@ -486,14 +505,17 @@ impl Ann {
         if w.is_some() {
             return;
         }
-        let shared = Arc::clone(&self.shared);
+        let shared = Arc::clone(&self.core);
         match std::thread::Builder::new()
             .name("reasonbank-fold".into())
-            .spawn(move || shared.run())
+            .spawn(move || shared.fold_loop())
         {
             Ok(h) => *w = Some(h),
             Err(e) => {
-                self.shared.write_state().error = Some(format!("cannot start the fold thread: {e}"))
+                self.core.ledger_mut().error = Some(IndexError::Thread {
+                    thread: "fold",
+                    message: e.to_string(),
+                })
             }
         }
     }
@@ -505,9 +527,9 @@ impl Ann {
         arena: &Arena,
         s: &VectorSearch<'_>,
         threads: usize,
-    ) -> Result<AnnAnswer, String> {
-        let sh = &self.shared;
-        let st = sh.read_state();
+    ) -> Result<AnnAnswer, IndexError> {
+        let sh = &self.core;
+        let st = sh.ledger();
         if let Some(e) = &st.error {
             return Err(e.clone());
         }
@@ -542,7 +564,7 @@ impl Ann {
                 })
             }
         }
-        .map_err(|e| format!("searching the graph: {e}"))?;
+        .map_err(|e| IndexError::graph("searching the graph", e))?;
         let mut hits = Vec::with_capacity(want + k);
         let mut found = 0usize;
         for &key in &matches.keys {
@@ -578,8 +600,8 @@ impl Ann {
     /// Whether `Auto` should search the graph: it exists, its flat segment is small, and its
     /// measured recall (if measured yet) is at least [`AUTO_MIN_RECALL`].
     pub fn ready(&self, live: usize) -> bool {
-        let sh = &self.shared;
-        let st = sh.read_state();
+        let sh = &self.core;
+        let st = sh.ledger();
         sh.has_graph()
             && st.pending.len() <= sh.cfg.threshold.max(live / 4)
             && st.recall.is_none_or(|r| r.0 >= AUTO_MIN_RECALL)
@@ -587,14 +609,14 @@ impl Ann {
 
     /// The index's state.
     pub fn status(&self) -> IndexStatus {
-        let sh = &self.shared;
-        let st = sh.read_state();
+        let sh = &self.core;
+        let st = sh.ledger();
         let graph = sh.read_graph();
         IndexStatus {
             graph: graph.is_some(),
             indexed: graph.as_ref().map_or(0, |g| g.size()),
             pending: st.pending.len(),
-            file: st.file_note.clone(),
+            file: st.file_outcome.clone(),
             error: st.error.clone(),
             recall_estimate: st.recall.map(|r| r.0),
             memory_bytes: graph.as_ref().map_or(0, |g| g.memory_usage()),
@@ -607,11 +629,11 @@ impl Ann {
     /// happened; `true` at once for a shard below the threshold without a graph (nothing is
     /// folded there), `false` if the fold failed.
     pub fn wait_folded(&self, timeout: Duration) -> bool {
-        let sh = &self.shared;
+        let sh = &self.core;
         let deadline = Instant::now() + timeout;
         loop {
             {
-                let st = sh.read_state();
+                let st = sh.ledger();
                 let idle = !st.busy && !st.has_work(&sh.cfg, sh.has_graph());
                 if idle && (st.pending.is_empty() || st.error.is_some()) {
                     return st.pending.is_empty();
@@ -629,15 +651,15 @@ impl Ann {
     }
 
     /// Writes the index file now (when persistence is on and a graph exists).
-    pub fn save(&self) -> Result<(), String> {
-        self.shared.save()
+    pub fn save(&self) -> Result<(), IndexError> {
+        self.core.save()
     }
 }
 
 impl Drop for Ann {
     fn drop(&mut self) {
-        self.shared.write_state().stop = true;
-        self.shared.poke();
+        self.core.ledger_mut().stop = true;
+        self.core.wake_fold();
         let handle = self
             .worker
             .get_mut()
@@ -660,7 +682,6 @@ impl Drop for Ann {
     }
 }
 
-/// Checks a loaded graph against the arena.
 /// Checks a graph against the rows: its dimensions, that it holds at least `unchanged_count`
 /// rows (the live rows unchanged since its stamp), and that each sampled row (`rowid`,
 /// current vector) is in it with that vector.
@@ -669,44 +690,45 @@ fn verify(
     sample: &[(i64, &[f32])],
     unchanged_count: usize,
     dims: usize,
-) -> Result<(), String> {
+) -> Result<(), IndexFileError> {
+    let rejected = |reason: String| IndexFileError::Rejected { reason };
     if index.dimensions() != dims {
-        return Err(format!(
+        return Err(rejected(format!(
             "graph has {} dimensions, shard {dims}",
             index.dimensions()
-        ));
+        )));
     }
     if index.size() < unchanged_count {
-        return Err(format!(
+        return Err(rejected(format!(
             "graph holds {} rows but {unchanged_count} live rows predate its stamp",
             index.size()
-        ));
+        )));
     }
     let mut buf = vec![0f32; dims];
     for &(r, v) in sample {
         let n = index
             .get(r as u64, &mut buf)
-            .map_err(|e| format!("reading row {r} from the graph: {e}"))?;
+            .map_err(|e| rejected(format!("reading row {r} from the graph: {e}")))?;
         if n != 1 {
-            return Err(format!("row {r} is missing from the graph"));
+            return Err(rejected(format!("row {r} is missing from the graph")));
         }
         // The graph stores binary16: its copy is within ~1e-3 of the row's vector.
         let d = crate::kernels::dot(&buf, v);
         if d < 0.99 {
-            return Err(format!(
+            return Err(rejected(format!(
                 "row {r} has another vector in the graph (cosine {d:.4})"
-            ));
+            )));
         }
     }
     Ok(())
 }
 
-impl Shared {
-    fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+impl IndexCore {
+    fn ledger(&self) -> RwLockReadGuard<'_, Ledger> {
+        self.ledger.read().unwrap_or_else(|p| p.into_inner())
     }
-    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+    fn ledger_mut(&self) -> std::sync::RwLockWriteGuard<'_, Ledger> {
+        self.ledger.write().unwrap_or_else(|p| p.into_inner())
     }
     fn read_graph(&self) -> RwLockReadGuard<'_, Option<Graph>> {
         self.graph.read().unwrap_or_else(|p| p.into_inner())
@@ -718,7 +740,7 @@ impl Shared {
         self.read_graph().is_some()
     }
 
-    fn poke(&self) {
+    fn wake_fold(&self) {
         *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.woken.notify_all();
     }

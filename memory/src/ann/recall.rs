@@ -2,27 +2,27 @@
 //! measured in the background on the shard's own rows, which `Auto` reads to decide whether
 //! the graph is worth searching.
 
-use super::Shared;
+use super::IndexCore;
 
 /// Rows sampled by the recall estimate, and its `k` and beam width (the search default).
 const RECALL_SAMPLE: usize = 64;
 const RECALL_K: usize = 10;
 const RECALL_BEAM: usize = 64;
 
-impl Shared {
+impl IndexCore {
     /// Measures the graph's recall (see [`Self::estimate_recall`]) and records it; `false`
     /// if it could not (stopped, no graph).
     pub(super) fn measure_recall(&self) -> bool {
         let r = self.estimate_recall();
         if r.is_some() {
-            self.write_state().recall = r;
+            self.ledger_mut().recall = r;
         }
         r.is_some()
     }
 
     /// Whether the graph is complete and its recall was not measured at about its size.
     pub(super) fn recall_due(&self) -> bool {
-        let st = self.read_state();
+        let st = self.ledger();
         let size = self.read_graph().as_ref().map_or(0, |g| g.size());
         st.opened
             && !st.stop
@@ -43,7 +43,7 @@ impl Shared {
         let (mut found, mut total) = (0usize, 0usize);
         let mut size = 0;
         for i in 0..RECALL_SAMPLE {
-            if self.read_state().stop {
+            if self.ledger().stop {
                 return None;
             }
             let (rowid, query, exact) = {

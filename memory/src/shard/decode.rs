@@ -9,7 +9,7 @@ use rusqlite::{Connection, Row};
 use serde_json::Value;
 
 use super::Shard;
-use crate::ann::Note;
+use crate::ann::RowChange;
 use crate::arena::Arena;
 use crate::error::SqliteContext;
 use crate::{Change, Embedding, Error, Record, RecordId, Result};
@@ -198,7 +198,7 @@ impl Decoder<'_> {
         after: i64,
         arena: &mut Arena,
         cancel: Option<&AtomicBool>,
-    ) -> Result<(Vec<Note>, i64)> {
+    ) -> Result<(Vec<RowChange>, i64)> {
         let mut max_seq = after;
         let mut notes = Vec::new();
         self.each_change(conn, after, |rowid, seq, id, vector| {
@@ -209,11 +209,11 @@ impl Decoder<'_> {
             match vector {
                 None => {
                     arena.remove(rowid);
-                    notes.push(Note::Remove { rowid, seq });
+                    notes.push(RowChange::Remove { rowid, seq });
                 }
                 Some(v) => {
                     arena.upsert(rowid, id.as_u128(), v.as_slice());
-                    notes.push(Note::Upsert { rowid, seq });
+                    notes.push(RowChange::Upsert { rowid, seq });
                 }
             }
             ControlFlow::Continue(())

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
-use crate::ann::{Ann, IndexStatus, Note};
+use crate::ann::{Ann, IndexStatus, RowChange};
 use crate::arena::Arena;
 use crate::error::SqliteContext;
 use crate::schema;
@@ -65,7 +65,7 @@ pub(crate) struct Conn {
     data_version: i64,
     /// While the shard opens, the changes the arena loaded (the index file is read at the
     /// same time; which of them the index must hear about depends on its stamp).
-    opening: Option<Vec<Note>>,
+    opening: Option<Vec<RowChange>>,
     /// Until the arena is in: its background load, or (without a thread) the load still to
     /// do. Writes then only go to SQLite; the load's catch-up brings their rows in.
     loading: Option<Loading>,
@@ -144,9 +144,9 @@ impl Shard {
     pub fn save_index(&self) -> Result<()> {
         // A save before the arena is in would not know which rows the graph covers.
         self.ensure_loaded(&mut self.lock_conn())?;
-        self.ann.save().map_err(|reason| Error::Index {
+        self.ann.save().map_err(|source| Error::Index {
             path: self.path.clone(),
-            reason,
+            source,
         })
     }
 

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{Conn, Decoder, MAX_DIMENSIONS, Shard, ShardOptions, now_ms};
-use crate::ann::{Ann, Note};
+use crate::ann::{Ann, RowChange};
 use crate::arena::Arena;
 use crate::error::SqliteContext;
 use crate::schema;
@@ -38,7 +38,7 @@ impl Drop for Loading {
 /// What the background load read: every row up to `max_seq`, in one snapshot.
 struct LoadedArena {
     arena: Arena,
-    notes: Vec<Note>,
+    notes: Vec<RowChange>,
     max_seq: i64,
 }
 
@@ -155,7 +155,7 @@ impl Shard {
             };
             // With a loading thread, wait for the index file to be mapped and checked now,
             // to know whether its graph can answer before the arena is in.
-            let stamp = handle.is_some().then(|| shard.ann.loaded());
+            let stamp = handle.is_some().then(|| shard.ann.install_file_graph());
             // Stored first: on an error below, dropping the shard stops the thread.
             c.loading = Some(Loading {
                 handle,
@@ -236,7 +236,7 @@ impl Shard {
         }
         let stamp = match loading.stamp {
             Some(s) => s,
-            None => self.ann.loaded(),
+            None => self.ann.install_file_graph(),
         };
         self.check_index(c, stamp)?;
         self.loaded.store(true, Ordering::Release);
@@ -263,7 +263,7 @@ impl Shard {
             sample.extend(self.decoder().vectors(&c.conn, &sql, [stamp])?);
         }
         let rows: Vec<(i64, &[f32])> = sample.iter().map(|(r, _, v)| (*r, v.as_slice())).collect();
-        Ok(self.ann.verify_sample(&rows).is_ok())
+        Ok(self.ann.verify_sample(&rows))
     }
 
     /// Hands the index what it needs to check a loaded graph against the rows (see
@@ -275,29 +275,29 @@ impl Shard {
         let covered: Vec<i64> = all
             .iter()
             .filter_map(|n| match *n {
-                Note::Upsert { rowid, seq } if seq <= stamp => Some(rowid),
+                RowChange::Upsert { rowid, seq } if seq <= stamp => Some(rowid),
                 _ => None,
             })
             .collect();
         // The oldest and the newest rows the file claims to cover.
         let mut sample: Vec<i64> = covered.iter().take(64).copied().collect();
         sample.extend(covered.iter().rev().take(64).copied());
-        let changed: Vec<Note> = all
+        let changed: Vec<RowChange> = all
             .iter()
             .filter(|n| match **n {
-                Note::Upsert { seq, .. } | Note::Remove { seq, .. } => seq > stamp,
+                RowChange::Upsert { seq, .. } | RowChange::Remove { seq, .. } => seq > stamp,
             })
             .copied()
             .collect();
         let live = self.read_arena().len();
-        self.ann.note(&changed, live, c.applied_seq);
+        self.ann.record_changes(&changed, live, c.applied_seq);
         self.ann
             .after_open(stamp, c.applied_seq, &sample, covered.len(), || {
                 Ok::<_, Error>(
                     all.iter()
                         .filter_map(|n| match *n {
-                            Note::Upsert { rowid, seq } => Some((rowid, seq)),
-                            Note::Remove { .. } => None,
+                            RowChange::Upsert { rowid, seq } => Some((rowid, seq)),
+                            RowChange::Remove { .. } => None,
                         })
                         .collect(),
                 )
@@ -316,7 +316,7 @@ impl Shard {
                 .load_changes(&c.conn, c.applied_seq, &mut arena, None)?;
         match &mut c.opening {
             Some(pending) => pending.append(&mut notes),
-            None if !notes.is_empty() => self.ann.note(&notes, arena.len(), max_seq),
+            None if !notes.is_empty() => self.ann.record_changes(&notes, arena.len(), max_seq),
             None => {}
         }
         c.applied_seq = max_seq;

@@ -37,10 +37,10 @@ impl Shard {
             match self.ann.search(&arena, s, self.threads) {
                 Ok(AnnAnswer::Hits(hits)) => return Ok(hits),
                 Ok(AnnAnswer::Exact) => {}
-                Err(reason) if s.mode == SearchMode::Ann => {
+                Err(source) if s.mode == SearchMode::Ann => {
                     return Err(Error::Index {
                         path: self.path.clone(),
-                        reason,
+                        source,
                     });
                 }
                 // `Auto` answers exactly; the failure stays visible in `index_status`.
@@ -128,10 +128,10 @@ impl Shard {
         {
             Ok(Some(keys)) => keys,
             Ok(None) => return Ok(None),
-            Err(reason) if s.mode == SearchMode::Ann => {
+            Err(source) if s.mode == SearchMode::Ann => {
                 return Err(Error::Index {
                     path: self.path.clone(),
-                    reason,
+                    source,
                 });
             }
             // `Auto` answers from the arena, once it is in.

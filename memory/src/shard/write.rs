@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{RECORD_COLUMNS, Shard, now_ms};
-use crate::ann::Note;
+use crate::ann::RowChange;
 use crate::error::SqliteContext;
 use crate::record::{check_kind, check_namespace, check_text, metadata_json};
 use crate::{Embedding, Error, NewRecord, Record, RecordId, RecordUpdate, Result};
@@ -58,16 +58,17 @@ impl Shard {
                 match ch {
                     ArenaChange::Upsert(rowid, key, v) => {
                         arena.upsert(rowid, key, v.as_slice());
-                        notes.push(Note::Upsert { rowid, seq });
+                        notes.push(RowChange::Upsert { rowid, seq });
                     }
                     ArenaChange::Remove(rowid) => {
                         arena.remove(rowid);
-                        notes.push(Note::Remove { rowid, seq });
+                        notes.push(RowChange::Remove { rowid, seq });
                     }
                 }
             }
             if !notes.is_empty() {
-                self.ann.note(&notes, arena.len(), stamper.next_seq - 1);
+                self.ann
+                    .record_changes(&notes, arena.len(), stamper.next_seq - 1);
             }
             drop(arena);
             c.applied_seq = stamper.next_seq - 1;
