@@ -10,6 +10,8 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags};
 
 use super::{Conn, Decoder, MAX_DIMENSIONS, Shard, ShardOptions, now_ms};
+#[cfg(doc)]
+use crate::SearchMode;
 use crate::ann::{Ann, RowChange};
 use crate::arena::Arena;
 use crate::error::SqliteContext;
@@ -162,11 +164,11 @@ impl Shard {
                 stamp,
                 cancel,
             });
-            let early = match stamp {
-                Some(s) if s >= 0 => shard.early_check(&c, s)?,
+            let answers_early = match stamp {
+                Some(s) if s >= 0 => shard.graph_answers_while_loading(&c, s)?,
                 _ => false,
             };
-            if !early {
+            if !answers_early {
                 shard.ensure_loaded(&mut c)?;
             }
         }
@@ -246,7 +248,7 @@ impl Shard {
     /// Whether the graph of the index file may answer before the arena is loaded: its stamp
     /// is not ahead of the rows, and the oldest and newest live rows it claims are in it with
     /// their current vectors. The full check (`check_index`) follows once the arena is in.
-    fn early_check(&self, c: &Conn, stamp: i64) -> Result<bool> {
+    fn graph_answers_while_loading(&self, c: &Conn, stamp: i64) -> Result<bool> {
         let max_seq: i64 = c
             .conn
             .query_row("SELECT ifnull(max(seq), 0) FROM records", [], |r| r.get(0))

@@ -8,6 +8,8 @@ use std::sync::RwLockReadGuard;
 use rusqlite::types::Value as SqlValue;
 
 use super::{Conn, RECORD_COLUMNS, Shard};
+#[cfg(doc)]
+use crate::SearchMode;
 use crate::arena::Scored;
 use crate::error::SqliteContext;
 use crate::search::{Candidate, Rankings, VectorSearch, fuse};

@@ -13,7 +13,7 @@ use crate::{Embedding, Error, RecordId, Result, SearchMode};
 
 /// Most rows changed since the index file's stamp that a search before the arena is loaded
 /// reads and scores itself; with more it waits for the arena.
-const EARLY_MAX_CHANGED: usize = 4_096;
+const MAX_CHANGED_WHILE_LOADING: usize = 4_096;
 
 impl Shard {
     /// Top-`k` by cosine, restricted to the rows the filter admits, in the search's mode
@@ -25,7 +25,7 @@ impl Shard {
             if c.loading.is_some() {
                 let stamp = c.loading.as_ref().and_then(|l| l.stamp).unwrap_or(-1);
                 if stamp >= 0
-                    && let Some(hits) = self.early_top(&c, stamp, s)?
+                    && let Some(hits) = self.top_while_loading(&c, stamp, s)?
                 {
                     return Ok(hits);
                 }
@@ -101,7 +101,12 @@ impl Shard {
     /// is the one the graph gives once the arena is in. `None` when it cannot answer like
     /// that (a mode or filter that does not use the graph, many changed rows, fewer graph
     /// results than asked): the caller waits for the arena.
-    fn early_top(&self, c: &Conn, stamp: i64, s: &VectorSearch<'_>) -> Result<Option<Vec<Scored>>> {
+    fn top_while_loading(
+        &self,
+        c: &Conn,
+        stamp: i64,
+        s: &VectorSearch<'_>,
+    ) -> Result<Option<Vec<Scored>>> {
         let graph_rows = self.ann.graph_size();
         if graph_rows == 0 || !self.uses_graph(s.mode, s.allowed, graph_rows) {
             return Ok(None);
@@ -111,7 +116,7 @@ impl Shard {
         let mut changed: HashMap<i64, Option<(RecordId, Embedding)>> = HashMap::new();
         let mut too_many = false;
         dec.each_change(&c.conn, stamp, |rowid, _, id, vector| {
-            if changed.len() >= EARLY_MAX_CHANGED {
+            if changed.len() >= MAX_CHANGED_WHILE_LOADING {
                 too_many = true;
                 return ControlFlow::Break(());
             }

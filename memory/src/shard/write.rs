@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{RECORD_COLUMNS, Shard, now_ms};
+#[cfg(doc)]
+use crate::Durability;
 use crate::ann::RowChange;
 use crate::error::SqliteContext;
 use crate::record::{check_kind, check_namespace, check_text, metadata_json};
