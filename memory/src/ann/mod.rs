@@ -286,7 +286,7 @@ fn new_index(cfg: &AnnConfig, dims: usize) -> Result<Index, IndexError> {
 impl Ann {
     /// The index of a shard whose arena is `arena`. With persistence on, a thread starts
     /// reading and checking the file beside `shard_path` while the shard loads its arena;
-    /// [`loaded`](Self::loaded) waits for it.
+    /// [`install_file_graph`](Self::install_file_graph) waits for it.
     pub fn new(
         cfg: AnnConfig,
         dims: usize,
@@ -410,14 +410,14 @@ impl Ann {
 
     /// Tells the index about arena changes (in commit order, with the arena's new size),
     /// and wakes the fold thread when there is work. Rows with `seq ≤ stamp` at open are
-    /// already in the loaded graph and are not noted.
-    pub fn record_changes(&self, notes: &[RowChange], live: usize, seen_seq: i64) {
+    /// already in the loaded graph and are not recorded.
+    pub fn record_changes(&self, changes: &[RowChange], live: usize, seen_seq: i64) {
         let sh = &self.core;
         let graph = sh.has_graph();
         let work = {
             let mut st = sh.ledger_mut();
-            for n in notes {
-                match *n {
+            for change in changes {
+                match *change {
                     RowChange::Upsert { rowid, seq } => {
                         st.generation += 1;
                         let g = st.generation;
