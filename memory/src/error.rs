@@ -187,17 +187,30 @@ pub enum Error {
     /// searching the graph) and a search asked for [`SearchMode::Ann`](crate::SearchMode::Ann)
     /// explicitly. `Auto` searches answer exactly instead; the index itself is derived data
     /// and is rebuilt from the rows.
-    #[error("vector index of shard {path} failed: {reason}")]
+    #[error("vector index of shard {path} failed")]
     Index {
         /// The shard file.
         path: PathBuf,
-        /// What failed.
-        reason: String,
+        /// What failed (also shown in [`IndexStatus::error`](crate::IndexStatus::error)).
+        #[source]
+        source: crate::IndexError,
     },
 }
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Names the shard file in a SQLite failure: `stmt.execute(params).at(path)?`.
+pub(crate) trait SqliteContext<T> {
+    /// The value, or the error classified by [`Error::sqlite`] for the file at `path`.
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> SqliteContext<T> for rusqlite::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::sqlite(path, source))
+    }
+}
 
 impl Error {
     /// Classifies a rusqlite error raised while working on `path`.

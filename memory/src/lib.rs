@@ -46,7 +46,10 @@ mod store;
 mod text;
 mod tokenize;
 
-pub use ann::{AUTO_MIN_RECALL, INDEX_SUFFIX, IndexStatus, index_path};
+pub use ann::{
+    AUTO_MIN_RECALL, INDEX_SUFFIX, IndexError, IndexFileError, IndexFileOutcome, IndexStatus,
+    index_path,
+};
 pub use embedding::Embedding;
 pub use error::{Error, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, TimeRange};

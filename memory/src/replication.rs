@@ -14,8 +14,9 @@
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
+use crate::error::SqliteContext;
 use crate::record::{check_kind, check_namespace, check_text};
-use crate::shard::{ArenaChange, RECORD_COLUMNS};
+use crate::shard::{ArenaChange, RECORD_COLUMNS, RowValues};
 use crate::{Embedding, Error, MAX_METADATA_BYTES, RecordId, Result, Shard};
 
 /// Largest accepted `version` stamp (exclusive), 2<sup>62</sup>.
@@ -123,31 +124,14 @@ impl Shard {
                 "SELECT {RECORD_COLUMNS}, embedding, seq FROM records \
                  WHERE seq > ?1 ORDER BY seq LIMIT ?2"
             ))
-            .map_err(|e| self.err(e))?;
+            .at(self.path())?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt
             .query(rusqlite::params![after_seq, limit])
-            .map_err(|e| self.err(e))?;
+            .at(self.path())?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let r = self.read_record(row, true)?;
-            let seq: i64 = row.get(11).map_err(|e| self.err(e))?;
-            // `read_record` parsed the metadata; the wire carries it as stored, so re-read it.
-            let metadata: String = row.get(4).map_err(|e| self.err(e))?;
-            out.push(Change {
-                id: r.id,
-                kind: r.kind,
-                namespace: r.namespace,
-                text: r.text,
-                metadata,
-                embedding: r.embedding,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-                version: r.version,
-                origin: r.origin,
-                deleted: r.deleted,
-                seq,
-            });
+        while let Some(row) = rows.next().at(self.path())? {
+            out.push(self.decoder().change(row)?);
         }
         Ok(out)
     }
@@ -194,7 +178,7 @@ impl Shard {
             let mut arena = Vec::with_capacity(changes.len());
             let mut find = tx
                 .prepare_cached("SELECT rowid, text, version, origin FROM records WHERE id = ?1")
-                .map_err(|e| self.err(e))?;
+                .at(self.path())?;
             for ch in changes {
                 let local = find
                     .query_row([ch.id], |r| {
@@ -206,7 +190,7 @@ impl Shard {
                         })
                     })
                     .optional()
-                    .map_err(|e| self.err(e))?;
+                    .at(self.path())?;
                 if let Some(l) = &local
                     && ch.stamp() <= (l.version, l.origin.as_str())
                 {
@@ -216,64 +200,29 @@ impl Shard {
                 let seq = st.next_seq;
                 st.next_seq += 1;
                 let blob = ch.embedding.as_ref().map(Embedding::to_blob);
-                // `check_change` bounded the version below 2^62, so it fits in an i64.
-                let version = ch.version as i64;
+                let row = RowValues {
+                    id: ch.id,
+                    kind: &ch.kind,
+                    namespace: &ch.namespace,
+                    text: &ch.text,
+                    metadata: &ch.metadata,
+                    embedding: blob.as_deref(),
+                    created_at: ch.created_at,
+                    updated_at: ch.updated_at,
+                    // `check_change` bounded the version below 2^62, so it fits in an i64.
+                    version: ch.version as i64,
+                    origin: &ch.origin,
+                    deleted: ch.deleted,
+                    seq,
+                };
                 let rowid = match &local {
                     None => {
-                        tx.prepare_cached(
-                            "INSERT INTO records (id, kind, namespace, text, metadata, \
-                             embedding, created_at, updated_at, version, origin, deleted, seq) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(rusqlite::params![
-                                ch.id,
-                                ch.kind,
-                                ch.namespace,
-                                ch.text,
-                                ch.metadata,
-                                blob,
-                                ch.created_at,
-                                ch.updated_at,
-                                version,
-                                ch.origin,
-                                ch.deleted,
-                                seq,
-                            ])
-                        })
-                        .map_err(|e| self.err(e))?;
-                        let rowid = tx.last_insert_rowid();
-                        tx.prepare_cached("INSERT INTO records_fts (rowid, text) VALUES (?1, ?2)")
-                            .and_then(|mut s| s.execute((rowid, &ch.text)))
-                            .map_err(|e| self.err(e))?;
+                        let rowid = self.insert_row(tx, &row)?;
                         report.inserted += 1;
                         rowid
                     }
                     Some(l) => {
-                        tx.prepare_cached(
-                            "UPDATE records SET kind = ?2, namespace = ?3, text = ?4, \
-                             metadata = ?5, embedding = ?6, created_at = ?7, updated_at = ?8, \
-                             version = ?9, origin = ?10, deleted = ?11, seq = ?12 \
-                             WHERE rowid = ?1",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(rusqlite::params![
-                                l.rowid,
-                                ch.kind,
-                                ch.namespace,
-                                ch.text,
-                                ch.metadata,
-                                blob,
-                                ch.created_at,
-                                ch.updated_at,
-                                version,
-                                ch.origin,
-                                ch.deleted,
-                                seq,
-                            ])
-                        })
-                        .map_err(|e| self.err(e))?;
-                        self.reindex(tx, l.rowid, &l.text, &ch.text)?;
+                        self.replace_row(tx, l.rowid, &l.text, &row)?;
                         if ch.deleted {
                             report.deleted += 1;
                         } else {
@@ -297,7 +246,7 @@ impl Shard {
                      SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
                 )
                 .and_then(|mut s| s.execute((format!("{CURSOR_PREFIX}{peer}"), seq)))
-                .map_err(|e| self.err(e))?;
+                .at(self.path())?;
             }
             Ok((report, arena))
         })
@@ -317,7 +266,7 @@ impl Shard {
                 s.query_row([format!("{CURSOR_PREFIX}{peer}")], |r| r.get(0))
                     .optional()
             })
-            .map_err(|e| self.err(e))?;
+            .at(self.path())?;
         use rusqlite::types::Value as V;
         match v {
             None => Ok(0),
@@ -347,12 +296,12 @@ impl Shard {
         let mut stmt = c
             .conn
             .prepare_cached("SELECT version, origin FROM records WHERE id = ?1")
-            .map_err(|e| self.err(e))?;
+            .at(self.path())?;
         ids.iter()
             .map(|id| {
                 stmt.query_row([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
                     .optional()
-                    .map_err(|e| self.err(e))
+                    .at(self.path())
             })
             .collect()
     }
@@ -366,7 +315,7 @@ impl Shard {
         let c = self.lock_conn();
         c.conn
             .query_row("SELECT ifnull(max(seq), 0) FROM records", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+            .at(self.path())
     }
 
     /// Checks one incoming change against this shard's rules, as the local write paths do.

@@ -300,6 +300,33 @@ pub struct SearchHit {
     pub record: Record,
 }
 
+/// One vector search as the scans and the graph take it: what a shard derives from a query
+/// and its [`SearchOptions`] before ranking by cosine.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VectorSearch<'a> {
+    /// The query vector (unit length, the shard's dimensions).
+    pub query: &'a [f32],
+    /// Hits wanted.
+    pub k: usize,
+    /// Lowest score returned (`-inf` for none).
+    pub threshold: f32,
+    /// Rowids a filter admits, ascending; `None` admits every row.
+    pub allowed: Option<&'a [i64]>,
+    /// How to search.
+    pub mode: SearchMode,
+    /// Candidates asked of the graph (its beam width).
+    pub beam: usize,
+    /// Rows an i8 or sign-bit first pass hands to the exact rescoring.
+    pub rescore: usize,
+}
+
+impl VectorSearch<'_> {
+    /// Whether the filter (if any) admits `rowid`.
+    pub fn admits(&self, rowid: i64) -> bool {
+        self.allowed.is_none_or(|s| s.binary_search(&rowid).is_ok())
+    }
+}
+
 /// One candidate of one shard: its row, its ranking score and record key, and what is known
 /// of its similarity and BM25.
 #[derive(Clone, Copy, Debug)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use reasonbank_memory::{
-    Embedding, Filter, NewRecord, Query, RecordId, RecordUpdate, SearchHit, SearchMode,
-    SearchOptions, Shard, ShardOptions, index_path,
+    Embedding, Filter, IndexFileError, IndexFileOutcome, NewRecord, Query, RecordId, RecordUpdate,
+    SearchHit, SearchMode, SearchOptions, Shard, ShardOptions, index_path,
 };
 use serde_json::json;
 
@@ -196,7 +196,7 @@ fn auto_skips_a_graph_whose_measured_recall_is_poor() {
         o.index_connectivity(4).index_expansion_add(8);
     });
     let st = poor.index_status();
-    assert_eq!(st.file.as_deref(), Some("loaded"), "{st:?}");
+    assert_eq!(st.file, Some(IndexFileOutcome::Loaded), "{st:?}");
     assert_eq!(st.recall_estimate, Some(r), "{st:?}");
     check(&poor);
 }
@@ -223,7 +223,7 @@ fn version_1_index_files_are_still_read() {
     std::fs::write(&file, &bytes).unwrap();
     let shard = open(&path, 1_000, |_| {});
     let st = shard.index_status();
-    assert_eq!(st.file.as_deref(), Some("loaded"), "{st:?}");
+    assert_eq!(st.file, Some(IndexFileOutcome::Loaded), "{st:?}");
     assert!(recall_vs_exact(&shard, &queries, 10, SearchMode::Ann) >= 0.9);
 }
 
@@ -371,7 +371,9 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
     );
     let shard = open(&path, 2_000, |_| {});
     let st = shard.index_status();
-    assert_eq!(st.file.as_deref(), Some("loaded"), "{st:?}");
+    assert_eq!(st.file, Some(IndexFileOutcome::Loaded), "{st:?}");
+    // The typed outcome serializes as the string it was (`reasonbank stats --json`).
+    assert_eq!(serde_json::to_value(&st).unwrap()["file"], json!("loaded"));
     assert_eq!(st.pending, 0);
     // Nothing to fold: the graph is searched in place in the mapped file.
     assert!(st.mapped, "{st:?}");
@@ -398,7 +400,7 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
         (new_ids.into_iter().zip(fresh).collect::<Vec<_>>(), deleted)
     };
     let shard = open(&path, 2_000, |_| {});
-    assert_eq!(shard.index_status().file.as_deref(), Some("loaded"));
+    assert_eq!(shard.index_status().file, Some(IndexFileOutcome::Loaded));
     for (id, v) in new_ids.iter().take(20) {
         assert_eq!(search(&shard, v, 1, SearchMode::Ann)[0].id, *id);
     }
@@ -438,11 +440,15 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
         std::fs::write(&file, &bytes).unwrap();
         let shard = open(&path, 2_000, |_| {});
         let st = shard.index_status();
-        let note = st.file.clone().unwrap_or_default();
         assert!(
-            note.starts_with("rejected")
-                || note.starts_with("corrupt")
-                || note.starts_with("mismatch"),
+            matches!(
+                st.file,
+                Some(IndexFileOutcome::NotUsed(
+                    IndexFileError::Rejected { .. }
+                        | IndexFileError::Corrupt { .. }
+                        | IndexFileError::Mismatch { .. }
+                ))
+            ),
             "{what} file was not rejected: {st:?}"
         );
         // Correct results right away (exact while rebuilding), and after the rebuild.
@@ -559,9 +565,12 @@ fn killed_while_writing_the_index_file() {
 
         let shard = open(&path, 500, |_| {});
         let st = shard.index_status();
-        loaded_once |= st.file.as_deref() == Some("loaded");
+        loaded_once |= st.file == Some(IndexFileOutcome::Loaded);
         assert!(
-            matches!(st.file.as_deref(), Some("loaded" | "missing")),
+            matches!(
+                st.file,
+                Some(IndexFileOutcome::Loaded | IndexFileOutcome::NotUsed(IndexFileError::Missing))
+            ),
             "round {round}: an atomically written file was rejected: {st:?}"
         );
         // Differential against exact on the same rows, before and after catching up.
