@@ -16,11 +16,6 @@ const LONG_FILES: &[(&str, &str)] = &[
          read together, and the simulator tests it as a unit",
     ),
     (
-        "memory/src/kernels.rs",
-        "the SIMD kernels of every ISA side by side with their SAFETY comments and the scalar \
-         reference they are proptested against",
-    ),
-    (
         "benches/src/vectors.rs",
         "one benchmark command: set-up, the sqlite-vec peer, every search mode and the report",
     ),
@@ -29,11 +24,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "the CLI's argument types and dispatch; splitting it into a library module by job is \
          issue #17 step 2, not done yet",
     ),
-    (
-        "memory/src/shard.rs",
-        "being split into memory/src/shard/ by job (issue #17 step 3)",
-    ),
-    ("memory/src/ann.rs", "being split by job (issue #17 step 3)"),
 ];
 
 /// Which workspace crates each crate may depend on (normal and build dependencies): the
