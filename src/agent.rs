@@ -304,6 +304,16 @@ impl AgentMemoryBuilder {
     /// error names the file and `reasonbank models fetch`), I/O and SQLite errors.
     pub async fn build(&self) -> Result<AgentMemory> {
         let agent = ShardId::new(self.agent.clone())?;
+        self.build_memories().await?.open_agent(agent).await
+    }
+
+    /// Opens the root handle: the store, the embedder (the default one is loaded now if none
+    /// was set) and the ReasoningBank that every agent of the root shares. [`agent`]
+    /// (Self::agent) does not apply here; [`Memories::agent`] names one per call.
+    ///
+    /// # Errors
+    /// A missing model or runtime, I/O and SQLite errors opening the root.
+    pub async fn build_memories(&self) -> Result<Memories> {
         let embedder = match &self.embedder {
             Some(e) => Arc::clone(e),
             None => {
@@ -318,14 +328,7 @@ impl AgentMemoryBuilder {
             .dimensions(embedder.dimensions())
             .model_id(embedder.model_id());
         let root = self.root.clone();
-        let id = agent.clone();
-        let (store, shard) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let store = Store::open(root, opts)?;
-            let shard = store.shard(&id)?;
-            Ok((store, shard))
-        })
-        .await??;
-        let store = Arc::new(store);
+        let store = Arc::new(tokio::task::spawn_blocking(move || Store::open(root, opts)).await??);
         let mut bank = ReasoningBank::builder(Arc::clone(&store), Arc::clone(&embedder));
         bank.recency_half_life(self.recency_half_life);
         if let Some(j) = &self.judge {
@@ -334,13 +337,11 @@ impl AgentMemoryBuilder {
         if let Some(d) = &self.distiller {
             bank.distiller(Arc::clone(d));
         }
-        let bank = bank.build()?;
-        Ok(AgentMemory {
-            inner: Arc::new(Inner {
-                agent,
-                bank,
+        Ok(Memories {
+            shared: Arc::new(Shared {
+                root: self.root.clone(),
+                bank: bank.build()?,
                 store,
-                shard,
                 embedder,
                 recency_half_life: self.recency_half_life,
             }),
@@ -348,13 +349,103 @@ impl AgentMemoryBuilder {
     }
 }
 
-struct Inner {
-    agent: ShardId,
+/// What every agent of one root shares: one store (with its LRU of open shards), one
+/// embedder, one ReasoningBank.
+struct Shared {
+    root: PathBuf,
     bank: ReasoningBank,
     store: Arc<Store>,
-    shard: Arc<Shard>,
     embedder: Arc<dyn Embedder>,
     recency_half_life: Duration,
+}
+
+/// A root of agent memories: one store, one embedder and one ReasoningBank shared by every
+/// agent in it, and a cheap [`agent`](Self::agent) per call. Servers and front ends that act
+/// for many agents (the MCP server, a hub, the bindings) hold one of these instead of an
+/// `AgentMemory` per agent. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> reasonbank::Result<()> {
+/// use reasonbank::Memories;
+/// let root = Memories::builder("memories").build_memories().await?;   // loads the model once
+/// let coder = root.agent("coder").await?;
+/// let reviewer = root.agent("reviewer").await?;
+/// coder.remember("Retry flaky HTTP calls with backoff", serde_json::json!({})).await?;
+/// # let _ = reviewer;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Memories {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Memories {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memories")
+            .field("root", &self.shared.root)
+            .field("embedder", &self.shared.embedder.model_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Memories {
+    /// A builder for the root `root` (its `agent` setter does not apply to a root).
+    pub fn builder(root: impl Into<PathBuf>) -> AgentMemoryBuilder {
+        AgentMemoryBuilder::new(root)
+    }
+
+    /// The memory of `agent`, opening (and creating, if missing) its shard; shards stay open
+    /// in the store's LRU, so asking again is cheap.
+    ///
+    /// # Errors
+    /// An invalid agent id, a shard made by another model, I/O and SQLite errors.
+    pub async fn agent(&self, agent: impl Into<String>) -> Result<AgentMemory> {
+        self.open_agent(ShardId::new(agent.into())?).await
+    }
+
+    async fn open_agent(&self, agent: ShardId) -> Result<AgentMemory> {
+        let store = Arc::clone(&self.shared.store);
+        let id = agent.clone();
+        let shard = tokio::task::spawn_blocking(move || store.shard(&id)).await??;
+        Ok(AgentMemory {
+            inner: Arc::new(Inner {
+                agent,
+                shard,
+                shared: Arc::clone(&self.shared),
+            }),
+        })
+    }
+
+    /// Whether `agent` has a shard in this root (reads nothing, creates nothing).
+    pub fn exists(&self, agent: &ShardId) -> bool {
+        self.shared.store.exists(agent)
+    }
+
+    /// The directory of shards.
+    pub fn root(&self) -> &std::path::Path {
+        &self.shared.root
+    }
+
+    /// The store holding every agent's shard.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.shared.store
+    }
+
+    /// The embedder.
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.shared.embedder
+    }
+
+    /// The ReasoningBank over every shard of the root.
+    pub fn bank(&self) -> &ReasoningBank {
+        &self.shared.bank
+    }
+}
+
+struct Inner {
+    agent: ShardId,
+    shard: Arc<Shard>,
+    shared: Arc<Shared>,
 }
 
 /// One agent's memory: cheap to clone, `Send + Sync`, async. Blocking work (SQLite, ONNX)
@@ -379,7 +470,7 @@ impl std::fmt::Debug for AgentMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentMemory")
             .field("shard", &self.inner.shard)
-            .field("embedder", &self.inner.embedder.model_id())
+            .field("embedder", &self.inner.shared.embedder.model_id())
             .finish_non_exhaustive()
     }
 }
@@ -390,6 +481,14 @@ impl AgentMemory {
         AgentMemoryBuilder::new(root)
     }
 
+    /// The root this agent's memory belongs to: a handle on every other agent in it that
+    /// shares this one's store, embedder and bank.
+    pub fn memories(&self) -> Memories {
+        Memories {
+            shared: Arc::clone(&self.inner.shared),
+        }
+    }
+
     /// The agent's id (its shard).
     pub fn agent(&self) -> &ShardId {
         &self.inner.agent
@@ -397,7 +496,7 @@ impl AgentMemory {
 
     /// The store holding every agent's shard.
     pub fn store(&self) -> &Arc<Store> {
-        &self.inner.store
+        &self.inner.shared.store
     }
 
     /// This agent's shard.
@@ -407,7 +506,7 @@ impl AgentMemory {
 
     /// The embedder.
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
-        &self.inner.embedder
+        &self.inner.shared.embedder
     }
 
     /// Remembers `text` with `metadata` (a JSON object) and returns its id.
@@ -434,6 +533,7 @@ impl AgentMemory {
         let texts: Vec<String> = memories.iter().map(|m| m.text.clone()).collect();
         let vectors = self
             .inner
+            .shared
             .embedder
             .embed(&texts, EmbedKind::Document)
             .await?;
@@ -464,6 +564,7 @@ impl AgentMemory {
             RecallMode::Text => None,
             RecallMode::Hybrid | RecallMode::Vector => Some(Embedding::new(
                 self.inner
+                    .shared
                     .embedder
                     .embed_one(query, EmbedKind::Query)
                     .await?,
@@ -494,13 +595,13 @@ impl AgentMemory {
                 return Ok(hits);
             }
             for s in &shards[1..] {
-                if !me.inner.store.exists(s) {
+                if !me.inner.shared.store.exists(s) {
                     return Err(Error::Memory(crate::memory::Error::NoSuchShard {
-                        path: me.inner.store.path_of(s),
+                        path: me.inner.shared.store.path_of(s),
                     }));
                 }
             }
-            Ok(me.inner.store.search(&shards, &q, &so)?)
+            Ok(me.inner.shared.store.search(&shards, &q, &so)?)
         })
         .await??;
         let now = now_ms();
@@ -508,7 +609,11 @@ impl AgentMemory {
             .into_iter()
             .map(|h| {
                 let reliability = ItemMetadata::of(&h.record).confidence();
-                let recency = recency(now, h.record.updated_at, self.inner.recency_half_life);
+                let recency = recency(
+                    now,
+                    h.record.updated_at,
+                    self.inner.shared.recency_half_life,
+                );
                 Recalled {
                     id: h.id,
                     shard: h.shard.unwrap_or_else(|| self.agent().clone()),
@@ -553,6 +658,7 @@ impl AgentMemory {
         if let Some(t) = text {
             let v = self
                 .inner
+                .shared
                 .embedder
                 .embed_one(t, EmbedKind::Document)
                 .await?;
@@ -577,7 +683,7 @@ impl AgentMemory {
 
     /// The ReasoningBank over this memory's store (for options the methods below don't take).
     pub fn bank(&self) -> &ReasoningBank {
-        &self.inner.bank
+        &self.inner.shared.bank
     }
 
     /// Learns from a finished task: judges the trajectory, stores it as an experience and
@@ -588,7 +694,12 @@ impl AgentMemory {
     /// An empty trajectory, an unreachable LLM judge or distiller (when configured), storage
     /// and embedder errors.
     pub async fn learn(&self, trajectory: &Trajectory) -> Result<LearnReport> {
-        Ok(self.inner.bank.learn(&self.inner.agent, trajectory).await?)
+        Ok(self
+            .inner
+            .shared
+            .bank
+            .learn(&self.inner.agent, trajectory)
+            .await?)
     }
 
     /// Learns from several attempts at one task by contrasting successes with failures
@@ -603,6 +714,7 @@ impl AgentMemory {
     ) -> Result<LearnReport> {
         Ok(self
             .inner
+            .shared
             .bank
             .learn_contrastive(&self.inner.agent, task, trajectories)
             .await?)
@@ -622,6 +734,7 @@ impl AgentMemory {
         let shards = [self.inner.agent.clone()];
         Ok(self
             .inner
+            .shared
             .bank
             .find_similar_patterns(&shards, task, threshold, k)
             .await?)
@@ -635,6 +748,7 @@ impl AgentMemory {
     pub async fn feedback(&self, item: RecordId, feedback: Feedback) -> Result<MemoryItem> {
         Ok(self
             .inner
+            .shared
             .bank
             .feedback(&self.inner.agent, item, feedback)
             .await?)
@@ -646,7 +760,12 @@ impl AgentMemory {
     /// # Errors
     /// Storage and embedder errors.
     pub async fn consolidate(&self, opts: &ConsolidateOptions) -> Result<ConsolidationReport> {
-        Ok(self.inner.bank.consolidate(&self.inner.agent, opts).await?)
+        Ok(self
+            .inner
+            .shared
+            .bank
+            .consolidate(&self.inner.agent, opts)
+            .await?)
     }
 
     /// A prompt-ready block of the items most useful for `task` from this agent and `others`,
@@ -665,6 +784,7 @@ impl AgentMemory {
         shards.extend(others.iter().filter(|s| **s != self.inner.agent).cloned());
         Ok(self
             .inner
+            .shared
             .bank
             .synthesize_context(task, &shards, token_budget)
             .await?)

@@ -43,8 +43,8 @@ mod peer;
 mod reembed;
 
 pub use agent::{
-    AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, Memory, RecallMode, RecallOptions, Recalled,
-    Why,
+    AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, Memories, Memory, RecallMode, RecallOptions,
+    Recalled, Why,
 };
 pub use error::{Error, Result};
 pub use peer::{

@@ -5,7 +5,6 @@
 //! filter) is a tool result with `isError: true` and a message that says what was wrong; the
 //! server itself never stops on one.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use reasonbank::memory::{
     Store, StoreOptions,
 };
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Outcome, Trajectory};
-use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
+use reasonbank::{AgentMemory, Memories, Memory, RecallMode, RecallOptions};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -28,18 +27,16 @@ use crate::params;
 /// Name the server gives in `initialize`.
 pub const SERVER_NAME: &str = "reasonbank-mcp";
 
-/// Most agents whose `AgentMemory` handles stay open at once. Each holds a store handle and
-/// its open shards; beyond this the least recently opened handle is dropped (its files close
-/// when no call in flight still uses it) and is reopened on next use.
+/// Most agents' shards kept open at once by the root handle's store (its LRU closes the least
+/// recently used beyond this; a call in flight keeps its shard alive).
 const MAX_OPEN_AGENTS: usize = 64;
 
 /// What the tools share.
 struct State {
     root: PathBuf,
     default_agent: ShardId,
-    embedder: Arc<dyn Embedder>,
-    /// `AgentMemory` per agent, with the order they were opened in (for eviction).
-    agents: tokio::sync::Mutex<(HashMap<ShardId, AgentMemory>, Vec<ShardId>)>,
+    /// Every agent's memory: one store, embedder and bank for the root.
+    memories: Memories,
     /// Raw-vector shards: opened with the dimensions and model recorded in each file, and
     /// never created implicitly (only `vector_shard_create` creates one).
     raw: Arc<Store>,
@@ -169,12 +166,17 @@ impl Server {
             .shard_options(ShardOptions::new().create(false).clone());
         let raw = Store::open(&root, opts)
             .with_context(|| format!("opening shard root {}", root.display()))?;
+        let memories = Memories::builder(&root)
+            .embedder(embedder)
+            .max_open_shards(MAX_OPEN_AGENTS)
+            .build_memories()
+            .await
+            .with_context(|| format!("opening shard root {}", root.display()))?;
         let server = Server {
             state: Arc::new(State {
                 root,
                 default_agent,
-                embedder,
-                agents: tokio::sync::Mutex::new((HashMap::new(), Vec::new())),
+                memories,
                 raw: Arc::new(raw),
             }),
             tool_router: Self::tool_router(),
@@ -191,12 +193,7 @@ impl Server {
             Some(a) => parse_shard_id("agent", a)?,
             None => self.state.default_agent.clone(),
         };
-        let mut guard = self.state.agents.lock().await;
-        let (map, order) = &mut *guard;
-        if let Some(m) = map.get(&id) {
-            return Ok(m.clone());
-        }
-        if must_exist && id != self.state.default_agent && !self.state.raw.exists(&id) {
+        if must_exist && id != self.state.default_agent && !self.state.memories.exists(&id) {
             bail!(
                 "agent {:?} has no memory in {} yet; check the id, or write to it first with \
                  memory_remember or memory_learn",
@@ -204,21 +201,11 @@ impl Server {
                 self.state.root.display()
             );
         }
-        let memory = AgentMemory::builder(&self.state.root)
+        self.state
+            .memories
             .agent(id.as_str())
-            .embedder(Arc::clone(&self.state.embedder))
-            // An agent's store opens its own shard and those named in cross-agent calls.
-            .max_open_shards(16)
-            .build()
             .await
-            .with_context(|| format!("opening the memory of agent {:?}", id.as_str()))?;
-        if map.len() >= MAX_OPEN_AGENTS && !order.is_empty() {
-            let oldest = order.remove(0);
-            map.remove(&oldest);
-        }
-        map.insert(id.clone(), memory.clone());
-        order.push(id);
-        Ok(memory)
+            .with_context(|| format!("opening the memory of agent {:?}", id.as_str()))
     }
 
     /// Fails unless every shard in `shards` exists: reading another agent's memory must not
