@@ -10,7 +10,9 @@
 //! [`ModelFiles::tokenizer_dir`]):
 //!
 //! 1. an explicit path set on [`ProvisionOptions`] (it must exist: no fallback to the cache);
-//! 2. for the runtime only, the `ORT_DYLIB_PATH` environment variable (same rule);
+//! 2. for the runtime only, the `ORT_DYLIB_PATH` environment variable (same rule), then the
+//!    runtime a package ships, if one was set with [`set_packaged_ort_library`] (the npm
+//!    package's `onnxruntime-node`, the Python package's `onnxruntime` wheel);
 //! 3. the cache directory (see [`default_cache_dir`]);
 //! 4. a download into the cache, unless [`ProvisionOptions::allow_fetch`] is off, in which case
 //!    the error names the missing file and the command that fixes it, `reasonbank models fetch`.
@@ -313,10 +315,7 @@ pub fn default_cache_dir() -> Result<PathBuf> {
 /// this platform and none was given.
 pub fn resolve(opts: &ProvisionOptions) -> Result<ModelFiles> {
     let cache = opts.effective_cache_dir()?;
-    let env_ort = std::env::var_os(ORT_DYLIB_PATH_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let ort_library = match opts.ort_library.clone().or(env_ort) {
+    let ort_library = match given_ort_library(opts) {
         Some(path) => require_file("ONNX Runtime library", path)?,
         None => {
             let runtime = runtime_artifact()?;
@@ -367,6 +366,7 @@ pub fn fetch(opts: &ProvisionOptions) -> Result<ModelFiles> {
     let mut opts = opts.clone();
     opts.allow_fetch(true);
     if opts.ort_library.is_none()
+        && packaged_ort_library().is_none()
         && let Some(runtime) = RUNTIME.as_ref()
     {
         ensure(runtime, &cache, &opts, true)?;
@@ -374,6 +374,39 @@ pub fn fetch(opts: &ProvisionOptions) -> Result<ModelFiles> {
     ensure(&MODEL, &cache, &opts, true)?;
     ensure(&TOKENIZER, &cache, &opts, true)?;
     resolve(&opts)
+}
+
+/// The runtime a package ships (see [`set_packaged_ort_library`]).
+static PACKAGED_ORT_LIBRARY: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// Sets (with `None`, clears) the ONNX Runtime library that the package this process runs
+/// from ships, for the whole process: the npm package sets `onnxruntime-node`'s, the Python
+/// package the `onnxruntime` wheel's. [`resolve`] uses it after an explicit path and
+/// `ORT_DYLIB_PATH`, before the cache. Not set by default.
+pub fn set_packaged_ort_library(path: Option<PathBuf>) {
+    // A poisoned lock only means a panic while holding it; the path inside is still whole.
+    *PACKAGED_ORT_LIBRARY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = path;
+}
+
+/// The library [`set_packaged_ort_library`] set, if any.
+pub fn packaged_ort_library() -> Option<PathBuf> {
+    PACKAGED_ORT_LIBRARY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// The runtime named by the options, `ORT_DYLIB_PATH` or the package, in that order.
+fn given_ort_library(opts: &ProvisionOptions) -> Option<PathBuf> {
+    let env = std::env::var_os(ORT_DYLIB_PATH_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    opts.ort_library
+        .clone()
+        .or(env)
+        .or_else(packaged_ort_library)
 }
 
 fn runtime_artifact() -> Result<&'static Artifact> {

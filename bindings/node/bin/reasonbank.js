@@ -336,8 +336,6 @@ async function run(argv) {
 async function mcp(argv) {
   const at = argv.indexOf('mcp')
   const rest = [...argv.slice(0, at), ...argv.slice(at + 1)].filter((a) => a !== '--json')
-  const lib = rb.defaultOrtLibrary()
-  if (lib && !process.env.ORT_DYLIB_PATH) process.env.ORT_DYLIB_PATH = lib
   return rb.runMcpServer(['reasonbank mcp', ...rest])
 }
 

@@ -20,14 +20,14 @@ mod types;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::{Either, Env, Float32Array, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 use reasonbank::Identity;
 use reasonbank::embedders::EmbedKind;
-use reasonbank::embedders::provision::{self, ORT_DYLIB_PATH_ENV, ProvisionOptions};
+use reasonbank::embedders::provision::{self, ProvisionOptions};
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{Feedback, Trajectory};
 use reasonbank::sync::Fingerprint;
@@ -42,10 +42,6 @@ use types::{
     SynthesizeOptions, SynthesizedContext, TrajectoryInput, UpdateInput,
 };
 
-/// The ONNX Runtime library used when neither `ortLibrary` nor `ORT_DYLIB_PATH` names one; the
-/// package's entry point sets it to `onnxruntime-node`'s library when that package is installed.
-static DEFAULT_ORT_LIBRARY: Mutex<Option<PathBuf>> = Mutex::new(None);
-
 /// Runs `fut` on napi-rs' tokio runtime and returns a promise of its value; a [`Failure`]
 /// rejects the promise with a JS `Error` built on the JS thread (code, message, cause).
 fn settle<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, T>>
@@ -59,7 +55,8 @@ where
 }
 
 /// Provisioning options from the JS ones: explicit paths win, then `ORT_DYLIB_PATH`, then the
-/// package default (onnxruntime-node), then the reasonbank cache (fetched from PyPI if allowed).
+/// package's runtime (onnxruntime-node, see [`set_default_ort_library`]), then the reasonbank
+/// cache (fetched from PyPI if allowed): the order of `provision::resolve`.
 fn provision_options(
     cache_dir: Option<&str>,
     ort_library: Option<&str>,
@@ -71,16 +68,8 @@ fn provision_options(
     if let Some(d) = cache_dir {
         p.cache_dir(d);
     }
-    match ort_library {
-        Some(l) => {
-            p.ort_library(l);
-        }
-        None if std::env::var_os(ORT_DYLIB_PATH_ENV).is_none_or(|v| v.is_empty()) => {
-            if let Some(l) = default_ort_library_path() {
-                p.ort_library(l);
-            }
-        }
-        None => {}
+    if let Some(l) = ort_library {
+        p.ort_library(l);
     }
     if let Some(m) = model {
         p.model(m);
@@ -94,28 +83,18 @@ fn provision_options(
     p
 }
 
-fn default_ort_library_path() -> Option<PathBuf> {
-    // A poisoned lock only means a panic while holding it; the path inside is still whole.
-    DEFAULT_ORT_LIBRARY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-}
-
 /// Sets (or with `null` clears) the ONNX Runtime library used when neither
 /// `OpenOptions.ortLibrary` nor `ORT_DYLIB_PATH` names one. The package's entry point calls
 /// it with the library of the installed `onnxruntime-node`.
 #[napi]
 pub fn set_default_ort_library(path: Option<String>) {
-    *DEFAULT_ORT_LIBRARY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = path.map(PathBuf::from);
+    provision::set_packaged_ort_library(path.map(PathBuf::from));
 }
 
 /// The library `setDefaultOrtLibrary` set, if any.
 #[napi]
 pub fn default_ort_library() -> Option<String> {
-    default_ort_library_path().map(|p| p.display().to_string())
+    provision::packaged_ort_library().map(|p| p.display().to_string())
 }
 
 /// Downloads (if missing) and verifies the ONNX Runtime, the model and its tokenizer, like

@@ -12,14 +12,14 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use reasonbank::embedders::EmbedKind;
-use reasonbank::embedders::provision::{self, ORT_DYLIB_PATH_ENV, ProvisionOptions};
+use reasonbank::embedders::provision::{self, ProvisionOptions};
 use reasonbank::error::code;
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
@@ -42,10 +42,6 @@ static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::n
         .thread_name("reasonbank")
         .build()
 });
-
-/// The ONNX Runtime used when neither `ort_library` nor `ORT_DYLIB_PATH` names one; the
-/// package sets it to the `onnxruntime` wheel's library when that is installed.
-static DEFAULT_ORT_LIBRARY: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// A failure with its code and the whole cause chain, raised as `ReasonbankError`.
 struct Failure {
@@ -154,16 +150,10 @@ fn provision_options(
     if let Some(d) = cache_dir {
         p.cache_dir(d);
     }
-    match ort_library {
-        Some(l) => {
-            p.ort_library(l);
-        }
-        None if std::env::var_os(ORT_DYLIB_PATH_ENV).is_none_or(|v| v.is_empty()) => {
-            if let Some(l) = default_ort_library_path() {
-                p.ort_library(l);
-            }
-        }
-        None => {}
+    // Unset, the runtime is `ORT_DYLIB_PATH`'s, else the package's (the `onnxruntime`
+    // wheel's, set by `set_default_ort_library`), else the cache's: `provision::resolve`.
+    if let Some(l) = ort_library {
+        p.ort_library(l);
     }
     if let Some(m) = model {
         p.model(m);
@@ -177,28 +167,18 @@ fn provision_options(
     p
 }
 
-fn default_ort_library_path() -> Option<PathBuf> {
-    // A poisoned lock only means a panic while holding it; the path inside is still whole.
-    DEFAULT_ORT_LIBRARY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-}
-
 /// Sets (or with `None` clears) the ONNX Runtime library used when neither `ort_library` nor
 /// `ORT_DYLIB_PATH` names one.
 #[pyfunction]
 #[pyo3(signature = (path))]
 fn set_default_ort_library(path: Option<String>) {
-    *DEFAULT_ORT_LIBRARY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = path.map(PathBuf::from);
+    provision::set_packaged_ort_library(path.map(PathBuf::from));
 }
 
 /// The library `set_default_ort_library` set, if any.
 #[pyfunction]
 fn default_ort_library() -> Option<String> {
-    default_ort_library_path().map(|p| p.display().to_string())
+    provision::packaged_ort_library().map(|p| p.display().to_string())
 }
 
 /// Downloads (if missing, unless `fetch` is false) and verifies the model files; returns

@@ -12,16 +12,13 @@ import os
 import sys
 from typing import List, Optional
 
-from . import _native, onnxruntime_library
+from . import _native
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     """Runs the server until the client closes the session, then exits with its status."""
     args = sys.argv[1:] if argv is None else argv
-    if not os.environ.get("ORT_DYLIB_PATH"):
-        lib = onnxruntime_library()
-        if lib:
-            os.environ["ORT_DYLIB_PATH"] = lib
+    # Importing the package set its runtime (the `onnxruntime` wheel's) for this process.
     code = _native.run_mcp_server(["reasonbank-mcp", *args])
     sys.stdout.flush()
     # The server's runtime may still hold a read of stdin: leave at once.
