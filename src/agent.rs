@@ -308,8 +308,8 @@ impl AgentMemoryBuilder {
     }
 
     /// Opens the root handle: the store, the embedder (the default one is loaded now if none
-    /// was set) and the ReasoningBank that every agent of the root shares. [`agent`]
-    /// (Self::agent) does not apply here; [`Memories::agent`] names one per call.
+    /// was set) and the ReasoningBank that every agent of the root shares.
+    /// [`agent`](Self::agent) does not apply here; [`Memories::agent`] names one per call.
     ///
     /// # Errors
     /// A missing model or runtime, I/O and SQLite errors opening the root.
