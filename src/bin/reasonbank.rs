@@ -62,8 +62,8 @@ enum Cmd {
         /// Number of results.
         #[arg(long, default_value_t = 5)]
         k: usize,
-        /// Minimum cosine similarity in [-1, 1].
-        #[arg(long)]
+        /// Minimum cosine similarity in [-1, 1] (negative values too: `--threshold -0.5`).
+        #[arg(long, allow_negative_numbers = true)]
         threshold: Option<f32>,
         /// Metadata filter as JSON, e.g. '{"eq":{"field":"topic","value":"http"}}'.
         #[arg(long)]
@@ -145,8 +145,8 @@ enum Cmd {
         /// Number of items.
         #[arg(long, default_value_t = 5)]
         k: usize,
-        /// Minimum cosine similarity.
-        #[arg(long, default_value_t = 0.0)]
+        /// Minimum cosine similarity (negative values too).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         threshold: f32,
     },
     /// A prompt-ready context block for a task, from this agent and others, within a budget.

@@ -150,6 +150,20 @@ fn errors_have_clear_messages_and_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
     assert_eq!(rb(root, &["no-such-command"]).status.code(), Some(2));
+    // Issue #15: negative numbers are option values, not flags.
+    rb(root, &["remember", "negative thresholds are values"]);
+    for args in [
+        vec!["recall", "thresholds", "--threshold", "-0.5"],
+        vec!["patterns", "thresholds", "--threshold", "-0.5"],
+    ] {
+        let out = rb(root, &args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(
         rb(root, &["get", "01890000-0000-7000-8000-000000000001"])
             .status
