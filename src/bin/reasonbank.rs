@@ -213,6 +213,9 @@ enum SyncSub {
         /// Output directory (default: <root>/.sync); existing files are not overwritten.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print the fingerprint of the identity already in the directory; create nothing.
+        #[arg(long)]
+        show: bool,
     },
 }
 
@@ -534,8 +537,17 @@ async fn sync_cmd(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let dir = c.identity.clone().unwrap_or_else(|| root.join(".sync"));
-    if let Some(SyncSub::Keygen { name, out }) = &c.sub {
+    if let Some(SyncSub::Keygen { name, out, show }) = &c.sub {
         let out = out.clone().unwrap_or(dir);
+        if *show {
+            let fp = Identity::load(&out)?.fingerprint()?;
+            if json_out {
+                println!("{}", json!({ "fingerprint": fp.to_string(), "dir": out }));
+            } else {
+                println!("{fp}");
+            }
+            return Ok(());
+        }
         let identity = Identity::generate(name)?;
         let (cert_path, key_path) = identity.save(&out)?;
         let fp = identity.fingerprint()?;

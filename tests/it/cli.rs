@@ -250,8 +250,20 @@ fn sync_keygen_serve_and_peer_sync() {
     };
     let (hub_fp, edge_fp, _) = (fp(hub.path()), fp(edge.path()), fp(stranger.path()));
     assert_eq!(hub_fp.len(), 64);
-    // Keygen refuses to overwrite an identity.
+    // Keygen refuses to overwrite an identity; --show prints the existing one's fingerprint.
     assert_eq!(rb(hub.path(), &["sync", "keygen"]).status.code(), Some(1));
+    assert_eq!(
+        ok(&rb(hub.path(), &["sync", "keygen", "--show"])).trim(),
+        hub_fp
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let none = rb(empty.path(), &["sync", "keygen", "--show"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("reasonbank sync keygen"));
+    assert!(
+        !empty.path().join(".sync").exists(),
+        "--show creates nothing"
+    );
 
     ok(&rb(
         hub.path(),
