@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use reasonbank::embedders::provision::{self, ModelFiles, ProvisionOptions};
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId, Store, StoreOptions};
@@ -824,10 +824,28 @@ fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyh
             "agent", "memories", "forgotten", "dims", "size", "vector index"
         );
     }
+    let total = ids.len();
+    let mut unreadable = 0;
     for id in ids {
-        let shard = open_shard(root, &id)?;
-        let s = shard.stats()?;
-        let ix = shard.index_status();
+        let read = open_shard(root, &id).and_then(|shard| {
+            let s = shard.stats()?;
+            Ok((s, shard.index_status()))
+        });
+        let (s, ix) = match read {
+            Ok(r) => r,
+            // With --all, one damaged shard is reported in its row, not a stop for the rest.
+            Err(e) if all => {
+                unreadable += 1;
+                let why = format!("{e:#}");
+                if json_out {
+                    println!("{}", json!({ "agent": id, "error": why }));
+                } else {
+                    println!("{id:<24} unreadable: {why}");
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if json_out {
             let mut v = serde_json::to_value(&s)?;
             v["agent"] = json!(id);
@@ -850,6 +868,9 @@ fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyh
                 s.model_id
             );
         }
+    }
+    if unreadable > 0 {
+        bail!("{unreadable} of {total} shards could not be read (see their rows above)");
     }
     Ok(())
 }

@@ -463,3 +463,35 @@ fn sync_text_only_reembeds_on_the_receiver() {
     ));
     assert!(out.contains("Pin dependency versions"), "{out}");
 }
+
+/// Issue #15: `stats --all` lists every shard and reports an unreadable one in its row
+/// instead of stopping at the first.
+#[test]
+fn stats_all_reports_unreadable_shards_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    ok(&rb(
+        root,
+        &["--agent", "good", "remember", "a readable memory"],
+    ));
+    std::fs::write(root.join("broken.sqlite"), b"this is not a database").unwrap();
+    ok(&rb(
+        root,
+        &["--agent", "zeta", "remember", "another readable memory"],
+    ));
+    let out = rb(root, &["stats", "--all", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let agents: Vec<&str> = rows.iter().map(|r| r["agent"].as_str().unwrap()).collect();
+    assert_eq!(agents, ["broken", "good", "zeta"]);
+    assert!(
+        rows[0]["error"].as_str().unwrap().contains("broken"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[1]["records"], 1);
+    assert_eq!(rows[2]["records"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 3 shards could not be read"));
+}
