@@ -76,6 +76,57 @@ impl Change {
     pub fn stamp(&self) -> (u64, &str) {
         (self.version, &self.origin)
     }
+
+    /// The checks of [`Shard::apply_changes`] that need no shard: kind, namespace, text and
+    /// metadata rules and limits, the origin, the stamp's range, and that a tombstone carries
+    /// no text, metadata or vector. A live change without its vector passes (it may be one
+    /// to re-embed); the vector's dimensions and norm are checked when it is applied.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] or [`Error::TooLarge`] naming the first rule broken.
+    pub fn check_fields(&self) -> Result<()> {
+        check_kind(&self.kind)?;
+        check_namespace(&self.namespace)?;
+        check_text(&self.text)?;
+        check_origin("origin", &self.origin)?;
+        if self.version == 0 || self.version >= MAX_VERSION {
+            return Err(Error::InvalidInput {
+                what: "version",
+                reason: format!("{} is outside 1..2^62", self.version),
+            });
+        }
+        if self.metadata.len() > MAX_METADATA_BYTES {
+            return Err(Error::TooLarge {
+                what: "metadata",
+                size: self.metadata.len(),
+                limit: MAX_METADATA_BYTES,
+            });
+        }
+        if !matches!(
+            serde_json::from_str::<serde_json::Value>(&self.metadata),
+            Ok(serde_json::Value::Object(_))
+        ) {
+            return Err(Error::InvalidInput {
+                what: "metadata",
+                reason: "it is not a JSON object".into(),
+            });
+        }
+        if self.deleted {
+            if self.embedding.is_some() {
+                return Err(Error::InvalidInput {
+                    what: "tombstone",
+                    reason: "a tombstone carries no vector".into(),
+                });
+            }
+            if !self.text.is_empty() || self.metadata != "{}" {
+                return Err(Error::InvalidInput {
+                    what: "tombstone",
+                    reason: "a tombstone carries no text and `{}` metadata".into(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What [`Shard::apply_changes`] did.
@@ -320,47 +371,10 @@ impl Shard {
 
     /// Checks one incoming change against this shard's rules, as the local write paths do.
     fn check_change(&self, ch: &Change) -> Result<()> {
-        check_kind(&ch.kind)?;
-        check_namespace(&ch.namespace)?;
-        check_text(&ch.text)?;
-        check_origin("origin", &ch.origin)?;
-        if ch.version == 0 || ch.version >= MAX_VERSION {
-            return Err(Error::InvalidInput {
-                what: "version",
-                reason: format!("{} is outside 1..2^62", ch.version),
-            });
-        }
-        if ch.metadata.len() > MAX_METADATA_BYTES {
-            return Err(Error::TooLarge {
-                what: "metadata",
-                size: ch.metadata.len(),
-                limit: MAX_METADATA_BYTES,
-            });
-        }
-        if !matches!(
-            serde_json::from_str::<serde_json::Value>(&ch.metadata),
-            Ok(serde_json::Value::Object(_))
-        ) {
-            return Err(Error::InvalidInput {
-                what: "metadata",
-                reason: "it is not a JSON object".into(),
-            });
-        }
+        ch.check_fields()?;
         match (&ch.embedding, ch.deleted) {
-            (None, true) => {
-                if !ch.text.is_empty() || ch.metadata != "{}" {
-                    return Err(Error::InvalidInput {
-                        what: "tombstone",
-                        reason: "a tombstone carries no text and `{}` metadata".into(),
-                    });
-                }
-            }
-            (Some(_), true) => {
-                return Err(Error::InvalidInput {
-                    what: "tombstone",
-                    reason: "a tombstone carries no vector".into(),
-                });
-            }
+            // `check_fields` checked the tombstone's shape.
+            (_, true) => {}
             (None, false) => {
                 return Err(Error::InvalidVector {
                     reason: "a live record needs a vector".into(),
