@@ -261,3 +261,80 @@ fn issue_14_format_1_exports_still_import() {
         "{err}"
     );
 }
+
+/// Runs `reasonbank --root ROOT import --batch 100 FILE --json` with writes limited to 512 KiB
+/// per file (`ulimit -f`, with SIGXFSZ ignored so a write past it fails with EFBIG, as on a
+/// full disk).
+#[cfg(unix)]
+fn import_on_a_small_disk(root: &Path, file: &Path) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 1024; exec "$0" --root "$1" import --batch 100 "$2""#)
+        .arg(env!("CARGO_BIN_EXE_reasonbank"))
+        .arg(root)
+        .arg(file)
+        .output()
+        .expect("run sh")
+}
+
+#[cfg(unix)]
+#[test]
+fn issue_14_a_failure_after_validation_says_what_was_written_and_how_to_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // The model is fetched before writes are limited.
+    ok(&rb(dir.path(), &["models", "fetch"]));
+    let rows: Vec<String> = (1..=600_u64)
+        .map(|i| {
+            json!({"id": format!("01890000-0000-7000-8000-{i:012x}"), "kind": "memory",
+                   "namespace": "", "text": format!("note {i} on topic {} with some filler", i % 13),
+                   "metadata": {"n": i}, "created_at": 1_700_000_000_000_u64 + i,
+                   "updated_at": 1_700_000_000_000_u64 + i,
+                   "version": (1_700_000_000_000_u64 + i) << 16, "origin": "peer-a",
+                   "deleted": false})
+            .to_string()
+        })
+        .collect();
+    let file = dir.path().join("rows.jsonl");
+    std::fs::write(&file, rows.join("\n")).unwrap();
+    let root = dir.path().join("rows");
+    let out = import_on_a_small_disk(&root, &file);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rerunning the same import is safe"), "{err}");
+    let written: u64 = err
+        .split(" records were written")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        err.contains(&format!("import stopped at line {}", written + 1)),
+        "{err}"
+    );
+    assert!(
+        (100..600).contains(&written) && written.is_multiple_of(100),
+        "{err}"
+    );
+    assert_eq!(
+        json_of(&rb(&root, &["--json", "stats"]))["records"],
+        written
+    );
+    // The rerun, with room, completes it.
+    let again = import(&root, &file);
+    assert_eq!(again["imported"], 600 - written, "{again}");
+    assert_eq!(again["unchanged"], written, "{again}");
+
+    // New memories would be imported twice by a rerun: the message says where to resume.
+    let texts: Vec<String> = (1..=600)
+        .map(|i| json!({"text": format!("new note {i} with some filler words")}).to_string())
+        .collect();
+    std::fs::write(&file, texts.join("\n")).unwrap();
+    let out = import_on_a_small_disk(&dir.path().join("new"), &file);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("would be imported again, so resume from line"),
+        "{err}"
+    );
+    assert!(err.contains("| reasonbank import -"), "{err}");
+}
