@@ -178,12 +178,19 @@ impl std::fmt::Display for Interrupted {
             write!(
                 f,
                 "; {} of the lines before it have no id and would be imported again, so resume \
-                 from line {}: tail -n +{} {} | reasonbank import -",
-                self.new_before,
-                self.next_line,
-                self.next_line,
-                self.file.display()
-            )
+                 from line {}",
+                self.new_before, self.next_line,
+            )?;
+            if self.file.as_os_str() == "-" {
+                write!(f, " of the input")
+            } else {
+                write!(
+                    f,
+                    ": tail -n +{} {} | reasonbank import -",
+                    self.next_line,
+                    self.file.display()
+                )
+            }
         }
     }
 }
