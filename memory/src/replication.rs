@@ -487,3 +487,75 @@ mod blob {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Change {
+        Change {
+            id: RecordId::new(),
+            kind: "memory".into(),
+            namespace: String::new(),
+            text: "retry with backoff".into(),
+            metadata: r#"{"topic":"http"}"#.into(),
+            embedding: None,
+            created_at: 1,
+            updated_at: 2,
+            version: 3 << 16,
+            origin: "peer-a".into(),
+            deleted: false,
+            seq: 0,
+        }
+    }
+
+    /// `check_fields` is the shard-free half of `apply_changes`' checks: a live change still
+    /// to be embedded passes, every rule that needs no shard is enforced.
+    #[test]
+    fn check_fields_needs_no_shard_and_no_vector() {
+        live().check_fields().unwrap();
+        let tomb = Change {
+            text: String::new(),
+            metadata: "{}".into(),
+            deleted: true,
+            ..live()
+        };
+        tomb.check_fields().unwrap();
+        type Edit = fn(&mut Change);
+        let cases: [(&str, Edit); 9] = [
+            ("kind", |c| c.kind = "Not A Kind".into()),
+            ("namespace", |c| c.namespace = "a\u{1}b".into()),
+            ("text", |c| c.text = "x".repeat(crate::MAX_TEXT_BYTES + 1)),
+            ("metadata", |c| c.metadata = "[1]".into()),
+            ("version 0", |c| c.version = 0),
+            ("version too big", |c| c.version = MAX_VERSION),
+            ("origin", |c| c.origin = String::new()),
+            ("tombstone with text", |c| c.deleted = true),
+            ("tombstone with vector", |c| {
+                *c = Change {
+                    text: String::new(),
+                    metadata: "{}".into(),
+                    deleted: true,
+                    embedding: Some(Embedding::new(vec![1.0, 0.0]).unwrap()),
+                    ..live()
+                }
+            }),
+        ];
+        for (what, f) in cases {
+            let mut c = live();
+            f(&mut c);
+            assert!(c.check_fields().is_err(), "{what}");
+        }
+    }
+
+    #[test]
+    fn check_content_is_the_write_paths_rules() {
+        let meta = serde_json::json!({"k": 1});
+        crate::check_content("pattern", "ns", "text", &meta).unwrap();
+        assert!(crate::check_content("Pattern", "", "t", &meta).is_err());
+        assert!(crate::check_content("memory", "a\u{7}", "t", &meta).is_err());
+        assert!(crate::check_content("memory", "", "t", &serde_json::json!([1])).is_err());
+        let big = "x".repeat(crate::MAX_TEXT_BYTES + 1);
+        assert!(crate::check_content("memory", "", &big, &meta).is_err());
+    }
+}
