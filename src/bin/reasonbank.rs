@@ -520,7 +520,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             batch,
             skip_invalid,
-        } => backup::import(&open().await?, file, *batch, *skip_invalid, cli.json).await?,
+        } => {
+            // Every line is checked before the agent is opened (or created) or the model loaded.
+            let plan = backup::Plan::read(file, *batch, *skip_invalid, cli.json)?;
+            backup::import(&open().await?, plan, cli.json).await?;
+        }
         Cmd::Export { file, tombstones } => backup::export(
             &*open_shard(&root, &cli.agent)?,
             &cli.agent,

@@ -442,20 +442,46 @@ fn parse_line(line: &str) -> Result<Option<Item>, String> {
     Ok(Some(Item::Row(change)))
 }
 
-/// Imports `file` (`-` for standard input) into `mem`'s shard; see the module docs.
-///
-/// # Errors
-/// [`InvalidLines`] (nothing written) unless `skip_invalid`; [`Interrupted`] as the context
-/// of a failure after the first write; reading the file.
-pub async fn import(
-    mem: &AgentMemory,
+/// An import file, read and checked: what [`import`] writes.
+pub struct Plan {
+    file: PathBuf,
+    batches: Vec<Batch>,
+    summary: Summary,
+    started: Instant,
+}
+
+impl Plan {
+    /// Reads and checks every line of `file` (`-` for standard input), before anything is
+    /// opened or written, and groups the valid lines into batches of at most `batch`.
+    ///
+    /// # Errors
+    /// [`InvalidLines`] if a line is invalid, unless `skip_invalid` (then the invalid lines
+    /// are reported on standard error, or in the `--json` summary); reading the file.
+    pub fn read(
+        file: &Path,
+        batch: usize,
+        skip_invalid: bool,
+        json_out: bool,
+    ) -> anyhow::Result<Plan> {
+        let started = Instant::now();
+        let text = crate::read_input(file)?;
+        let (batches, summary) = check_lines(file, &text, batch, skip_invalid, json_out)?;
+        Ok(Plan {
+            file: file.to_owned(),
+            batches,
+            summary,
+            started,
+        })
+    }
+}
+
+fn check_lines(
     file: &Path,
+    text: &str,
     batch: usize,
     skip_invalid: bool,
     json_out: bool,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let text = crate::read_input(file)?;
+) -> anyhow::Result<(Vec<Batch>, Summary)> {
     let mut summary = Summary::default();
     let mut bad = Vec::new();
     let mut batches: Vec<Batch> = Vec::new();
@@ -506,7 +532,22 @@ pub async fn import(
         .into_iter()
         .map(|(line, error)| Skipped { line, error })
         .collect();
+    Ok((batches, summary))
+}
 
+/// Writes a checked file into `mem`'s shard; see the module docs.
+///
+/// # Errors
+/// [`Interrupted`], as the context of the cause, when a write fails: it says how many
+/// records are in and how to go on.
+pub async fn import(mem: &AgentMemory, plan: Plan, json_out: bool) -> anyhow::Result<()> {
+    let Plan {
+        file,
+        batches,
+        mut summary,
+        started,
+    } = plan;
+    let file = file.as_path();
     let total: usize = batches.iter().map(|b| b.items.len()).sum();
     let mut progress = Progress::new(total);
     let shard = Arc::clone(mem.shard());
