@@ -225,14 +225,11 @@ fn issue_14_format_1_exports_still_import() {
     let root = dir.path();
     let file = root.join("old.jsonl");
     let id = "01890000-0000-7000-8000-000000000001";
-    std::fs::write(
-        &file,
-        json!({"id": id, "kind": "memory", "namespace": "", "text": "Cache the parsed config.",
-               "metadata": {"topic": "perf"}, "created_at": 1_700_000_000_000_i64,
-               "updated_at": 1_700_000_000_500_i64})
-        .to_string(),
-    )
-    .unwrap();
+    let row = json!({"id": id, "kind": "memory", "namespace": "", "text": "Cache the parsed config.",
+                     "metadata": {"topic": "perf"}, "created_at": 1_700_000_000_000_i64,
+                     "updated_at": 1_700_000_000_500_i64});
+    // With a byte order mark, as some editors save it.
+    std::fs::write(&file, format!("\u{feff}{row}")).unwrap();
     assert_eq!(import(root, &file)["inserted"], 1);
     let got = json_of(&rb(root, &["--json", "get", id]));
     assert_eq!(got["created_at"], 1_700_000_000_000_i64);

@@ -465,7 +465,9 @@ impl Plan {
     ) -> anyhow::Result<Plan> {
         let started = Instant::now();
         let text = crate::read_input(file)?;
-        let (batches, summary) = check_lines(file, &text, batch, skip_invalid, json_out)?;
+        // Editors on some systems start a UTF-8 file with a byte order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let (batches, summary) = check_lines(file, text, batch, skip_invalid, json_out)?;
         Ok(Plan {
             file: file.to_owned(),
             batches,
