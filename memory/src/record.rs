@@ -159,6 +159,19 @@ fn ser_embedding<S: serde::Serializer>(e: &Option<Embedding>, s: S) -> Result<S:
     }
 }
 
+/// Checks a record's content against the rules every write path applies (kind, namespace,
+/// text and metadata limits), without writing anything: a caller can validate a whole input
+/// (an import file) before its first write.
+///
+/// # Errors
+/// The error the write would return: [`Error::InvalidInput`] or [`Error::TooLarge`].
+pub fn check_content(kind: &str, namespace: &str, text: &str, metadata: &Value) -> Result<()> {
+    check_kind(kind)?;
+    check_namespace(namespace)?;
+    check_text(text)?;
+    metadata_json(metadata).map(drop)
+}
+
 pub(crate) fn check_text(text: &str) -> Result<()> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Error::TooLarge {

@@ -76,6 +76,57 @@ impl Change {
     pub fn stamp(&self) -> (u64, &str) {
         (self.version, &self.origin)
     }
+
+    /// The checks of [`Shard::apply_changes`] that need no shard: kind, namespace, text and
+    /// metadata rules and limits, the origin, the stamp's range, and that a tombstone carries
+    /// no text, metadata or vector. A live change without its vector passes (it may be one
+    /// to re-embed); the vector's dimensions and norm are checked when it is applied.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] or [`Error::TooLarge`] naming the first rule broken.
+    pub fn check_fields(&self) -> Result<()> {
+        check_kind(&self.kind)?;
+        check_namespace(&self.namespace)?;
+        check_text(&self.text)?;
+        check_origin("origin", &self.origin)?;
+        if self.version == 0 || self.version >= MAX_VERSION {
+            return Err(Error::InvalidInput {
+                what: "version",
+                reason: format!("{} is outside 1..2^62", self.version),
+            });
+        }
+        if self.metadata.len() > MAX_METADATA_BYTES {
+            return Err(Error::TooLarge {
+                what: "metadata",
+                size: self.metadata.len(),
+                limit: MAX_METADATA_BYTES,
+            });
+        }
+        if !matches!(
+            serde_json::from_str::<serde_json::Value>(&self.metadata),
+            Ok(serde_json::Value::Object(_))
+        ) {
+            return Err(Error::InvalidInput {
+                what: "metadata",
+                reason: "it is not a JSON object".into(),
+            });
+        }
+        if self.deleted {
+            if self.embedding.is_some() {
+                return Err(Error::InvalidInput {
+                    what: "tombstone",
+                    reason: "a tombstone carries no vector".into(),
+                });
+            }
+            if !self.text.is_empty() || self.metadata != "{}" {
+                return Err(Error::InvalidInput {
+                    what: "tombstone",
+                    reason: "a tombstone carries no text and `{}` metadata".into(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What [`Shard::apply_changes`] did.
@@ -320,47 +371,10 @@ impl Shard {
 
     /// Checks one incoming change against this shard's rules, as the local write paths do.
     fn check_change(&self, ch: &Change) -> Result<()> {
-        check_kind(&ch.kind)?;
-        check_namespace(&ch.namespace)?;
-        check_text(&ch.text)?;
-        check_origin("origin", &ch.origin)?;
-        if ch.version == 0 || ch.version >= MAX_VERSION {
-            return Err(Error::InvalidInput {
-                what: "version",
-                reason: format!("{} is outside 1..2^62", ch.version),
-            });
-        }
-        if ch.metadata.len() > MAX_METADATA_BYTES {
-            return Err(Error::TooLarge {
-                what: "metadata",
-                size: ch.metadata.len(),
-                limit: MAX_METADATA_BYTES,
-            });
-        }
-        if !matches!(
-            serde_json::from_str::<serde_json::Value>(&ch.metadata),
-            Ok(serde_json::Value::Object(_))
-        ) {
-            return Err(Error::InvalidInput {
-                what: "metadata",
-                reason: "it is not a JSON object".into(),
-            });
-        }
+        ch.check_fields()?;
         match (&ch.embedding, ch.deleted) {
-            (None, true) => {
-                if !ch.text.is_empty() || ch.metadata != "{}" {
-                    return Err(Error::InvalidInput {
-                        what: "tombstone",
-                        reason: "a tombstone carries no text and `{}` metadata".into(),
-                    });
-                }
-            }
-            (Some(_), true) => {
-                return Err(Error::InvalidInput {
-                    what: "tombstone",
-                    reason: "a tombstone carries no vector".into(),
-                });
-            }
+            // `check_fields` checked the tombstone's shape.
+            (_, true) => {}
             (None, false) => {
                 return Err(Error::InvalidVector {
                     reason: "a live record needs a vector".into(),
@@ -471,5 +485,77 @@ mod blob {
             }
             Self::decode(&b)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> Change {
+        Change {
+            id: RecordId::new(),
+            kind: "memory".into(),
+            namespace: String::new(),
+            text: "retry with backoff".into(),
+            metadata: r#"{"topic":"http"}"#.into(),
+            embedding: None,
+            created_at: 1,
+            updated_at: 2,
+            version: 3 << 16,
+            origin: "peer-a".into(),
+            deleted: false,
+            seq: 0,
+        }
+    }
+
+    /// `check_fields` is the shard-free half of `apply_changes`' checks: a live change still
+    /// to be embedded passes, every rule that needs no shard is enforced.
+    #[test]
+    fn check_fields_needs_no_shard_and_no_vector() {
+        live().check_fields().unwrap();
+        let tomb = Change {
+            text: String::new(),
+            metadata: "{}".into(),
+            deleted: true,
+            ..live()
+        };
+        tomb.check_fields().unwrap();
+        type Edit = fn(&mut Change);
+        let cases: [(&str, Edit); 9] = [
+            ("kind", |c| c.kind = "Not A Kind".into()),
+            ("namespace", |c| c.namespace = "a\u{1}b".into()),
+            ("text", |c| c.text = "x".repeat(crate::MAX_TEXT_BYTES + 1)),
+            ("metadata", |c| c.metadata = "[1]".into()),
+            ("version 0", |c| c.version = 0),
+            ("version too big", |c| c.version = MAX_VERSION),
+            ("origin", |c| c.origin = String::new()),
+            ("tombstone with text", |c| c.deleted = true),
+            ("tombstone with vector", |c| {
+                *c = Change {
+                    text: String::new(),
+                    metadata: "{}".into(),
+                    deleted: true,
+                    embedding: Some(Embedding::new(vec![1.0, 0.0]).unwrap()),
+                    ..live()
+                }
+            }),
+        ];
+        for (what, f) in cases {
+            let mut c = live();
+            f(&mut c);
+            assert!(c.check_fields().is_err(), "{what}");
+        }
+    }
+
+    #[test]
+    fn check_content_is_the_write_paths_rules() {
+        let meta = serde_json::json!({"k": 1});
+        crate::check_content("pattern", "ns", "text", &meta).unwrap();
+        assert!(crate::check_content("Pattern", "", "t", &meta).is_err());
+        assert!(crate::check_content("memory", "a\u{7}", "t", &meta).is_err());
+        assert!(crate::check_content("memory", "", "t", &serde_json::json!([1])).is_err());
+        let big = "x".repeat(crate::MAX_TEXT_BYTES + 1);
+        assert!(crate::check_content("memory", "", &big, &meta).is_err());
     }
 }

@@ -7,7 +7,12 @@
 //! Exit status: 0 success; 1 an error (the message says what and how to fix it); 2 bad usage;
 //! 3 the requested memory does not exist.
 
-use std::io::{IsTerminal, Write};
+// The crate root is `src/bin/reasonbank.rs`; its modules live in `src/bin/reasonbank/` so that
+// cargo does not take them for binaries of their own.
+#[path = "reasonbank/backup.rs"]
+mod backup;
+
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -95,19 +100,29 @@ enum Cmd {
         /// Its id.
         id: String,
     },
-    /// Import memories from JSONL: one object per line with `text` and optional `metadata`,
-    /// `kind`, `namespace`.
+    /// Import JSONL: an `export` (rows keep their ids and stamps and are applied
+    /// last-writer-wins, so importing twice changes nothing), or one object per line with
+    /// `text` and optional `metadata`, `kind`, `namespace` (new memories). Every line is
+    /// checked before the first write.
     Import {
         /// The file (`-` for standard input).
         file: PathBuf,
-        /// Memories embedded and stored per transaction.
+        /// Lines embedded and stored per transaction.
         #[arg(long, default_value_t = 256)]
         batch: usize,
+        /// Import the valid lines and report the invalid ones (default: any invalid line
+        /// stops the import before anything is written).
+        #[arg(long)]
+        skip_invalid: bool,
     },
-    /// Export the agent's memories as JSONL (the format `import` reads, plus ids and times).
+    /// Export the agent as JSONL, everything needed to restore it with `import`: ids, kinds,
+    /// namespaces, texts, metadata, times and stamps (format: docs/FORMAT.md).
     Export {
-        /// Output file (default: standard output).
+        /// Output file (default: standard output); written whole, then renamed into place.
         file: Option<PathBuf>,
+        /// Also export tombstones (forgotten memories), so that a restore forgets them too.
+        #[arg(long)]
+        tombstones: bool,
     },
     /// Counts, sizes and model of the agent's shard (or every shard with --all).
     Stats {
@@ -504,8 +519,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Cmd::Import { file, batch } => import(&open().await?, file, *batch, cli.json).await?,
-        Cmd::Export { file } => export(&root, &cli.agent, file.as_deref())?,
+        Cmd::Import {
+            file,
+            batch,
+            skip_invalid,
+        } => {
+            // Every line is checked before the agent is opened (or created) or the model loaded.
+            let plan = backup::Plan::read(file, *batch, *skip_invalid, cli.json)?;
+            backup::import(&open().await?, plan, cli.json).await?;
+        }
+        Cmd::Export { file, tombstones } => backup::export(
+            &*open_shard(&root, &cli.agent)?,
+            &cli.agent,
+            file.as_deref(),
+            *tombstones,
+            cli.json,
+        )?,
         Cmd::Stats { all } => stats(&root, &cli.agent, *all, cli.json)?,
         Cmd::Sync(c) => sync_cmd(&root, &cli.agent, c, cli.json).await?,
         Cmd::Serve { config } => serve(&root, config, cli.json).await?,
@@ -720,92 +749,6 @@ fn read_input(file: &std::path::Path) -> anyhow::Result<String> {
     } else {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
     }
-}
-
-async fn import(
-    mem: &AgentMemory,
-    file: &std::path::Path,
-    batch: usize,
-    json_out: bool,
-) -> anyhow::Result<()> {
-    let text = read_input(file)?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    let total = lines.len();
-    let progress = std::io::stderr().is_terminal() && !json_out;
-    let mut done = 0;
-    for chunk in lines.chunks(batch.max(1)) {
-        let mut memories = Vec::with_capacity(chunk.len());
-        for (n, line) in chunk {
-            let v: Value =
-                serde_json::from_str(line).with_context(|| format!("line {}: not JSON", n + 1))?;
-            let text = v
-                .get("text")
-                .and_then(Value::as_str)
-                .with_context(|| format!("line {}: no string field \"text\"", n + 1))?;
-            let mut m =
-                Memory::new(text).metadata(v.get("metadata").cloned().unwrap_or_else(|| json!({})));
-            if let Some(k) = v.get("kind").and_then(Value::as_str) {
-                m = m.kind(k);
-            }
-            if let Some(ns) = v.get("namespace").and_then(Value::as_str) {
-                m = m.namespace(ns);
-            }
-            memories.push(m);
-        }
-        let first = chunk[0].0 + 1;
-        mem.remember_batch(memories).await.with_context(|| {
-            format!("importing lines {first}..; {done} memories before them were imported")
-        })?;
-        done += chunk.len();
-        if progress {
-            let pct = done * 100 / total.max(1);
-            let bar = "#".repeat(pct / 4);
-            eprint!("\r[{bar:<25}] {done}/{total} ({pct}%)");
-            let _ = std::io::stderr().flush();
-        }
-    }
-    if progress {
-        eprintln!();
-    }
-    if json_out {
-        println!("{}", json!({ "imported": done }));
-    } else {
-        println!("imported {done} memories into agent {}", mem.agent());
-    }
-    Ok(())
-}
-
-fn export(
-    root: &std::path::Path,
-    agent: &str,
-    file: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let shard = open_shard(root, agent)?;
-    let mut out: Box<dyn Write> = match file {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    let mut after = None;
-    loop {
-        let page = shard.scan(None, 1000, after)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for r in &page {
-            let line = json!({
-                "id": r.id, "kind": r.kind, "namespace": r.namespace, "text": r.text,
-                "metadata": r.metadata, "created_at": r.created_at, "updated_at": r.updated_at,
-            });
-            writeln!(out, "{line}")?;
-        }
-    }
-    out.flush()?;
-    Ok(())
 }
 
 fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyhow::Result<()> {

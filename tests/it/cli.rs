@@ -80,11 +80,11 @@ fn remember_recall_get_forget_import_export_stats() {
         "Retry flaky HTTP calls with exponential backoff."
     );
 
-    // Export, import into another agent, same texts.
+    // Export, import into another agent, same texts (the export's header, then two rows).
     let export = dir.path().join("out.jsonl");
     ok(&rb(root, &["export", export.to_str().unwrap()]));
     let lines = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(lines.lines().count(), 2);
+    assert_eq!(lines.lines().count(), 3);
     let out = ok(&rb(
         root,
         &[

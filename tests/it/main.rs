@@ -2,6 +2,7 @@
 //! the real `reasonbank` binary.
 
 mod agent;
+mod backup;
 mod cli;
 mod end_to_end;
 mod sync;
