@@ -18,11 +18,13 @@
 //! sha256-checked on first use like the CLI's `reasonbank models fetch`); if it cannot be had,
 //! the server says why on stderr and exits with status 1 before speaking the protocol.
 //!
-//! Standard output carries only the protocol; diagnostics go to standard error. When the client
+//! Standard output carries only the protocol; diagnostics go to standard error. Every request
+//! is answered, a line that is not one with a JSON-RPC error ([`wire`]). When the client
 //! closes stdin (or goes away mid-call) the server exits with status 0.
 
 mod params;
 mod server;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,7 +121,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         embedder.model_id(),
         embedder.dimensions()
     );
-    let service = match server.serve(rmcp::transport::stdio()).await {
+    let service = match server
+        .serve(wire::LineTransport::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        ))
+        .await
+    {
         Ok(s) => s,
         // The client went away before finishing the handshake: nothing to serve.
         Err(ServerInitializeError::ConnectionClosed(why)) => {
