@@ -63,7 +63,7 @@ pub enum Line {
     /// A JSON-RPC error reply to write back instead.
     Reply(Value),
     /// Nothing to do: blank, or an unreadable notification or response (never answered);
-    /// the reason goes to stderr when there is one.
+    /// the reason is logged as a warning when there is one.
     Skip(Option<String>),
 }
 
@@ -196,7 +196,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
                 ),
             )),
             Err(e) => {
-                eprintln!("reasonbank-mcp: reading stdin failed: {e}");
+                tracing::error!("reading the input failed, ending the session: {e}");
                 return;
             }
         };
@@ -207,6 +207,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
                 }
             }
             Line::Reply(v) => {
+                tracing::debug!(reply = %v, "answered a line that is not a message");
                 let mut line = v.to_string().into_bytes();
                 line.push(b'\n');
                 if out
@@ -219,7 +220,7 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
                     return;
                 }
             }
-            Line::Skip(Some(why)) => eprintln!("reasonbank-mcp: ignored a line: {why}"),
+            Line::Skip(Some(why)) => tracing::warn!("ignored a line: {why}"),
             Line::Skip(None) => {}
         }
     }
