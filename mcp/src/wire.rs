@@ -51,9 +51,10 @@ const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const INVALID_PARAMS: i64 = -32602;
 
-/// serde_json's recursion limit (not configurable without its `unbounded_depth` feature, which
-/// would let a hostile line overflow the stack).
-const MAX_DEPTH: usize = 128;
+/// The deepest nesting of arrays and objects serde_json reads: its recursion limit of 128 counts
+/// one more (the limit is not configurable without its `unbounded_depth` feature, which would
+/// let a hostile line overflow the stack).
+const MAX_DEPTH: usize = 127;
 
 /// What one input line is.
 #[derive(Debug)]
@@ -337,12 +338,20 @@ fn parse_failure(line: &[u8], e: &serde_json::Error) -> Value {
     // failures of well-formed-looking JSON worth telling apart.
     let msg = e.to_string();
     if msg.starts_with("recursion limit exceeded") {
+        let at = too_deep(line, MAX_DEPTH).map_or_else(String::new, |at| {
+            let mut path = path_to(line, at);
+            if path.len() > 4 {
+                path.truncate(4);
+                path.push("…".into());
+            }
+            format!(" at {}", path.join("."))
+        });
         return error_reply(
             id,
             INVALID_REQUEST,
             format!(
-                "Invalid Request: JSON nested more than {MAX_DEPTH} levels deep ({msg}); \
-                 flatten the arguments (e.g. metadata)"
+                "Invalid Request: JSON nested more than {MAX_DEPTH} levels deep{at} ({msg}); \
+                 flatten it"
             ),
         );
     }
@@ -351,13 +360,98 @@ fn parse_failure(line: &[u8], e: &serde_json::Error) -> Value {
             id,
             PARSE_ERROR,
             format!(
-                "Parse error: the escape {} at byte {at} is an unpaired UTF-16 surrogate, which \
-                 is not Unicode text; send the character itself or a valid pair",
-                line[at..at + 6].escape_ascii()
+                "Parse error: {} holds the escape {}, an unpaired UTF-16 surrogate, which is not \
+                 Unicode text; send the character itself or a valid surrogate pair",
+                path_to(line, at).join("."),
+                String::from_utf8_lossy(&line[at..at + 6])
             ),
         );
     }
     error_reply(id, PARSE_ERROR, format!("Parse error: {msg}"))
+}
+
+/// Where the first array or object nested deeper than `limit` opens, if any (strings skipped).
+fn too_deep(s: &[u8], limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'"' => {
+                i = string_end(s, i)?;
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The path (`["params", "arguments", "text"]`, array elements as `[i]`) of the value that
+/// holds byte `at`, read leniently: keys as written, escapes undone where they decode.
+fn path_to(s: &[u8], at: usize) -> Vec<String> {
+    enum Frame {
+        Object { key: Option<String>, in_key: bool },
+        Array(usize),
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < at.min(s.len()) {
+        match s[i] {
+            b'"' => {
+                let Some(end) = string_end(s, i) else { break };
+                if end > at {
+                    break;
+                }
+                if let Some(Frame::Object { key, in_key: true }) = stack.last_mut() {
+                    let raw = &s[i..end];
+                    *key = Some(serde_json::from_slice::<String>(raw).unwrap_or_else(|_| {
+                        String::from_utf8_lossy(&raw[1..raw.len() - 1]).into()
+                    }));
+                }
+                i = end;
+                continue;
+            }
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                in_key: true,
+            }),
+            b'[' => stack.push(Frame::Array(0)),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b':' => {
+                if let Some(Frame::Object { in_key, .. }) = stack.last_mut() {
+                    *in_key = false;
+                }
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, in_key }) => {
+                    *key = None;
+                    *in_key = true;
+                }
+                Some(Frame::Array(n)) => *n += 1,
+                None => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    stack
+        .into_iter()
+        .filter_map(|f| match f {
+            Frame::Object { key, in_key: false } => key,
+            Frame::Object { .. } => None,
+            Frame::Array(n) => Some(format!("[{n}]")),
+        })
+        .collect()
 }
 
 /// Where the first `\uXXXX` escape of an unpaired UTF-16 surrogate starts, if any.
@@ -505,6 +599,24 @@ mod tests {
         assert_eq!(lone_surrogate(br#""a\ud800""#), Some(2));
         assert_eq!(lone_surrogate(br#""\udc00\ud800""#), Some(1));
         assert_eq!(lone_surrogate(br#""\ud800\u0041""#), Some(1));
+        let line = br#"{"id":1,"params":{"a\u0062":[0,{"k":"x"},"\ud800"],"t":"\ud800"}}"#;
+        let at = |needle: &str, nth: usize| {
+            line.windows(needle.len())
+                .enumerate()
+                .filter(|(_, w)| *w == needle.as_bytes())
+                .nth(nth)
+                .unwrap()
+                .0
+        };
+        assert_eq!(path_to(line, at("\\ud800", 0)), ["params", "ab", "[2]"]);
+        assert_eq!(path_to(line, at("\\ud800", 1)), ["params", "t"]);
+        assert_eq!(path_to(line, at("x", 0)), ["params", "ab", "[1]", "k"]);
+        let deep = format!(r#"{{"p":{{"m":{}}}}}"#, nested(200));
+        let d = too_deep(deep.as_bytes(), MAX_DEPTH).unwrap();
+        assert_eq!(path_to(deep.as_bytes(), d).len(), MAX_DEPTH);
+        assert!(serde_json::from_str::<Value>(&nested(MAX_DEPTH)).is_ok());
+        assert!(serde_json::from_str::<Value>(&nested(MAX_DEPTH + 1)).is_err());
+        assert_eq!(path_to(deep.as_bytes(), d)[..3], ["p", "m", "a"]);
         let deep = format!(r#"{{"id":5,"params":{}}}"#, nested(500));
         assert_eq!(scan_id(deep.as_bytes()), json!(5));
     }
@@ -534,7 +646,7 @@ mod tests {
             r["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("surrogate"),
+                .contains("params.arguments.text holds the escape \\ud800,"),
             "{r}"
         );
 
@@ -548,7 +660,10 @@ mod tests {
             (json!(2), json!(INVALID_REQUEST))
         );
         assert!(
-            r["error"]["message"].as_str().unwrap().contains("nested"),
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("more than 127 levels deep at params.arguments.metadata.a.…"),
             "{r}"
         );
     }

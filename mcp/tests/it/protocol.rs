@@ -130,7 +130,23 @@ fn issue_15_metadata_nested_125_levels_is_answered() {
     s.send_raw(line.as_bytes());
     let (code, msg) = s.error(&json!(2));
     assert_eq!(code, -32600, "{msg}");
-    assert!(msg.contains("nested more than 128 levels"), "{msg}");
+    assert!(
+        msg.contains("nested more than 127 levels deep at params.arguments.metadata.a"),
+        "{msg}"
+    );
+    // Within the limit, metadata nested 120 levels is stored and read back.
+    let deep: Value = serde_json::from_str(&nested(120)).expect("nested JSON");
+    let r = s.call(
+        3,
+        "memory_remember",
+        json!({"text": "deep", "metadata": deep}),
+    );
+    assert_eq!(r["isError"], false, "{r}");
+    let r = s.call(4, "memory_recall", json!({"query": "deep"}));
+    assert_eq!(
+        r["structuredContent"]["results"][0]["metadata"], deep,
+        "{r}"
+    );
     s.finish();
 }
 
@@ -143,7 +159,7 @@ fn issue_15_lone_surrogate_is_a_parse_error_with_the_id() {
     let (code, msg) = s.error(&json!(3));
     assert_eq!(code, -32700, "{msg}");
     assert!(
-        msg.contains("\\ud800") && msg.contains("surrogate"),
+        msg.contains("params.arguments.text holds the escape \\ud800") && msg.contains("surrogate"),
         "{msg}"
     );
     s.finish();
@@ -260,5 +276,19 @@ fn issue_15_reads_of_an_unknown_agent_are_refused_and_create_nothing() {
         json!({"query": "hello", "agent": "newbie"}),
     );
     assert_eq!(r["isError"], false, "{r}");
+    s.finish();
+}
+
+#[test]
+fn issue_15_a_line_over_16_mib_is_answered() {
+    let mut s = Session::start();
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","id":"big","method":"tools/call","params":{{"name":"memory_remember","arguments":{{"text":"{}"}}}}}}"#,
+        "x".repeat(17 << 20)
+    );
+    s.send_raw(line.as_bytes());
+    let (code, msg) = s.error(&json!("big"));
+    assert_eq!(code, -32600, "{msg}");
+    assert!(msg.contains("longer than 16 MiB"), "{msg}");
     s.finish();
 }
