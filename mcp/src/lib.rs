@@ -20,13 +20,13 @@
 //!
 //! Standard output carries only the protocol; diagnostics go to standard error: errors that end
 //! the process always, logs (`tracing`, rmcp's too) as `RUST_LOG` says (targets and levels,
-//! e.g. `info` or `warn,rmcp=debug`; default: warnings). Every request
-//! is answered, a line that is not one with a JSON-RPC error ([`wire`]). When the client
-//! closes stdin (or goes away mid-call) the server exits with status 0.
+//! e.g. `info` or `warn,rmcp=debug`; default: warnings). Every request is answered: a line
+//! that is not JSON, not UTF-8 or not a request gets a JSON-RPC error with its id. When the
+//! client closes stdin (or goes away mid-call) the server exits with status 0.
 
 mod params;
 mod server;
-pub mod wire;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 //! rmcp's own stdio transport drops a line it cannot parse without a word, so a client that
 //! sent one waits forever: a line that is not JSON, invalid UTF-8, a string with an unpaired
 //! surrogate escape (`"\ud800"`, which no Rust `String` can hold), JSON nested deeper than
-//! serde_json's recursion limit (128). It also answers `tools/call` without a `name` with
-//! -32601 (method not found), since such a request falls through to its catch-all custom
+//! serde_json's recursion limit (127 levels). It also answers `tools/call` without a `name`
+//! with -32601 (method not found), since such a request falls through to its catch-all custom
 //! request. Here [`classify`] turns each line into a message for rmcp, a JSON-RPC error reply,
 //! or nothing (an unreadable notification or response, which JSON-RPC never answers):
 //!
