@@ -34,6 +34,7 @@ use rmcp::model::{
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
@@ -302,17 +303,18 @@ pub fn classify(line: &[u8]) -> Line {
     let has_method = obj.get("method").is_some_and(Value::is_string);
     let has_id = obj.contains_key("id");
     let is_response = !has_method && (obj.contains_key("result") || obj.contains_key("error"));
-    let bad_params = obj
-        .get("method")
-        .and_then(Value::as_str)
-        .and_then(|m| Some((m, params_error(m, obj.get("params"))?)))
-        .map(|(m, why)| format!("Invalid params for {m}: {why}"));
-    match serde_json::from_value::<RxJsonRpcMessage<RoleServer>>(value) {
+    // Only a request rmcp cannot read as its method's type is checked again, for the reason.
+    let bad_params = || {
+        let m = obj.get("method")?.as_str()?;
+        let why = params_error(m, obj.get("params"))?;
+        Some(format!("Invalid params for {m}: {why}"))
+    };
+    match RxJsonRpcMessage::<RoleServer>::deserialize(&value) {
         Ok(JsonRpcMessage::Request(r)) => {
             // rmcp reads a known method whose params do not fit as its catch-all custom
             // request, and then answers "method not found".
             if let ClientRequest::CustomRequest(_) = &r.request
-                && let Some(why) = bad_params
+                && let Some(why) = bad_params()
             {
                 return Line::Reply(error_reply(id, INVALID_PARAMS, why));
             }
@@ -324,7 +326,7 @@ pub fn classify(line: &[u8]) -> Line {
         Err(e) if has_method && !has_id => {
             Line::Skip(Some(format!("an unreadable notification: {e}")))
         }
-        Err(e) => Line::Reply(match bad_params {
+        Err(e) => Line::Reply(match bad_params() {
             Some(why) => error_reply(id, INVALID_PARAMS, why),
             None => error_reply(id, INVALID_REQUEST, format!("Invalid Request: {e}")),
         }),

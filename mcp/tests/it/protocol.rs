@@ -244,6 +244,10 @@ fn issue_15_reads_of_an_unknown_agent_are_refused_and_create_nothing() {
         ),
         ("vector_shard_stats", json!({"shard": "nobody"})),
         (
+            "vector_search",
+            json!({"shard": "nobody", "vector": [1.0, 0.0]}),
+        ),
+        (
             "memory_recall",
             json!({"query": "deploys", "shards": ["nobody"]}),
         ),
