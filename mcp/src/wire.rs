@@ -210,8 +210,12 @@ async fn read_loop<R: AsyncBufRead + Unpin>(
             }
             Line::Reply(v) => {
                 tracing::debug!(reply = %v, "answered a line that is not a message");
-                let mut line = v.to_string().into_bytes();
-                line.push(b'\n');
+                // In the order rmcp writes its own (a `Value` would sort the keys).
+                let line = format!(
+                    "{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{}}}\n",
+                    v["id"], v["error"]
+                )
+                .into_bytes();
                 if out
                     .send(Outgoing {
                         line,
