@@ -18,11 +18,15 @@
 //! sha256-checked on first use like the CLI's `reasonbank models fetch`); if it cannot be had,
 //! the server says why on stderr and exits with status 1 before speaking the protocol.
 //!
-//! Standard output carries only the protocol; diagnostics go to standard error. When the client
-//! closes stdin (or goes away mid-call) the server exits with status 0.
+//! Standard output carries only the protocol; diagnostics go to standard error: errors that end
+//! the process always, logs (`tracing`, rmcp's too) as `RUST_LOG` says (targets and levels,
+//! e.g. `info` or `warn,rmcp=debug`; default: warnings). Every request is answered: a line
+//! that is not JSON, not UTF-8 or not a request gets a JSON-RPC error with its id. When the
+//! client closes stdin (or goes away mid-call) the server exits with status 0.
 
 mod params;
 mod server;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,6 +74,7 @@ where
             return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
+    init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,6 +98,30 @@ where
     code
 }
 
+/// Sends `tracing` events (this crate's and rmcp's) to stderr, filtered by `RUST_LOG`: targets
+/// and levels such as `debug` or `warn,rmcp=debug,reasonbank_mcp=info`; default warnings. A
+/// host process that installed its own subscriber first keeps it.
+fn init_logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let warnings = || Targets::new().with_default(LevelFilter::WARN);
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(s) if !s.trim().is_empty() => s.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!(
+                "reasonbank-mcp: RUST_LOG={s:?} is not a list of [target=]level directives \
+                 ({e}); logging warnings"
+            );
+            warnings()
+        }),
+        _ => warnings(),
+    };
+    // Stdout carries the protocol: logs go to stderr only.
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .try_init();
+}
+
 /// Serves one MCP session on this process's stdin/stdout on the current tokio runtime, until
 /// the client closes it.
 ///
@@ -111,24 +140,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await?
     .context("loading the embedding model")?;
     let server = server::Server::open(root.clone(), agent.clone(), Arc::clone(&embedder)).await?;
-    eprintln!(
-        "reasonbank-mcp {}: agent {:?} in {}, model {} ({}-d); serving MCP on stdio",
-        env!("CARGO_PKG_VERSION"),
-        agent.as_str(),
-        root.display(),
-        embedder.model_id(),
-        embedder.dimensions()
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        agent = agent.as_str(),
+        root = %root.display(),
+        model = embedder.model_id(),
+        dimensions = embedder.dimensions(),
+        "serving MCP on stdio"
     );
-    let service = match server.serve(rmcp::transport::stdio()).await {
+    let service = match server
+        .serve(wire::LineTransport::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        ))
+        .await
+    {
         Ok(s) => s,
         // The client went away before finishing the handshake: nothing to serve.
         Err(ServerInitializeError::ConnectionClosed(why)) => {
-            eprintln!("reasonbank-mcp: client closed the connection during initialization ({why})");
+            tracing::info!("client closed the connection during initialization ({why})");
             return Ok(());
         }
         Err(e) => return Err(e).context("MCP initialization"),
     };
     let reason = service.waiting().await?;
-    eprintln!("reasonbank-mcp: session ended ({reason:?}); exiting");
+    tracing::info!("session ended ({reason:?}); exiting");
     Ok(())
 }

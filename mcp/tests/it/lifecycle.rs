@@ -1,5 +1,5 @@
 //! Process lifecycle with raw JSON-RPC over pipes: a client that goes away mid-call, stdout
-//! that carries only the protocol, startup errors on stderr.
+//! that carries only the protocol, startup errors and `RUST_LOG` logs on stderr.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -198,5 +198,83 @@ fn missing_runtime_is_a_startup_error_on_stderr() {
             && stderr.contains("no-such-libonnxruntime.so")
             && stderr.contains("reasonbank models fetch"),
         "{stderr}"
+    );
+}
+
+/// Runs one session on `input` with `RUST_LOG` set to `rust_log` (or unset), returning stdout
+/// and stderr once the server exits (within a deadline).
+fn session_with_log(rust_log: Option<&str>, input: &str) -> (String, String) {
+    let root = tempfile::tempdir().expect("temp root");
+    let mut cmd = Command::new(support::binary());
+    cmd.arg("--root")
+        .arg(root.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(l) = rust_log {
+        cmd.env("RUST_LOG", l);
+    }
+    let mut child = cmd.spawn().expect("start the server");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(input.as_bytes()).expect("send the session");
+    drop(stdin);
+    let mut so = child.stdout.take().expect("piped stdout");
+    let mut se = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut so, &mut s).map(|_| s)
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut se, &mut s).map(|_| s)
+    });
+    let status = support::wait_with_deadline(&mut child, Duration::from_secs(60));
+    let (out, err) = (
+        out.join().expect("stdout reader").expect("read stdout"),
+        err.join().expect("stderr reader").expect("read stderr"),
+    );
+    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    for l in out.lines() {
+        let v: Value = serde_json::from_str(l)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON-RPC ({e}): {l}"));
+        assert_eq!(v["jsonrpc"], "2.0", "{l}");
+    }
+    (out, err)
+}
+
+#[test]
+fn issue_15_logs_follow_rust_log_on_stderr_only() {
+    let mut input = session_lines(1);
+    // An unreadable response: never answered, so it is logged as a warning.
+    input.push_str("{\"jsonrpc\":\"2.0\",\"id\":99,\"result\":5,\"error\":5}\n");
+
+    let (out, err) = session_with_log(None, &input);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        err.contains("WARN") && err.contains("ignored a line"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("serving MCP"),
+        "info is off by default: {err}"
+    );
+
+    let (out, err) = session_with_log(Some("debug"), &input);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        err.contains("INFO") && err.contains("serving MCP on stdio"),
+        "{err}"
+    );
+    assert!(err.contains("DEBUG"), "{err}");
+
+    let (_, err) = session_with_log(Some("error"), &input);
+    assert!(!err.contains("ignored a line"), "{err}");
+
+    let (out, err) = session_with_log(Some("=^bogus"), &input);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        err.contains("RUST_LOG") && err.contains("ignored a line"),
+        "{err}"
     );
 }
