@@ -39,14 +39,16 @@
 
 mod agent;
 pub mod error;
+mod memories;
 mod peer;
 mod reembed;
 
 pub use agent::{
-    AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, Memories, Memory, RecallMode, RecallOptions,
-    Recalled, Why,
+    AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, Memory, RecallMode, RecallOptions, Recalled,
+    Why,
 };
 pub use error::{Error, Result};
+pub use memories::Memories;
 pub use peer::{
     Grant, Identity, PeerGrant, ShardSync, SyncDirection, SyncRequest, default_root, sync_store,
 };
