@@ -205,6 +205,25 @@ impl ProvisionOptions {
         Self::default()
     }
 
+    /// Options from optional parts, as front ends take them: each `None` keeps its default.
+    pub fn from_parts(
+        cache_dir: Option<PathBuf>,
+        ort_library: Option<PathBuf>,
+        model: Option<PathBuf>,
+        tokenizer_dir: Option<PathBuf>,
+        allow_fetch: Option<bool>,
+    ) -> Self {
+        let mut p = Self::new();
+        p.cache_dir = cache_dir;
+        p.ort_library = ort_library;
+        p.model = model;
+        p.tokenizer_dir = tokenizer_dir;
+        if let Some(a) = allow_fetch {
+            p.allow_fetch(a);
+        }
+        p
+    }
+
     /// The cache directory. Defaults to [`default_cache_dir`]: `$REASONBANK_HOME/models`, else
     /// `$XDG_CACHE_HOME/reasonbank`, else `~/.cache/reasonbank`.
     pub fn cache_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {

@@ -5,25 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::cli::{ok, rb};
+
 use serde_json::{Value, json};
-
-fn rb(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reasonbank"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run reasonbank")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 fn json_of(out: &Output) -> Value {
     serde_json::from_str(ok(out).trim()).unwrap()

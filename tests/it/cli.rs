@@ -4,7 +4,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn rb(root: &std::path::Path, args: &[&str]) -> Output {
+/// Runs the binary with `--root root` and `args`.
+pub(crate) fn rb(root: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_reasonbank"))
         .arg("--root")
         .arg(root)
@@ -13,7 +14,8 @@ fn rb(root: &std::path::Path, args: &[&str]) -> Output {
         .expect("run reasonbank")
 }
 
-fn ok(out: &Output) -> String {
+/// The stdout of a run that must have succeeded (else its stderr fails the test).
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "{}",

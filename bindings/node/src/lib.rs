@@ -64,23 +64,13 @@ fn provision_options(
     tokenizer_dir: Option<&str>,
     allow_fetch: Option<bool>,
 ) -> ProvisionOptions {
-    let mut p = ProvisionOptions::new();
-    if let Some(d) = cache_dir {
-        p.cache_dir(d);
-    }
-    if let Some(l) = ort_library {
-        p.ort_library(l);
-    }
-    if let Some(m) = model {
-        p.model(m);
-    }
-    if let Some(t) = tokenizer_dir {
-        p.tokenizer_dir(t);
-    }
-    if let Some(a) = allow_fetch {
-        p.allow_fetch(a);
-    }
-    p
+    ProvisionOptions::from_parts(
+        cache_dir.map(PathBuf::from),
+        ort_library.map(PathBuf::from),
+        model.map(PathBuf::from),
+        tokenizer_dir.map(PathBuf::from),
+        allow_fetch,
+    )
 }
 
 /// Sets (or with `null` clears) the ONNX Runtime library used when neither

@@ -139,6 +139,8 @@ fn seconds(what: &str, s: f64) -> Result<Duration, Failure> {
     })
 }
 
+/// Unset, the runtime is `ORT_DYLIB_PATH`'s, else the package's (the `onnxruntime` wheel's,
+/// set by `set_default_ort_library`), else the cache's: the order of `provision::resolve`.
 fn provision_options(
     cache_dir: Option<String>,
     ort_library: Option<String>,
@@ -146,25 +148,13 @@ fn provision_options(
     tokenizer_dir: Option<String>,
     allow_fetch: Option<bool>,
 ) -> ProvisionOptions {
-    let mut p = ProvisionOptions::new();
-    if let Some(d) = cache_dir {
-        p.cache_dir(d);
-    }
-    // Unset, the runtime is `ORT_DYLIB_PATH`'s, else the package's (the `onnxruntime`
-    // wheel's, set by `set_default_ort_library`), else the cache's: `provision::resolve`.
-    if let Some(l) = ort_library {
-        p.ort_library(l);
-    }
-    if let Some(m) = model {
-        p.model(m);
-    }
-    if let Some(t) = tokenizer_dir {
-        p.tokenizer_dir(t);
-    }
-    if let Some(a) = allow_fetch {
-        p.allow_fetch(a);
-    }
-    p
+    ProvisionOptions::from_parts(
+        cache_dir.map(PathBuf::from),
+        ort_library.map(PathBuf::from),
+        model.map(PathBuf::from),
+        tokenizer_dir.map(PathBuf::from),
+        allow_fetch,
+    )
 }
 
 /// Sets (or with `None` clears) the ONNX Runtime library used when neither `ort_library` nor
