@@ -34,6 +34,7 @@ pub struct AgentMemoryBuilder {
     recency_half_life: Duration,
     judge: Option<Arc<dyn Judge>>,
     distiller: Option<Arc<dyn Distiller>>,
+    load_model_on_first_use: bool,
 }
 
 /// What to remember: text plus optional metadata, kind and namespace.
@@ -253,6 +254,7 @@ impl AgentMemoryBuilder {
             recency_half_life: DEFAULT_RECENCY_HALF_LIFE,
             judge: None,
             distiller: None,
+            load_model_on_first_use: false,
         }
     }
     /// How [`AgentMemory::learn`] judges a trajectory. Defaults to the trajectory's own
@@ -298,6 +300,16 @@ impl AgentMemoryBuilder {
         self
     }
 
+    /// Load the default embedder the first time a text must be embedded, not in `build`:
+    /// calls that never embed (feedback, consolidation, reads by id, stats) then cost no model
+    /// load. A missing model is then reported by the first call that needs it (the same
+    /// error). Defaults to false (`build` loads it and fails early). No effect with
+    /// [`embedder`](Self::embedder).
+    pub fn load_model_on_first_use(&mut self, yes: bool) -> &mut Self {
+        self.load_model_on_first_use = yes;
+        self
+    }
+
     /// Opens the store and the agent's shard, loading the default embedder if none was set.
     ///
     /// # Errors
@@ -317,6 +329,9 @@ impl AgentMemoryBuilder {
     pub async fn build_memories(&self) -> Result<Memories> {
         let embedder = match &self.embedder {
             Some(e) => Arc::clone(e),
+            None if self.load_model_on_first_use => Arc::new(
+                crate::embedders::LazyDefaultEmbedder::new(self.provision.clone()),
+            ),
             None => {
                 let p = self.provision.clone();
                 tokio::task::spawn_blocking(move || crate::embedders::default_embedder(&p))

@@ -68,6 +68,8 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "onnx")]
+mod lazy;
+#[cfg(feature = "onnx")]
 mod onnx;
 #[cfg(feature = "openai")]
 mod openai;
@@ -77,6 +79,8 @@ pub mod provision;
 pub use cache::{CachedEmbedder, CachedEmbedderBuilder, DEFAULT_CACHE_CAPACITY};
 pub use embedder::{EmbedKind, Embedder, Prefixes, check_texts, finish_vectors, normalize};
 pub use error::{BoxError, Error, FIX_COMMAND, Result};
+#[cfg(feature = "onnx")]
+pub use lazy::LazyDefaultEmbedder;
 #[cfg(feature = "onnx")]
 pub use onnx::{
     DEFAULT_DIMENSIONS, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_LENGTH, DEFAULT_MODEL_ID,

@@ -299,6 +299,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let open = || async {
         AgentMemory::builder(&root)
             .agent(cli.agent.clone())
+            // Commands that do not embed (feedback, consolidate) never load the model.
+            .load_model_on_first_use(true)
             .build()
             .await
             .with_context(|| format!("opening agent {:?} in {}", cli.agent, root.display()))

@@ -497,3 +497,42 @@ fn stats_all_reports_unreadable_shards_inline() {
     assert_eq!(rows[2]["records"], 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 3 shards could not be read"));
 }
+
+/// Issue #15: commands that embed no text do not load the model. With the ONNX Runtime made
+/// unloadable, `feedback`, `consolidate`, `get` and `stats` still work; `recall`, which embeds,
+/// fails with the runtime named.
+#[test]
+fn commands_that_do_not_embed_never_load_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let traj = root.join("t.json");
+    std::fs::write(
+        &traj,
+        r#"{"task": "rotate the logs", "steps": [{"action": "run logrotate", "observation": "rotated"}],
+            "outcome": "success"}"#,
+    )
+    .unwrap();
+    let report: Value =
+        serde_json::from_str(&ok(&rb(root, &["--json", "learn", traj.to_str().unwrap()]))).unwrap();
+    let item = report["items"][0]["id"].as_str().unwrap().to_owned();
+    let no_runtime = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .env("ORT_DYLIB_PATH", root.join("no-such-libonnxruntime.so"))
+            .output()
+            .unwrap()
+    };
+    ok(&no_runtime(&["feedback", &item, "success"]));
+    ok(&no_runtime(&["consolidate", "--dry-run"]));
+    ok(&no_runtime(&["get", &item]));
+    ok(&no_runtime(&["stats"]));
+    let out = no_runtime(&["recall", "logs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-libonnxruntime.so"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
