@@ -9,6 +9,15 @@
 
 // The crate root is `src/bin/reasonbank.rs`; its modules live in `src/bin/reasonbank/` so that
 // cargo does not take them for binaries of their own.
+/// `println!` that returns a [`StdoutError`] instead of panicking when standard output is
+/// closed (`reasonbank recall q | head -1`) or full (`> /dev/full`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::StdoutError)?
+    }};
+}
+
 #[path = "reasonbank/backup.rs"]
 mod backup;
 
@@ -263,6 +272,21 @@ impl std::fmt::Display for NotFound {
 }
 impl std::error::Error for NotFound {}
 
+/// Writing to standard output failed (closed pipe, full disk). Every command prints only after
+/// its changes are committed, so what failed is the report, never the work.
+#[derive(Debug)]
+struct StdoutError(std::io::Error);
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing to standard output failed: {}", self.0)
+    }
+}
+impl std::error::Error for StdoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -275,9 +299,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let writes = matches!(
+        cli.cmd,
+        Cmd::Remember { .. }
+            | Cmd::Forget { .. }
+            | Cmd::Learn { .. }
+            | Cmd::Feedback { .. }
+            | Cmd::Consolidate { .. }
+            | Cmd::Import { .. }
+    );
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(StdoutError(io)) = e.downcast_ref::<StdoutError>() {
+                // The reader went away (`| head`): what it wanted was printed; stop quietly.
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+                if writes {
+                    eprintln!("the command's changes were committed; only its output was lost");
+                }
+            }
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
@@ -321,9 +363,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let id = open().await?.remember_batch(vec![m]).await?[0];
             if cli.json {
-                println!("{}", json!({ "id": id }));
+                out!("{}", json!({ "id": id }));
             } else {
-                println!("{id}");
+                out!("{id}");
             }
         }
         Cmd::Recall {
@@ -355,9 +397,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             o.shards(extra);
             let hits = open().await?.recall(query, &o).await?;
             if cli.json {
-                println!("{}", serde_json::to_string(&hits)?);
+                out!("{}", serde_json::to_string(&hits)?);
             } else if hits.is_empty() {
-                println!("no memories match");
+                out!("no memories match");
             } else {
                 for h in hits {
                     let mut why = Vec::new();
@@ -367,11 +409,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if let Some(b) = h.why.bm25 {
                         why.push(format!("bm25 {b:.2}"));
                     }
-                    println!(
+                    out!(
                         "{:.4}  {}  [{}/{}] {}",
-                        h.score, h.id, h.shard, h.kind, h.text
+                        h.score,
+                        h.id,
+                        h.shard,
+                        h.kind,
+                        h.text
                     );
-                    println!("        {}", why.join(", "));
+                    out!("        {}", why.join(", "));
                 }
             }
         }
@@ -386,13 +432,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if let Some(o) = v.as_object_mut() {
                     o.remove("embedding");
                 }
-                println!("{v}");
+                out!("{v}");
             } else {
-                println!("id        {}", r.id);
-                println!("kind      {}", r.kind);
-                println!("namespace {}", r.namespace);
-                println!("metadata  {}", Value::Object(r.metadata));
-                println!("text      {}", r.text);
+                out!("id        {}", r.id);
+                out!("kind      {}", r.kind);
+                out!("namespace {}", r.namespace);
+                out!("metadata  {}", Value::Object(r.metadata));
+                out!("text      {}", r.text);
             }
         }
         Cmd::Forget { id } => {
@@ -403,9 +449,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             if cli.json {
-                println!("{}", json!({ "forgotten": id }));
+                out!("{}", json!({ "forgotten": id }));
             } else {
-                println!("forgot {id}");
+                out!("forgot {id}");
             }
         }
         Cmd::Learn { file, contrastive } => {
@@ -425,13 +471,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 mem.learn(&t).await?
             };
             if cli.json {
-                println!("{}", serde_json::to_string(&report)?);
+                out!("{}", serde_json::to_string(&report)?);
             } else {
                 for v in &report.verdicts {
-                    println!("verdict: {}", serde_json::to_string(v)?);
+                    out!("verdict: {}", serde_json::to_string(v)?);
                 }
                 for i in &report.items {
-                    println!("learned {} {:?}: {}", i.id, i.kind, i.title);
+                    out!("learned {} {:?}: {}", i.id, i.kind, i.title);
                 }
             }
         }
@@ -451,11 +497,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let item = open().await?.feedback(id, fb).await?;
             if cli.json {
-                println!("{}", serde_json::to_string(&item)?);
+                out!("{}", serde_json::to_string(&item)?);
             } else {
-                println!(
+                out!(
                     "{} confidence {:.3} ({} successes, {} failures)",
-                    item.id, item.confidence, item.successes, item.failures
+                    item.id,
+                    item.confidence,
+                    item.successes,
+                    item.failures
                 );
             }
         }
@@ -464,9 +513,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             o.dry_run(*dry_run);
             let r = open().await?.consolidate(&o).await?;
             if cli.json {
-                println!("{}", serde_json::to_string(&r)?);
+                out!("{}", serde_json::to_string(&r)?);
             } else {
-                println!(
+                out!(
                     "{}examined {}, merged {}, contradictions {}, decayed {}, pruned {}, rows written {}",
                     if r.dry_run { "dry run: " } else { "" },
                     r.examined,
@@ -484,14 +533,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .find_similar_patterns(task, *threshold, *k)
                 .await?;
             if cli.json {
-                println!("{}", serde_json::to_string(&items)?);
+                out!("{}", serde_json::to_string(&items)?);
             } else if items.is_empty() {
-                println!("no patterns match");
+                out!("no patterns match");
             } else {
                 for s in items {
-                    println!(
+                    out!(
                         "{:.3}  {}  [{:?}] {} (similarity {:.3}, reliability {:.2})",
-                        s.score, s.item.id, s.item.kind, s.item.title, s.similarity, s.reliability
+                        s.score,
+                        s.item.id,
+                        s.item.kind,
+                        s.item.title,
+                        s.similarity,
+                        s.reliability
                     );
                 }
             }
@@ -510,9 +564,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .synthesize_context(task, &others, *budget)
                 .await?;
             if cli.json {
-                println!("{}", serde_json::to_string(&ctx)?);
+                out!("{}", serde_json::to_string(&ctx)?);
             } else {
-                println!("{}", ctx.text);
+                out!("{}", ctx.text);
                 eprintln!(
                     "({} of {} tokens, {} items)",
                     ctx.tokens_used,
@@ -555,7 +609,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 opts.allow_fetch(false);
                 provision::resolve(&opts)?
             };
-            print_files(&files, cli.json);
+            print_files(&files, cli.json)?;
         }
     }
     Ok(())
@@ -573,9 +627,9 @@ async fn sync_cmd(
         if *show {
             let fp = Identity::load(&out)?.fingerprint()?;
             if json_out {
-                println!("{}", json!({ "fingerprint": fp.to_string(), "dir": out }));
+                out!("{}", json!({ "fingerprint": fp.to_string(), "dir": out }));
             } else {
-                println!("{fp}");
+                out!("{fp}");
             }
             return Ok(());
         }
@@ -583,9 +637,9 @@ async fn sync_cmd(
         let (cert_path, key_path) = identity.save(&out)?;
         let fp = identity.fingerprint()?;
         if json_out {
-            println!("{}", json!({ "fingerprint": fp.to_string(), "dir": out }));
+            out!("{}", json!({ "fingerprint": fp.to_string(), "dir": out }));
         } else {
-            println!("{fp}");
+            out!("{fp}");
             eprintln!("wrote {} and {}", cert_path.display(), key_path.display());
         }
         return Ok(());
@@ -624,7 +678,7 @@ async fn sync_cmd(
         match result {
             Ok(r) => {
                 if json_out {
-                    println!(
+                    out!(
                         "{}",
                         json!({"shard": id, "sent": r.changes_sent, "received": r.changes_received,
                                "applied": r.changes_applied, "reembedded": r.changes_reembedded,
@@ -633,7 +687,7 @@ async fn sync_cmd(
                                "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3})
                     );
                 } else {
-                    println!(
+                    out!(
                         "{id}: sent {}, received {}, applied {} ({} bytes on the wire, {:.0?})",
                         r.changes_sent,
                         r.changes_received,
@@ -705,12 +759,12 @@ async fn serve(
     let server = SyncServer::bind(c.listen, open_store_for_sync(root)?, cfg)?;
     let addr = server.local_addr()?;
     if json_out {
-        println!(
+        out!(
             "{}",
             json!({ "listening": addr.to_string(), "fingerprint": fp.to_string() })
         );
     } else {
-        println!("listening on {addr} as {fp}");
+        out!("listening on {addr} as {fp}");
     }
     std::io::stdout().flush()?;
     tokio::signal::ctrl_c().await?;
@@ -764,9 +818,14 @@ fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyh
         vec![agent.to_owned()]
     };
     if !json_out {
-        println!(
+        out!(
             "{:<24} {:>9} {:>10} {:>5} {:>10}  {:<22} model",
-            "agent", "memories", "forgotten", "dims", "size", "vector index"
+            "agent",
+            "memories",
+            "forgotten",
+            "dims",
+            "size",
+            "vector index"
         );
     }
     let total = ids.len();
@@ -783,9 +842,9 @@ fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyh
                 unreadable += 1;
                 let why = format!("{e:#}");
                 if json_out {
-                    println!("{}", json!({ "agent": id, "error": why }));
+                    out!("{}", json!({ "agent": id, "error": why }));
                 } else {
-                    println!("{id:<24} unreadable: {why}");
+                    out!("{id:<24} unreadable: {why}");
                 }
                 continue;
             }
@@ -795,14 +854,14 @@ fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyh
             let mut v = serde_json::to_value(&s)?;
             v["agent"] = json!(id);
             v["index"] = serde_json::to_value(&ix)?;
-            println!("{v}");
+            out!("{v}");
         } else {
             let index = if ix.graph {
                 format!("HNSW {} rows, {} pending", ix.indexed, ix.pending)
             } else {
                 "none (exact/quantized)".to_owned()
             };
-            println!(
+            out!(
                 "{:<24} {:>9} {:>10} {:>5} {:>9.1}M  {:<22} {}",
                 id,
                 s.records,
@@ -820,13 +879,14 @@ fn stats(root: &std::path::Path, agent: &str, all: bool, json_out: bool) -> anyh
     Ok(())
 }
 
-fn print_files(f: &ModelFiles, json_out: bool) {
+fn print_files(f: &ModelFiles, json_out: bool) -> anyhow::Result<()> {
     if json_out {
         let v = json!({ "ort_library": f.ort_library, "model": f.model, "tokenizer_dir": f.tokenizer_dir });
-        println!("{v}");
+        out!("{v}");
     } else {
-        println!("ort_library    {}", f.ort_library.display());
-        println!("model          {}", f.model.display());
-        println!("tokenizer_dir  {}", f.tokenizer_dir.display());
+        out!("ort_library    {}", f.ort_library.display());
+        out!("model          {}", f.model.display());
+        out!("tokenizer_dir  {}", f.tokenizer_dir.display());
     }
+    Ok(())
 }

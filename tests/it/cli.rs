@@ -536,3 +536,60 @@ fn commands_that_do_not_embed_never_load_the_model() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue #15: no command panics on a closed or full stdout, and a write that committed says so
+/// when its output cannot be printed.
+#[test]
+fn closed_or_full_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for i in 0..50 {
+        rb(
+            root,
+            &["remember", &format!("memory number {i} about pipes")],
+        );
+    }
+    // A reader that goes away (`reasonbank recall q | head -0`): a quiet, successful exit.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+        .arg("--root")
+        .arg(root)
+        .args(["recall", "pipes", "--k", "50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A full disk (`remember x > /dev/full`): the memory is stored and the message says so.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+        .arg("--root")
+        .arg(root)
+        .args(["remember", "stored although its id could not be printed"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("committed") && err.contains("standard output"),
+        "{err}"
+    );
+    let hits = ok(&rb(
+        root,
+        &["--json", "recall", "stored although its id", "--k", "1"],
+    ));
+    assert!(
+        hits.contains("stored although its id could not be printed"),
+        "{hits}"
+    );
+}

@@ -284,12 +284,12 @@ pub fn export(
     };
     if let Some(p) = file {
         if json_out {
-            println!(
+            out!(
                 "{}",
                 json!({ "exported": live, "tombstones": dead, "file": p })
             );
         } else {
-            println!(
+            out!(
                 "exported {live} memories{} of agent {agent} to {}",
                 if tombstones {
                     format!(" and {dead} tombstones")
@@ -597,9 +597,9 @@ pub async fn import(mem: &AgentMemory, plan: Plan, json_out: bool) -> anyhow::Re
     progress.finish();
     summary.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     if json_out {
-        println!("{}", serde_json::to_string(&summary)?);
+        out!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!(
+        out!(
             "imported {} of {} lines into agent {} ({} new, {} inserted, {} updated, {} deleted, \
              {} unchanged, {} invalid skipped)",
             summary.imported,
