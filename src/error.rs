@@ -19,6 +19,15 @@ pub enum Error {
     /// Shard sync with a peer failed (refused, unreachable, protocol).
     #[error(transparent)]
     Sync(#[from] crate::sync::Error),
+    /// One shard of a multi-shard sync failed (see `ShardSync::all`).
+    #[error("syncing shard {shard}")]
+    ShardSync {
+        /// The shard.
+        shard: crate::memory::ShardId,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// A sync identity file (certificate or key) cannot be read or written.
     #[error("{action} {path} ({hint})")]
     IdentityFile {
@@ -59,6 +68,7 @@ impl Error {
             Error::Embedder(m) => embedder_code(m),
             Error::Reasoning(m) => reasoning_code(m),
             Error::Sync(m) => sync_code(m),
+            Error::ShardSync { source, .. } => source.code(),
             Error::IdentityFile { .. } | Error::InvalidInput { .. } => code::INVALID_INPUT,
             Error::Join(_) => code::INTERNAL,
         }

@@ -50,7 +50,8 @@ pub use agent::{
 pub use error::{Error, Result};
 pub use memories::Memories;
 pub use peer::{
-    Grant, Identity, PeerGrant, ShardSync, SyncDirection, SyncRequest, default_root, sync_store,
+    Grant, Identity, PeerGrant, ShardSync, SyncDirection, SyncRequest, default_root, report_json,
+    sync_store,
 };
 pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;

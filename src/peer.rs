@@ -100,6 +100,39 @@ impl Identity {
         Ok(Identity { cert_pem, key_pem })
     }
 
+    /// Where `reasonbank sync keygen` writes the identity of the root `root` by default:
+    /// `<root>/.sync`.
+    pub fn default_dir(root: &Path) -> PathBuf {
+        root.join(".sync")
+    }
+
+    /// This side's identity as every front end takes it: both PEM texts, or neither, and then
+    /// the files in `dir` (default [`default_dir`](Self::default_dir) of `root`). Blocking
+    /// when it reads files.
+    ///
+    /// # Errors
+    /// Only one of the two PEM texts; [`Error::IdentityFile`] naming a file that cannot be read.
+    pub fn resolve(
+        root: &Path,
+        dir: Option<&Path>,
+        cert_pem: Option<String>,
+        key_pem: Option<String>,
+    ) -> Result<Self> {
+        match (cert_pem, key_pem) {
+            (Some(c), Some(k)) => Ok(Identity::from_pem(c, k)),
+            (None, None) => match dir {
+                Some(d) => Identity::load(d),
+                None => Identity::load(&Identity::default_dir(root)),
+            },
+            _ => Err(Error::InvalidInput {
+                what: "sync identity",
+                reason: "give both the certificate and the key (PEM), or neither to read them \
+                         from the identity directory"
+                    .into(),
+            }),
+        }
+    }
+
     /// The identity in `dir` (`cert.pem`, `key.pem`).
     ///
     /// # Errors
@@ -315,6 +348,41 @@ pub struct ShardSync {
     pub result: Result<SyncReport>,
 }
 
+impl ShardSync {
+    /// Every shard's report, or the first failure (naming its shard) if any shard failed: for
+    /// front ends that report a sync as one result.
+    ///
+    /// # Errors
+    /// [`Error::ShardSync`] of the first shard that failed.
+    pub fn all(outcomes: Vec<ShardSync>) -> Result<Vec<(ShardId, SyncReport)>> {
+        let mut reports = Vec::with_capacity(outcomes.len());
+        for ShardSync { shard, result } in outcomes {
+            match result {
+                Ok(r) => reports.push((shard, r)),
+                Err(e) => {
+                    return Err(Error::ShardSync {
+                        shard,
+                        source: Box::new(e),
+                    });
+                }
+            }
+        }
+        Ok(reports)
+    }
+}
+
+/// A shard's sync report as the JSON every front end prints (CLI `--json`, MCP, Python):
+/// `shard`, `sent`, `received`, `applied`, `reembedded`, `reembed_ms`, `bytes_on_wire`,
+/// `compression_ratio`, `ms`.
+pub fn report_json(shard: &ShardId, r: &SyncReport) -> serde_json::Value {
+    serde_json::json!({
+        "shard": shard, "sent": r.changes_sent, "received": r.changes_received,
+        "applied": r.changes_applied, "reembedded": r.changes_reembedded,
+        "reembed_ms": r.reembed_time.as_secs_f64() * 1e3, "bytes_on_wire": r.bytes_on_wire(),
+        "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3,
+    })
+}
+
 impl crate::AgentMemory {
     /// Syncs shards of this memory's store with a peer (see [`sync_store`]); a request that
     /// names no shard syncs this agent's. Text-only requests re-embed received rows with this
@@ -433,4 +501,56 @@ pub fn default_root() -> Result<PathBuf> {
         reason: "neither XDG_DATA_HOME nor HOME is set: pass --root DIR or set REASONBANK_ROOT"
             .into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_resolves_from_pem_or_the_directory_and_refuses_half_a_pair() {
+        let root = tempfile::tempdir().unwrap();
+        let made = Identity::generate("t").unwrap();
+        let fp = made.fingerprint().unwrap();
+        let got = Identity::resolve(
+            root.path(),
+            None,
+            Some(made.cert_pem().into()),
+            Some(made.key_pem().into()),
+        )
+        .unwrap();
+        assert_eq!(got.fingerprint().unwrap(), fp);
+
+        let e = Identity::resolve(root.path(), None, Some(made.cert_pem().into()), None);
+        assert_eq!(e.unwrap_err().code(), crate::error::code::INVALID_INPUT);
+        let e = Identity::resolve(root.path(), None, None, None).unwrap_err();
+        assert!(
+            e.to_string().contains(".sync") && e.to_string().contains("keygen"),
+            "{e}"
+        );
+
+        made.save(&Identity::default_dir(root.path())).unwrap();
+        let loaded = Identity::resolve(root.path(), None, None, None).unwrap();
+        assert_eq!(loaded.fingerprint().unwrap(), fp);
+        assert!(
+            made.save(&Identity::default_dir(root.path())).is_err(),
+            "never overwrites"
+        );
+    }
+
+    #[test]
+    fn a_failed_shard_names_itself_and_keeps_its_code() {
+        let ok = ShardSync {
+            shard: ShardId::new("a").unwrap(),
+            result: Ok(SyncReport::default()),
+        };
+        assert_eq!(ShardSync::all(vec![ok]).unwrap().len(), 1);
+        let bad = ShardSync {
+            shard: ShardId::new("b").unwrap(),
+            result: Err(Error::from(crate::sync::Error::UnexpectedEnd)),
+        };
+        let e = ShardSync::all(vec![bad]).unwrap_err();
+        assert_eq!(e.to_string(), "syncing shard b");
+        assert_eq!(e.code(), crate::error::code::SYNC_NETWORK);
+    }
 }

@@ -392,11 +392,12 @@ impl Server {
                     .map_err(|e| anyhow!("argument direction: {e}"))?,
                 None => SyncDirection::Both,
             };
-            let dir = p
-                .identity
-                .map(PathBuf::from)
-                .unwrap_or_else(|| self.state.root.join(".sync"));
-            let identity = tokio::task::spawn_blocking(move || Identity::load(&dir)).await??;
+            let root = self.state.root.clone();
+            let dir = p.identity.map(PathBuf::from);
+            let identity = tokio::task::spawn_blocking(move || {
+                Identity::resolve(&root, dir.as_deref(), None, None)
+            })
+            .await??;
             let mut request = SyncRequest::new(p.peer, trust);
             request.direction(direction).shards(vec![id.clone()]);
             let outcome =
@@ -404,12 +405,7 @@ impl Server {
                     .await?
                     .pop()
                     .context("the sync reported no shard")?;
-            let r = outcome.result?;
-            Ok(json!({
-                "shard": id, "sent": r.changes_sent, "received": r.changes_received,
-                "applied": r.changes_applied, "bytes_on_wire": r.bytes_on_wire(),
-                "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3,
-            }))
+            Ok(reasonbank::report_json(&id, &outcome.result?))
         })
         .await
     }

@@ -621,7 +621,10 @@ async fn sync_cmd(
     c: &SyncCmd,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let dir = c.identity.clone().unwrap_or_else(|| root.join(".sync"));
+    let dir = c
+        .identity
+        .clone()
+        .unwrap_or_else(|| Identity::default_dir(root));
     if let Some(SyncSub::Keygen { name, out, show }) = &c.sub {
         let out = out.clone().unwrap_or(dir);
         if *show {
@@ -678,14 +681,7 @@ async fn sync_cmd(
         match result {
             Ok(r) => {
                 if json_out {
-                    out!(
-                        "{}",
-                        json!({"shard": id, "sent": r.changes_sent, "received": r.changes_received,
-                               "applied": r.changes_applied, "reembedded": r.changes_reembedded,
-                               "reembed_ms": r.reembed_time.as_secs_f64() * 1e3,
-                               "bytes_on_wire": r.bytes_on_wire(),
-                               "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3})
-                    );
+                    out!("{}", reasonbank::report_json(&id, &r));
                 } else {
                     out!(
                         "{id}: sent {}, received {}, applied {} ({} bytes on the wire, {:.0?})",

@@ -19,7 +19,7 @@ mod types;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ use reasonbank::embedders::provision::{self, ProvisionOptions};
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{Feedback, Trajectory};
 use reasonbank::sync::Fingerprint;
-use reasonbank::{Grant, Memory, PeerGrant, RecallMode, SyncDirection, SyncRequest};
+use reasonbank::{Grant, Memory, PeerGrant, RecallMode, ShardSync, SyncDirection, SyncRequest};
 use serde_json::{Value, json};
 
 use error::Failure;
@@ -634,24 +634,6 @@ fn trajectory_of(t: &TrajectoryInput) -> Result<Trajectory, Failure> {
     serde_json::from_value(v).map_err(|e| Failure::of(error::code::INVALID_INPUT, &e))
 }
 
-/// This side's identity: `certPem` and `keyPem`, or the files in `identityDir` (default
-/// `<root>/.sync`).
-async fn identity(root: &Path, o: &SyncOptions) -> Result<Identity, Failure> {
-    match (&o.cert_pem, &o.key_pem) {
-        (Some(c), Some(k)) => Ok(Identity::from_pem(c.clone(), k.clone())),
-        (None, None) => {
-            let dir = o
-                .identity_dir
-                .as_ref()
-                .map_or_else(|| root.join(".sync"), PathBuf::from);
-            blocking(move || Ok(Identity::load(&dir)?)).await
-        }
-        _ => Err(Failure::invalid(
-            "pass both certPem and keyPem, or neither (to read them from identityDir)",
-        )),
-    }
-}
-
 async fn sync_shards(
     mem: reasonbank::AgentMemory,
     root: PathBuf,
@@ -662,23 +644,13 @@ async fn sync_shards(
         request.direction(d.parse::<SyncDirection>()?);
     }
     request.shards(shard_ids(o.shards.clone())?);
-    let id = identity(&root, &o).await?;
-    let mut reports = Vec::new();
-    let mut failed = None;
-    for s in mem.sync(&request, &id).await? {
-        match s.result {
-            Ok(r) => reports.push(SyncReport::new(s.shard.to_string(), &r)),
-            Err(e) => {
-                failed = failed.or_else(|| {
-                    Some(Failure::from(e).context(format!("syncing shard {}", s.shard)))
-                })
-            }
-        }
-    }
-    match failed {
-        Some(f) => Err(f),
-        None => Ok(reports),
-    }
+    let (dir, cert, key) = (o.identity_dir.map(PathBuf::from), o.cert_pem, o.key_pem);
+    let id = blocking(move || Ok(Identity::resolve(&root, dir.as_deref(), cert, key)?)).await?;
+    let reports = ShardSync::all(mem.sync(&request, &id).await?)?;
+    Ok(reports
+        .iter()
+        .map(|(shard, r)| SyncReport::new(shard.to_string(), r))
+        .collect())
 }
 
 /// A running sync hub (see `AgentMemory.serve`). It stops on `close()` or when collected.

@@ -24,7 +24,9 @@ use reasonbank::error::code;
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
 use reasonbank::sync::Fingerprint;
-use reasonbank::{Identity, Memory, RecallMode, RecallOptions, SyncDirection, SyncRequest};
+use reasonbank::{
+    Identity, Memory, RecallMode, RecallOptions, ShardSync, SyncDirection, SyncRequest,
+};
 use serde_json::{Value, json};
 
 create_exception!(
@@ -559,11 +561,10 @@ impl NativeMemory {
             .parse()
             .map_err(|e| Failure::invalid(format!("listen address {listen:?}: {e}")))?;
         let peers: Vec<reasonbank::PeerGrant> = parse_json("peers", peers_json)?;
-        let pem = pem_pair(cert_pem, key_pem)?;
         let root = self.root.clone();
         let store = Arc::clone(self.inner.store());
         run(py, async move {
-            let cfg = Self::identity(root, identity_dir, pem)
+            let cfg = Self::identity(root, identity_dir, cert_pem, key_pem)
                 .await?
                 .hub_config(&peers)?;
             let fingerprint = cfg.fingerprint().to_string();
@@ -600,33 +601,17 @@ impl NativeMemory {
             request.direction(d.parse::<SyncDirection>().map_err(Failure::from)?);
         }
         request.shards(shard_ids(shards)?).text_only(text_only);
-        let pem = pem_pair(cert_pem, key_pem)?;
         let root = self.root.clone();
         let mem = self.inner.clone();
         run(py, async move {
-            let identity = Self::identity(root, identity_dir, pem).await?;
-            let mut reports = Vec::new();
-            let mut failed = None;
-            for s in mem.sync(&request, &identity).await? {
-                match s.result {
-                    Ok(r) => reports.push(json!({
-                        "shard": s.shard, "sent": r.changes_sent, "received": r.changes_received,
-                        "applied": r.changes_applied, "reembedded": r.changes_reembedded,
-                        "bytes_on_wire": r.bytes_on_wire(), "ms": r.elapsed.as_secs_f64() * 1e3,
-                    })),
-                    Err(e) => {
-                        if failed.is_none() {
-                            let mut f = Failure::from(e);
-                            f.message = format!("syncing shard {}: {}", s.shard, f.message);
-                            failed = Some(f);
-                        }
-                    }
-                }
-            }
-            match failed {
-                Some(f) => Err(f),
-                None => to_json(&reports),
-            }
+            let identity = Self::identity(root, identity_dir, cert_pem, key_pem).await?;
+            let reports = ShardSync::all(mem.sync(&request, &identity).await?)?;
+            to_json(
+                &reports
+                    .iter()
+                    .map(|(shard, r)| reasonbank::report_json(shard, r))
+                    .collect::<Vec<_>>(),
+            )
         })
     }
 }
@@ -657,33 +642,20 @@ impl NativeServer {
 }
 
 impl NativeMemory {
-    /// This side's identity: the PEM pair, else the files in `identity_dir` (default
-    /// `<root>/.sync`).
+    /// This side's identity (the PEM pair, else the files in `identity_dir`, default
+    /// `<root>/.sync`), read on the blocking pool.
     async fn identity(
         root: PathBuf,
         identity_dir: Option<String>,
-        pem: Option<(String, String)>,
+        cert_pem: Option<String>,
+        key_pem: Option<String>,
     ) -> Result<Identity, Failure> {
-        if let Some((c, k)) = pem {
-            return Ok(Identity::from_pem(c, k));
-        }
-        let dir = identity_dir.map_or_else(|| root.join(".sync"), PathBuf::from);
-        Ok(tokio::task::spawn_blocking(move || Identity::load(&dir))
-            .await
-            .map_err(reasonbank::Error::from)??)
-    }
-}
-
-fn pem_pair(
-    cert_pem: Option<String>,
-    key_pem: Option<String>,
-) -> Result<Option<(String, String)>, Failure> {
-    match (cert_pem, key_pem) {
-        (Some(c), Some(k)) => Ok(Some((c, k))),
-        (None, None) => Ok(None),
-        _ => Err(Failure::invalid(
-            "pass both cert_pem and key_pem, or neither (to read them from identity_dir)",
-        )),
+        let dir = identity_dir.map(PathBuf::from);
+        Ok(tokio::task::spawn_blocking(move || {
+            Identity::resolve(&root, dir.as_deref(), cert_pem, key_pem)
+        })
+        .await
+        .map_err(reasonbank::Error::from)??)
     }
 }
 

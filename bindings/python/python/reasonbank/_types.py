@@ -266,7 +266,9 @@ class SyncReport:
     received: int
     applied: int
     reembedded: int
+    reembed_ms: float
     bytes_on_wire: int
+    compression_ratio: float
     ms: float
 
     @classmethod
