@@ -105,6 +105,12 @@ impl Shard {
 
     /// The candidate rankings of one shard for `query`, before fusion: the best
     /// `k` (or, for hybrid queries, the best `candidates`) by cosine and by BM25.
+    ///
+    /// A filter is first tried *after* ranking: both sides rank [`POST_FILTER_FACTOR`] times
+    /// as many rows as needed without it, one indexed statement keeps those that match, and
+    /// when enough match (or a side ran out of rows) the result is exactly the filtered
+    /// ranking — same rows, same ranks, same scores — without reading every row's metadata.
+    /// Only a filter too selective for that falls back to selecting the matching rows first.
     pub(crate) fn rankings(&self, query: &Query, opts: &SearchOptions) -> Result<Rankings> {
         opts.validate(query)?;
         if let Some(v) = &query.vector {
@@ -116,47 +122,141 @@ impl Shard {
                 reason: "the query text has no words to search for".into(),
             });
         }
-        let allowed = {
-            let mut c = self.lock_conn();
-            self.refresh(&mut c)?;
-            match &opts.filter {
-                Some(f) => Some(self.filter_rows(&c, f)?),
-                None => None,
-            }
-        };
+        self.refresh(&mut self.lock_conn())?;
         let hybrid = query.vector.is_some() && terms.is_some();
         let want = if hybrid {
             opts.candidate_count()
         } else {
             opts.k
         };
-        let threshold = opts.threshold.unwrap_or(f32::NEG_INFINITY);
-        let vector = match &query.vector {
-            Some(v) => self
-                .vector_top(&VectorSearch {
+        let side = |allowed: Option<&[i64]>, n: usize| -> Result<Sides> {
+            let vector = match &query.vector {
+                Some(v) => self.vector_top(&VectorSearch {
                     query: v.as_slice(),
-                    k: want,
-                    threshold,
-                    allowed: allowed.as_deref(),
+                    k: n,
+                    threshold: opts.threshold.unwrap_or(f32::NEG_INFINITY),
+                    allowed,
                     mode: opts.mode,
                     beam: opts.beam,
                     rescore: opts.rescore_for(opts.mode),
-                })?
-                .into_iter()
-                .map(|s| Candidate {
-                    hit: s,
-                    similarity: Some(s.score),
-                    bm25: None,
-                })
-                .collect(),
-            None => Vec::new(),
+                })?,
+                None => Vec::new(),
+            };
+            let text = match &terms {
+                Some(q) => self.text_index()?.top_k(q, n, allowed),
+                None => Vec::new(),
+            };
+            Ok(Sides { vector, text })
         };
+        let sides = match &opts.filter {
+            None => side(None, want)?,
+            Some(filter) => {
+                let wide = want.saturating_mul(POST_FILTER_FACTOR);
+                let post = if prefilter_only() {
+                    None
+                } else {
+                    self.post_filter(side(None, wide)?, filter, want, wide)?
+                };
+                match post {
+                    Some(sides) => sides,
+                    None => {
+                        #[cfg(test)]
+                        testing::PREFILTERED.with(|n| n.set(n.get() + 1));
+                        let allowed = self.filter_rows(&self.lock_conn(), filter)?;
+                        side(Some(&allowed), want)?
+                    }
+                }
+            }
+        };
+        Ok(self.assemble(query, sides, opts, hybrid))
+    }
+
+    /// Keeps the rows of `wide` unfiltered rankings that match `filter`, cut to `want` per
+    /// side; `None` when a side was cut at `wide` and fewer than `want` of its rows match,
+    /// since rows past the cut could then belong to the filtered ranking.
+    fn post_filter(
+        &self,
+        sides: Sides,
+        filter: &Filter,
+        want: usize,
+        wide: usize,
+    ) -> Result<Option<Sides>> {
+        let rowids: std::collections::BTreeSet<i64> = sides
+            .vector
+            .iter()
+            .map(|s| s.rowid)
+            .chain(sides.text.iter().map(|t| t.0))
+            .collect();
+        let matching = self.matching_rows(filter, rowids)?;
+        let keep = |full: bool, kept: usize| !full || kept >= want;
+        let vector_full = sides.vector.len() >= wide;
+        let text_full = sides.text.len() >= wide;
+        let mut vector: Vec<Scored> = sides
+            .vector
+            .into_iter()
+            .filter(|s| matching.contains(&s.rowid))
+            .collect();
+        let mut text: Vec<(i64, f32)> = sides
+            .text
+            .into_iter()
+            .filter(|t| matching.contains(&t.0))
+            .collect();
+        if !keep(vector_full, vector.len()) || !keep(text_full, text.len()) {
+            return Ok(None);
+        }
+        vector.truncate(want);
+        text.truncate(want);
+        Ok(Some(Sides { vector, text }))
+    }
+
+    /// The rows among `rowids` that are live and match `filter`.
+    fn matching_rows(
+        &self,
+        filter: &Filter,
+        rowids: std::collections::BTreeSet<i64>,
+    ) -> Result<std::collections::HashSet<i64>> {
+        if rowids.is_empty() {
+            return Ok(Default::default());
+        }
+        let (fsql, mut params) = filter_sql(Some(filter))?;
+        let marks = vec!["?"; rowids.len()].join(", ");
+        params.extend(rowids.into_iter().map(SqlValue::Integer));
+        // The filter's anonymous parameters come first in the text, as in `params`.
+        let sql = format!(
+            "SELECT rowid FROM records WHERE deleted = 0 AND ({fsql}) AND rowid IN ({marks})"
+        );
+        let c = self.lock_conn();
+        let mut stmt = c.conn.prepare(&sql).at(&self.path)?;
+        stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
+            .at(&self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .at(&self.path)
+    }
+
+    /// Turns the ranked rows of both sides into candidates: text rows get their similarity
+    /// to the query vector (hybrid), and those below the threshold are left out.
+    fn assemble(
+        &self,
+        query: &Query,
+        sides: Sides,
+        opts: &SearchOptions,
+        hybrid: bool,
+    ) -> Rankings {
+        let threshold = opts.threshold.unwrap_or(f32::NEG_INFINITY);
+        let vector = sides
+            .vector
+            .into_iter()
+            .map(|s| Candidate {
+                hit: s,
+                similarity: Some(s.score),
+                bm25: None,
+            })
+            .collect();
         let mut text = Vec::new();
-        if let Some(q) = &terms {
-            let rows = self.text_index()?.top_k(q, want, allowed.as_deref());
+        if !sides.text.is_empty() {
             let arena = self.read_arena();
             let qv = query.vector.as_ref().map(Embedding::as_slice);
-            for (rowid, bm25) in rows {
+            for (rowid, bm25) in sides.text {
                 // Every live row has a vector in the arena; a row committed by another
                 // connection after this search caught up is not there yet and is left out,
                 // as if the search had run a moment earlier.
@@ -179,11 +279,11 @@ impl Shard {
                 });
             }
         }
-        Ok(Rankings {
+        Rankings {
             vector,
             text,
             hybrid,
-        })
+        }
     }
 
     /// Reads the records of `picks` (best first) and turns them into hits.
@@ -291,6 +391,40 @@ impl Shard {
         }
         Ok(self.text.read().unwrap_or_else(|p| p.into_inner()))
     }
+}
+
+/// How many times more rows than needed a filtered search ranks before it applies the
+/// filter to them (see [`Shard::rankings`]): enough for filters that keep a quarter of the
+/// rows or more, such as recall's default exclusion of experiences and merged items.
+const POST_FILTER_FACTOR: usize = 4;
+
+/// Whether filtered searches skip the post-filter attempt: never outside tests, where the
+/// selecting-first path is the reference the post-filter path is compared with.
+fn prefilter_only() -> bool {
+    #[cfg(test)]
+    return testing::PREFILTER_ONLY.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    false
+}
+
+/// Test hooks of the filtered search (this thread's searches only).
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Filtered searches select the matching rows first, as before post-filtering.
+        pub(crate) static PREFILTER_ONLY: Cell<bool> = const { Cell::new(false) };
+        /// Filtered searches that selected the matching rows first.
+        pub(crate) static PREFILTERED: Cell<usize> = const { Cell::new(0) };
+    }
+}
+
+/// The ranked rows of one shard before they become candidates: by cosine and by BM25
+/// (`(rowid, score)`), each best first.
+struct Sides {
+    vector: Vec<Scored>,
+    text: Vec<(i64, f32)>,
 }
 
 /// Compiles an optional filter to `(sql, params)`; `None` is the always-true `1`.

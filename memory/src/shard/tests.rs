@@ -276,3 +276,101 @@ fn a_corrupt_row_found_by_the_background_load_is_an_error_not_a_gap() {
     let err = search(&shard, &queries[0], 10, SearchMode::Exact).unwrap_err();
     assert!(matches!(err, Error::CorruptRecord { .. }), "{err}");
 }
+
+/// A filtered search that filters its over-fetched rankings gives exactly what selecting the
+/// matching rows first gives (same ids, scores, similarities and BM25 in the same order), for
+/// vector, text and hybrid queries, with and without a threshold, and falls back to selecting
+/// first only when the filter is too selective.
+#[test]
+fn post_filtered_search_equals_selecting_the_matching_rows_first() {
+    use super::query::testing::{PREFILTER_ONLY, PREFILTERED};
+    use crate::Filter;
+
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Shard::open(
+        &dir.path().join("post.sqlite"),
+        &options(|o| {
+            o.index_threshold(100_000);
+        }),
+    )
+    .unwrap();
+    let mut rng = StdRng::seed_from_u64(41);
+    let words = [
+        "deploy", "staging", "retry", "parser", "cargo", "test", "timeout", "cache", "login",
+        "token", "build", "docker", "schema", "index", "query", "merge",
+    ];
+    let vecs = vectors(2_000, 12, &mut rng);
+    let recs: Vec<NewRecord> = vecs
+        .iter()
+        .map(|v| {
+            let text: Vec<&str> = (0..rng.random_range(3..9))
+                .map(|_| words[rng.random_range(0..words.len())])
+                .collect();
+            let kind = match rng.random_range(0..100) {
+                0..60 => "common",
+                60..97 => "other",
+                _ => "rare",
+            };
+            let mut r = NewRecord::new(text.join(" "), v.clone());
+            r.kind(kind);
+            r
+        })
+        .collect();
+    shard.insert_batch(&recs).unwrap();
+    let filters = [
+        Filter::Kind("common".into()),
+        Filter::Not(Box::new(Filter::Kind("other".into()))),
+        Filter::Kind("rare".into()),
+    ];
+    let run = |query: &Query, o: &SearchOptions, prefilter: bool| {
+        PREFILTER_ONLY.with(|p| p.set(prefilter));
+        let hits = shard.search(query, o).unwrap();
+        PREFILTER_ONLY.with(|p| p.set(false));
+        hits.into_iter()
+            .map(|h| (h.id, h.score, h.similarity, h.bm25))
+            .collect::<Vec<_>>()
+    };
+    let mut compared = 0;
+    for round in 0..60 {
+        let v = vectors(1, 12, &mut rng).remove(0);
+        let t = format!(
+            "{} {}",
+            words[rng.random_range(0..words.len())],
+            words[rng.random_range(0..words.len())]
+        );
+        let query = match round % 3 {
+            0 => Query::vector(v),
+            1 => Query::text(t),
+            _ => Query::hybrid(v, t),
+        };
+        for f in &filters {
+            for threshold in [None, Some(0.2)] {
+                let mut o = SearchOptions::new([1, 5, 20][round % 3]);
+                o.filter(f.clone()).mode(SearchMode::Exact);
+                if let (Some(t), Some(_)) = (threshold, &query.vector) {
+                    o.threshold(t);
+                }
+                let want = run(&query, &o, true);
+                let got = run(&query, &o, false);
+                assert_eq!(
+                    got, want,
+                    "round {round}, filter {f:?}, threshold {threshold:?}"
+                );
+                compared += got.len();
+            }
+        }
+    }
+    assert!(compared > 1_000, "the comparison saw hits: {compared}");
+    // A filter keeping most rows never selects first; one keeping 3% always does.
+    let count = |f: &Filter| {
+        let before = PREFILTERED.with(std::cell::Cell::get);
+        let mut o = SearchOptions::new(5);
+        o.filter(f.clone());
+        shard
+            .search(&Query::hybrid(vecs[0].clone(), "deploy staging"), &o)
+            .unwrap();
+        PREFILTERED.with(std::cell::Cell::get) - before
+    };
+    assert_eq!(count(&filters[0]), 0);
+    assert_eq!(count(&filters[2]), 1);
+}
