@@ -407,19 +407,6 @@ fn prefilter_only() -> bool {
     false
 }
 
-/// Test hooks of the filtered search (this thread's searches only).
-#[cfg(test)]
-pub(crate) mod testing {
-    use std::cell::Cell;
-
-    thread_local! {
-        /// Filtered searches select the matching rows first, as before post-filtering.
-        pub(crate) static PREFILTER_ONLY: Cell<bool> = const { Cell::new(false) };
-        /// Filtered searches that selected the matching rows first.
-        pub(crate) static PREFILTERED: Cell<usize> = const { Cell::new(0) };
-    }
-}
-
 /// The ranked rows of one shard before they become candidates: by cosine and by BM25
 /// (`(rowid, score)`), each best first.
 struct Sides {
@@ -435,5 +422,18 @@ fn filter_sql(filter: Option<&Filter>) -> Result<(String, Vec<SqlValue>)> {
             let s = f.to_sql()?;
             Ok((s.sql, s.params))
         }
+    }
+}
+
+/// Test hooks of the filtered search (this thread's searches only).
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Filtered searches select the matching rows first, as before post-filtering.
+        pub(crate) static PREFILTER_ONLY: Cell<bool> = const { Cell::new(false) };
+        /// Filtered searches that selected the matching rows first.
+        pub(crate) static PREFILTERED: Cell<usize> = const { Cell::new(0) };
     }
 }

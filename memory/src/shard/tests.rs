@@ -288,7 +288,7 @@ fn post_filtered_search_equals_selecting_the_matching_rows_first() {
 
     let dir = tempfile::tempdir().unwrap();
     let shard = Shard::open(
-        &dir.path().join("post.sqlite"),
+        dir.path().join("post.sqlite"),
         &options(|o| {
             o.index_threshold(100_000);
         }),
