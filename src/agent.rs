@@ -704,6 +704,20 @@ impl AgentMemory {
             .await?)
     }
 
+    /// The contradictions flagged between this agent's active items (by consolidation), each
+    /// pair once, for review: consolidation never resolves one by deleting a side.
+    ///
+    /// # Errors
+    /// Storage errors and pattern records that do not decode.
+    pub async fn contradictions(&self) -> Result<Vec<crate::reasoning::Contradiction>> {
+        Ok(self
+            .inner
+            .shared
+            .bank
+            .contradictions(&self.inner.agent)
+            .await?)
+    }
+
     /// A prompt-ready block of the items most useful for `task` from this agent and `others`,
     /// deduplicated, diverse, within `token_budget` tokens of the model's tokenizer, each
     /// attributed to its agent.

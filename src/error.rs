@@ -75,6 +75,25 @@ impl Error {
     }
 }
 
+/// The code of `e` if it is one of the facade's or a member crate's errors (the CLI walks an
+/// error's chain with this).
+#[cfg(feature = "cli")]
+pub(crate) fn code_of(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    if let Some(e) = e.downcast_ref::<Error>() {
+        return Some(e.code());
+    }
+    if let Some(e) = e.downcast_ref::<crate::memory::Error>() {
+        return Some(memory_code(e));
+    }
+    if let Some(e) = e.downcast_ref::<crate::embedders::Error>() {
+        return Some(embedder_code(e));
+    }
+    if let Some(e) = e.downcast_ref::<crate::reasoning::Error>() {
+        return Some(reasoning_code(e));
+    }
+    e.downcast_ref::<crate::sync::Error>().map(sync_code)
+}
+
 /// Every code an error can carry; the README's error table lists the same set.
 pub mod code {
     /// An argument was rejected (bad option, text, metadata, trajectory, address, ...).

@@ -38,6 +38,8 @@
 //! ```
 
 mod agent;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod error;
 mod memories;
 mod peer;
@@ -50,8 +52,8 @@ pub use agent::{
 pub use error::{Error, Result};
 pub use memories::Memories;
 pub use peer::{
-    Grant, Identity, PeerGrant, ShardSync, SyncDirection, SyncRequest, default_root, report_json,
-    sync_store,
+    DEFAULT_SYNC_TIMEOUT, Grant, Identity, PeerGrant, ShardSync, SyncDirection, SyncRequest,
+    default_root, report_json, sync_store,
 };
 pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;

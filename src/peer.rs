@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::embedders::Embedder;
 use crate::error::{Error, Result};
@@ -307,7 +308,11 @@ pub struct SyncRequest {
     direction: SyncDirection,
     shards: Vec<ShardId>,
     text_only: bool,
+    timeout: Duration,
 }
+
+/// How long [`sync_store`] waits for a peer to answer the handshake by default: 5 s.
+pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SyncRequest {
     /// A sync with the peer at `peer` (`host:port`), whose certificate fingerprint must be
@@ -319,7 +324,14 @@ impl SyncRequest {
             direction: SyncDirection::Both,
             shards: Vec::new(),
             text_only: false,
+            timeout: DEFAULT_SYNC_TIMEOUT,
         }
+    }
+    /// How long to wait for the peer to complete the handshake before giving up with a
+    /// timeout error. Defaults to [`DEFAULT_SYNC_TIMEOUT`] (5 s).
+    pub fn timeout(&mut self, t: Duration) -> &mut Self {
+        self.timeout = t;
+        self
     }
     /// Which way rows move. Defaults to [`SyncDirection::Both`].
     pub fn direction(&mut self, d: SyncDirection) -> &mut Self {
@@ -436,6 +448,7 @@ pub async fn sync_store(
             reason: format!("{:?} resolves to nothing", request.peer),
         })?;
     let mut cfg = identity.config()?;
+    cfg.handshake_timeout(request.timeout);
     // The caller trusts this peer explicitly; which way data flows is chosen by `direction`.
     cfg.grant(request.trust, None, Access::READ_WRITE);
     if request.text_only {

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use reasonbank::AgentMemory;
-use reasonbank::embedders::EmbedKind;
-use reasonbank::memory::{
+use crate::AgentMemory;
+use crate::embedders::EmbedKind;
+use crate::memory::{
     ApplyReport, Change, DEFAULT_KIND, Embedding, NewRecord, RecordId, Shard, check_content,
 };
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -464,7 +464,7 @@ impl Plan {
         json_out: bool,
     ) -> anyhow::Result<Plan> {
         let started = Instant::now();
-        let text = crate::read_input(file)?;
+        let text = super::read_input(file)?;
         // Editors on some systems start a UTF-8 file with a byte order mark.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let (batches, summary) = check_lines(file, text, batch, skip_invalid, json_out)?;
