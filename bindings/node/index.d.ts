@@ -415,6 +415,14 @@ export interface RememberOptions {
 }
 
 /**
+ * Runs the `reasonbank` command line (the Rust CLI, `reasonbank::cli::run`) with `argv`
+ * (the program name first) and resolves to its exit status: 0 success, 1 error, 2 bad usage,
+ * 3 not found. It prints to the process's stdout and stderr and reads its stdin (`learn -`).
+ * The package's `reasonbank` bin calls it, so npm and cargo users run one CLI.
+ */
+export declare function runCli(argv: Array<string>): Promise<number>
+
+/**
  * Runs the MCP server (`reasonbank-mcp`, the same server the Rust binary runs) on this
  * process's stdin/stdout until the client closes the session; resolves to the exit status
  * the binary would return (0 after a clean session, 1 after an error, 2 for bad usage;

@@ -843,5 +843,6 @@ module.exports.defaultOrtLibrary = nativeBinding.defaultOrtLibrary
 module.exports.fetchModels = nativeBinding.fetchModels
 module.exports.generateIdentity = nativeBinding.generateIdentity
 module.exports.modelPaths = nativeBinding.modelPaths
+module.exports.runCli = nativeBinding.runCli
 module.exports.runMcpServer = nativeBinding.runMcpServer
 module.exports.setDefaultOrtLibrary = nativeBinding.setDefaultOrtLibrary

@@ -163,6 +163,30 @@ pub fn run_mcp_server(env: &Env, argv: Vec<String>) -> napi::Result<PromiseRaw<'
     })
 }
 
+/// Runs the `reasonbank` command line (the Rust CLI, `reasonbank::cli::run`) with `argv`
+/// (the program name first) and resolves to its exit status: 0 success, 1 error, 2 bad usage,
+/// 3 not found. It prints to the process's stdout and stderr and reads its stdin (`learn -`).
+/// The package's `reasonbank` bin calls it, so npm and cargo users run one CLI.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn run_cli(env: &Env, argv: Vec<String>) -> napi::Result<PromiseRaw<'_, u32>> {
+    settle(env, async move {
+        // Like the MCP server, the CLI runs its own runtime, so it gets a thread of its own.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("reasonbank-cli".into())
+            .spawn(move || {
+                let code = reasonbank::cli::run(argv);
+                // The receiver is gone only if the JS side was torn down; nothing to tell.
+                let _ = tx.send(code);
+            })
+            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
+        let code = rx
+            .await
+            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
+        Ok(u32::from(code))
+    })
+}
+
 /// Runs blocking work (file hashing, pip, SQLite opens) on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Failure> + Send + 'static,

@@ -1,5 +1,6 @@
-// The package's `reasonbank` bin: the Rust CLI's commands, flags, output and exit status
-// (0 ok, 1 error, 2 bad usage, 3 not found), run as a user would with node.
+// The package's `reasonbank` bin is the Rust CLI (run from the addon): its commands, flags,
+// output and exit status (0 ok, 1 error, 2 bad usage, 3 not found), run as a user would with
+// node. tests/it/cli.rs covers every command; this checks that the bin is that CLI.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +10,9 @@ import { tempDir } from './helpers.mjs'
 const BIN = fileURLToPath(new URL('../bin/reasonbank.js', import.meta.url))
 
 function cli(root, args, input) {
-  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { encoding: 'utf8', input, env: { ...process.env, REASONBANK_AGENT: '' } })
+  const env = { ...process.env }
+  delete env.REASONBANK_AGENT
+  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { encoding: 'utf8', input, env })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
@@ -33,8 +36,8 @@ test('remember, recall --json, get, forget, stats with the Rust CLI\'s exit code
   assert.equal(r.code, 0, r.err)
   assert.equal(JSON.parse(r.out)[0].id, id)
   r = cli(root, ['--agent', 'coder', 'recall', 'x', '--search', 'psychic'])
-  assert.equal(r.code, 1)
-  assert.match(r.err, /search mode must be/)
+  assert.equal(r.code, 2)
+  assert.match(r.err, /--search/)
   r = cli(root, ['--agent', 'coder', 'recall', 'the API timed out'])
   assert.match(r.out, /\[coder\/memory\] Retry flaky HTTP calls/)
   assert.match(r.out, /cosine 0\.\d{3}/)
@@ -55,11 +58,14 @@ test('remember, recall --json, get, forget, stats with the Rust CLI\'s exit code
   assert.equal(cli(root, ['--agent', 'nobody', 'stats']).code, 3)
 
   r = cli(root, ['--agent', 'coder', 'get', 'not-a-uuid'])
-  assert.equal(r.code, 1)
-  assert.match(r.err, /RB_INVALID_ID/)
+  assert.equal(r.code, 2)
+  assert.match(r.err, /invalid record id/)
   r = cli(root, ['--agent', 'coder', 'recall', 'x', '--filter', '{"bogus":1}'])
-  assert.equal(r.code, 1)
-  assert.match(r.err, /invalid filter/)
+  assert.equal(r.code, 2)
+  assert.match(r.err, /--filter/)
+  r = cli(root, ['--agent', 'nobody', 'recall', 'x'])
+  assert.equal(r.code, 3)
+  assert.match(r.err, /agent nobody has no memories/)
   assert.equal(cli(root, ['recall', 'x', '--k', 'many']).code, 2)
   assert.equal(cli(root, ['recall']).code, 2)
   assert.equal(cli(root, ['frobnicate']).code, 2)
@@ -88,7 +94,7 @@ test('learn from stdin, patterns, feedback, consolidate, synthesize, models path
   r = cli(root, ['feedback', top.item.id, '0.9'])
   assert.equal(r.code, 0, r.err)
   assert.match(r.out, /confidence 0\.\d{3}/)
-  assert.equal(cli(root, ['feedback', top.item.id, '7']).code, 1)
+  assert.equal(cli(root, ['feedback', top.item.id, '7']).code, 2)
 
   r = cli(root, ['--json', 'consolidate', '--dry-run'])
   assert.equal(JSON.parse(r.out).dry_run, true)
