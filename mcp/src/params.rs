@@ -264,7 +264,62 @@ pub struct Consolidate {
     /// Only report what would change, write nothing. Default false.
     #[serde(default)]
     pub dry_run: bool,
+    /// Cosine at which two items of the same kind and outcome merge. Default 0.90.
+    #[serde(default)]
+    pub duplicate_threshold: Option<f32>,
+    /// Cosine at which items of opposite outcomes are flagged as contradicting. Default 0.65.
+    #[serde(default)]
+    pub contradiction_threshold: Option<f32>,
+    /// Feedback evidence halves over this many days. Default: no decay.
+    #[serde(default)]
+    pub decay_half_life_days: Option<f64>,
+    /// Archive items whose confidence is below this (0 to 1). Default: never.
+    #[serde(default)]
+    pub prune_below_confidence: Option<f32>,
+    /// Feedback reports an item needs before low confidence archives it. Default 5.
+    #[serde(default)]
+    pub prune_min_evidence: Option<f64>,
+    /// Archive items not used for this many days. Default: never.
+    #[serde(default)]
+    pub prune_idle_days: Option<f64>,
     /// The agent whose items to consolidate. Default: the server's agent.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// `memory_get` and `memory_forget`: one memory by id.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ById {
+    /// The memory's id (from `memory_remember` or a recall result).
+    pub id: String,
+    /// The agent whose memory it is. Default: the server's agent.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// `memory_update`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Update {
+    /// The memory's id.
+    pub id: String,
+    /// The new text (re-embedded). Give this, `metadata` or both.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The new metadata, a JSON object that replaces the old one.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// The agent whose memory it is. Default: the server's agent.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// `memory_contradictions`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contradictions {
+    /// The agent whose items to list. Default: the server's agent.
     #[serde(default)]
     pub agent: Option<String>,
 }

@@ -148,6 +148,40 @@ this agent and optionally other agents (shards), deduplicated, diverse and withi
 tokens (default 512). Use it to prime your context before a task. Returns {text, items: [{shard, \
 id, kind, title, score, tokens}], tokens_used, token_budget, duplicates_removed, omitted}.";
 
+const D_GET: &str = "Read one memory by id (from memory_remember or a recall result): its text, kind, \
+namespace, metadata and times. Use it to see a memory in full before updating or forgetting \
+it; `agent` reads another agent's memory. Returns {id, agent, kind, namespace, text, metadata, created_at, \
+updated_at, ...}.";
+
+const D_UPDATE: &str = "Correct a memory: replace its text (re-embedded) and/or its metadata (a JSON \
+object replacing the old one). Use it when a stored fact changed, rather than remembering a \
+contradicting copy. Returns {agent, updated}.";
+
+const D_FORGET: &str = "Forget one memory by id: its text, metadata and vector are erased, and a tombstone \
+keeps sync from bringing it back. Use it for memories that are wrong, obsolete or must not be \
+kept (e.g. a secret stored by mistake). Returns {agent, forgotten}.";
+
+const D_CONTRADICTIONS: &str = "List the pairs of learned items that memory_consolidate flagged as \
+contradicting each other (similar situations, opposite outcomes), for review: nothing is \
+resolved automatically. Returns {agent, contradictions: [{a: item, b: item, similarity}]}.";
+
+/// A cosine option: a number in [-1, 1].
+fn cosine(name: &str, c: f32) -> anyhow::Result<f32> {
+    if !(-1.0..=1.0).contains(&c) {
+        bail!("{name} must be in [-1, 1], got {c}");
+    }
+    Ok(c)
+}
+
+/// A number of days ≥ 0 as a duration.
+fn days(name: &str, d: f64) -> anyhow::Result<std::time::Duration> {
+    if !(d.is_finite() && d >= 0.0) {
+        bail!("{name} must be a number of days >= 0, got {d}");
+    }
+    std::time::Duration::try_from_secs_f64(d * 86_400.0)
+        .map_err(|_| anyhow!("{name}: {d} days is too long"))
+}
+
 impl Server {
     /// A server over the shards in `root`, acting for `default_agent` unless a call names
     /// another, embedding text with `embedder`. Opens the default agent's memory now, so a
@@ -640,10 +674,132 @@ impl Server {
             let memory = self.agent(p.agent, true).await?;
             let mut o = ConsolidateOptions::new();
             o.dry_run(p.dry_run);
+            if let Some(t) = p.duplicate_threshold {
+                o.duplicate_threshold(cosine("duplicate_threshold", t)?);
+            }
+            if let Some(t) = p.contradiction_threshold {
+                o.contradiction_threshold(cosine("contradiction_threshold", t)?);
+            }
+            if let Some(d) = p.decay_half_life_days {
+                o.evidence_half_life(days("decay_half_life_days", d)?);
+            }
+            if let Some(c) = p.prune_below_confidence {
+                if !(0.0..=1.0).contains(&c) {
+                    bail!("prune_below_confidence must be in [0, 1], got {c}");
+                }
+                o.prune_below_confidence(c);
+            }
+            if let Some(n) = p.prune_min_evidence {
+                if !(n.is_finite() && n >= 0.0) {
+                    bail!("prune_min_evidence must be a number >= 0, got {n}");
+                }
+                o.prune_min_evidence(n);
+            }
+            if let Some(d) = p.prune_idle_days {
+                o.prune_idle(days("prune_idle_days", d)?);
+            }
             let report = memory.consolidate(&o).await?;
             let mut v = serde_json::to_value(&report)?;
             v["agent"] = json!(memory.agent());
             Ok(v)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_get",
+        description = D_GET,
+        annotations(
+            title = "Get a memory",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_get(&self, Parameters(p): Parameters<params::ById>) -> CallToolResult {
+        reply(async {
+            let id: RecordId = p.id.parse()?;
+            let memory = self.agent(p.agent, true).await?;
+            let record = memory
+                .get(id)
+                .await?
+                .ok_or_else(|| anyhow!("no memory {id} in agent {:?}", memory.agent().as_str()))?;
+            let mut v = serde_json::to_value(&record)?;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("embedding");
+            }
+            v["agent"] = json!(memory.agent());
+            Ok(v)
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_update",
+        description = D_UPDATE,
+        annotations(
+            title = "Update a memory",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_update(&self, Parameters(p): Parameters<params::Update>) -> CallToolResult {
+        reply(async {
+            let id: RecordId = p.id.parse()?;
+            if p.text.is_none() && p.metadata.is_none() {
+                bail!("give text, metadata or both");
+            }
+            let memory = self.agent(p.agent, true).await?;
+            if memory.get(id).await?.is_none() {
+                bail!("no memory {id} in agent {:?}", memory.agent().as_str());
+            }
+            memory.update(id, p.text.as_deref(), p.metadata).await?;
+            Ok(json!({ "agent": memory.agent(), "updated": id }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_forget",
+        description = D_FORGET,
+        annotations(
+            title = "Forget a memory",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_forget(&self, Parameters(p): Parameters<params::ById>) -> CallToolResult {
+        reply(async {
+            let id: RecordId = p.id.parse()?;
+            let memory = self.agent(p.agent, true).await?;
+            if !memory.forget(id).await? {
+                bail!("no memory {id} in agent {:?}", memory.agent().as_str());
+            }
+            Ok(json!({ "agent": memory.agent(), "forgotten": id }))
+        })
+        .await
+    }
+
+    #[tool(
+        name = "memory_contradictions",
+        description = D_CONTRADICTIONS,
+        annotations(
+            title = "List contradictions",
+            read_only_hint = true,
+            open_world_hint = false,
+        )
+    )]
+    async fn memory_contradictions(
+        &self,
+        Parameters(p): Parameters<params::Contradictions>,
+    ) -> CallToolResult {
+        reply(async {
+            let memory = self.agent(p.agent, true).await?;
+            let pairs = memory.contradictions().await?;
+            Ok(json!({ "agent": memory.agent(), "contradictions": pairs }))
         })
         .await
     }

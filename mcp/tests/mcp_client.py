@@ -32,6 +32,10 @@ EXPECTED_TOOLS = {
     "memory_find_patterns",
     "memory_consolidate",
     "memory_synthesize_context",
+    "memory_get",
+    "memory_update",
+    "memory_forget",
+    "memory_contradictions",
 }
 
 # The stdio client passes only a minimal environment to the server; forward what decides
@@ -207,6 +211,37 @@ async def main(binary, root, version):
             r = await call_ok(session, "memory_consolidate", {"dry_run": True})
             check(r["dry_run"] is True and r["examined"] >= 1 and r["written"] == 0, f"consolidate: {r}")
             summary["calls"]["memory_consolidate"] = "ok"
+
+            r = await call_ok(session, "memory_consolidate", {
+                "dry_run": True, "decay_half_life_days": 30, "prune_below_confidence": 0.2,
+                "prune_min_evidence": 1, "prune_idle_days": 90, "duplicate_threshold": 0.95,
+            })
+            check(r["dry_run"] is True and r["written"] == 0, f"consolidate with options: {r}")
+            await call_err(session, "memory_consolidate", {"prune_below_confidence": 3}, "[0, 1]")
+
+            r = await call_ok(session, "memory_contradictions", {})
+            check(r["agent"] == "tester" and isinstance(r["contradictions"], list), f"contradictions: {r}")
+            summary["calls"]["memory_contradictions"] = "ok"
+
+            r = await call_ok(session, "memory_remember", {"text": "The staging database is on port 5433."})
+            mid = r["id"]
+            r = await call_ok(session, "memory_get", {"id": mid})
+            check(r["text"] == "The staging database is on port 5433." and "embedding" not in r, f"get: {r}")
+            summary["calls"]["memory_get"] = "ok"
+            r = await call_ok(session, "memory_update", {
+                "id": mid, "text": "The staging database is on port 6543.", "metadata": {"topic": "db"},
+            })
+            check(r["updated"] == mid, f"update: {r}")
+            r = await call_ok(session, "memory_get", {"id": mid})
+            check(r["text"].endswith("6543.") and r["metadata"] == {"topic": "db"}, f"get after update: {r}")
+            await call_err(session, "memory_update", {"id": mid}, "text, metadata")
+            summary["calls"]["memory_update"] = "ok"
+            r = await call_ok(session, "memory_forget", {"id": mid})
+            check(r["forgotten"] == mid, f"forget: {r}")
+            await call_err(session, "memory_get", {"id": mid}, "no memory")
+            await call_err(session, "memory_forget", {"id": mid}, "no memory")
+            await call_err(session, "memory_get", {"id": "not-an-id"}, "invalid record id")
+            summary["calls"]["memory_forget"] = "ok"
 
             r = await call_ok(session, "vector_shard_stats", {})
             listed = {s["shard"] for s in r["shards"]}

@@ -220,6 +220,15 @@ fn run_mcp_server(py: Python<'_>, argv: Vec<String>) -> u8 {
     py.detach(|| reasonbank_mcp::main_with(argv))
 }
 
+/// Runs the `reasonbank` command line (the Rust CLI, `reasonbank::cli::run`) with `argv`
+/// (the program name first) on the process's stdin/stdout/stderr; returns its exit status
+/// (0 success, 1 error, 2 bad usage, 3 not found).
+#[pyfunction]
+fn run_cli(py: Python<'_>, argv: Vec<String>) -> u8 {
+    // The CLI starts its own runtime, as the binary does.
+    py.detach(|| reasonbank::cli::run(argv))
+}
+
 /// One agent's memory (the facade's `AgentMemory`).
 #[pyclass(frozen, name = "NativeMemory", module = "reasonbank._native")]
 struct NativeMemory {
@@ -670,5 +679,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model_files, m)?)?;
     m.add_function(wrap_pyfunction!(generate_identity, m)?)?;
     m.add_function(wrap_pyfunction!(run_mcp_server, m)?)?;
+    m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     Ok(())
 }

@@ -42,7 +42,7 @@ fn inspector_cli_lists_tools_and_calls_one() {
         .filter_map(|t| t["name"].as_str())
         .collect();
     names.sort_unstable();
-    assert_eq!(names.len(), 12, "{names:?}");
+    assert_eq!(names.len(), 16, "{names:?}");
     assert!(names.contains(&"memory_recall") && names.contains(&"vector_search"));
 
     let remembered = inspect(

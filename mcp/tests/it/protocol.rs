@@ -242,6 +242,19 @@ fn issue_15_reads_of_an_unknown_agent_are_refused_and_create_nothing() {
             json!({"id": "0190a4b2-7c1d-7e3f-8a9b-0c1d2e3f4a5b", "outcome": "success",
                 "agent": "nobody"}),
         ),
+        ("memory_contradictions", json!({"agent": "nobody"})),
+        (
+            "memory_get",
+            json!({"id": "0190a4b2-7c1d-7e3f-8a9b-0c1d2e3f4a5b", "agent": "nobody"}),
+        ),
+        (
+            "memory_update",
+            json!({"id": "0190a4b2-7c1d-7e3f-8a9b-0c1d2e3f4a5b", "text": "x", "agent": "nobody"}),
+        ),
+        (
+            "memory_forget",
+            json!({"id": "0190a4b2-7c1d-7e3f-8a9b-0c1d2e3f4a5b", "agent": "nobody"}),
+        ),
         ("vector_shard_stats", json!({"shard": "nobody"})),
         (
             "vector_search",

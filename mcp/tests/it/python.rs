@@ -7,14 +7,18 @@ use serde_json::Value;
 
 use crate::support;
 
-const EXPECTED_TOOLS: [&str; 12] = [
+const EXPECTED_TOOLS: [&str; 16] = [
     "memory_consolidate",
+    "memory_contradictions",
     "memory_feedback",
     "memory_find_patterns",
+    "memory_forget",
+    "memory_get",
     "memory_learn",
     "memory_recall",
     "memory_remember",
     "memory_synthesize_context",
+    "memory_update",
     "vector_insert",
     "vector_search",
     "vector_shard_create",
@@ -68,11 +72,17 @@ fn pypi_mcp_client_calls_every_tool_and_gets_tool_errors() {
     // Hints clients use to decide what needs the user's confirmation.
     assert_eq!(
         summary["read_only"],
-        serde_json::json!(["memory_recall", "vector_search", "vector_shard_stats"])
+        serde_json::json!([
+            "memory_contradictions",
+            "memory_get",
+            "memory_recall",
+            "vector_search",
+            "vector_shard_stats"
+        ])
     );
     assert_eq!(
         summary["destructive"],
-        serde_json::json!(["memory_consolidate"])
+        serde_json::json!(["memory_consolidate", "memory_forget", "memory_update"])
     );
     // Required arguments as advertised in the schemas.
     let required = |t: &str| summary["schemas"][t]["required"].clone();
