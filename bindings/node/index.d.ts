@@ -67,6 +67,11 @@ export declare class AgentMemory {
    * prunes as `options` say.
    */
   consolidate(options?: ConsolidateOptions | undefined | null): Promise<ConsolidationReport>
+  /**
+   * The contradictions consolidation flagged between this agent's active items, each pair
+   * once, for review (nothing is resolved automatically).
+   */
+  contradictions(): Promise<Contradiction[]>
   /** The memory items most useful for `task` (similarity, recency, reliability; diversified). */
   findSimilarPatterns(task: string, options?: PatternOptions | undefined | null): Promise<ScoredItem[]>
   /**
@@ -150,6 +155,16 @@ export interface ContextItem {
   score: number
   /** Tokens it takes in the text. */
   tokens: number
+}
+
+/** Two active items that consolidation flagged as contradicting each other, for review. */
+export interface Contradiction {
+  /** One item. */
+  a: MemoryItem
+  /** The other. */
+  b: MemoryItem
+  /** Their cosine similarity. */
+  similarity: number
 }
 
 /** Two items flagged as contradicting each other. */

@@ -553,6 +553,24 @@ impl JsAgentMemory {
         })
     }
 
+    /// The contradictions consolidation flagged between this agent's active items, each pair
+    /// once, for review (nothing is resolved automatically).
+    #[napi(ts_return_type = "Promise<Contradiction[]>")]
+    pub fn contradictions<'env>(
+        &self,
+        env: &'env Env,
+    ) -> napi::Result<PromiseRaw<'env, Vec<types::Contradiction>>> {
+        let mem = self.inner.clone();
+        settle(env, async move {
+            Ok(mem
+                .contradictions()
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
     /// The memory items most useful for `task` (similarity, recency, reliability; diversified).
     #[napi(ts_return_type = "Promise<ScoredItem[]>")]
     pub fn find_similar_patterns<'env>(

@@ -340,6 +340,27 @@ impl From<RsVerdict> for Verdict {
     }
 }
 
+/// Two active items that consolidation flagged as contradicting each other, for review.
+#[napi(object)]
+pub struct Contradiction {
+    /// One item.
+    pub a: MemoryItem,
+    /// The other.
+    pub b: MemoryItem,
+    /// Their cosine similarity.
+    pub similarity: f64,
+}
+
+impl From<reasonbank::reasoning::Contradiction> for Contradiction {
+    fn from(c: reasonbank::reasoning::Contradiction) -> Self {
+        Contradiction {
+            a: c.a.into(),
+            b: c.b.into(),
+            similarity: f64::from(c.similarity),
+        }
+    }
+}
+
 /// A distilled memory item: a strategy (from a success) or a pitfall (from a failure).
 #[napi(object)]
 pub struct MemoryItem {

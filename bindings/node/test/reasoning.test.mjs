@@ -65,6 +65,9 @@ test('learn distills strategies; patterns, feedback, consolidate and synthesize 
   assert.ok(dry.examined >= report.items.length)
   const real = await mem.consolidate()
   assert.equal(real.dryRun, false)
+  const flagged = await mem.contradictions()
+  assert.equal(flagged.length, real.contradictions.length)
+  for (const c of flagged) assert.ok(c.a.id && c.b.id && c.similarity > 0)
 
   const bad = await rejection(mem.consolidate({ evidenceHalfLifeMs: -5 }))
   assert.equal(bad.code, 'RB_INVALID_INPUT')

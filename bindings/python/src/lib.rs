@@ -518,6 +518,12 @@ impl NativeMemory {
         run(py, async move { to_json(&mem.consolidate(&co).await?) })
     }
 
+    /// The contradictions flagged between this agent's active items, as JSON.
+    fn contradictions(&self, py: Python<'_>) -> PyResult<String> {
+        let mem = self.inner.clone();
+        run(py, async move { to_json(&mem.contradictions().await?) })
+    }
+
     /// The learned items most useful for `task`, as JSON.
     fn find_similar_patterns(
         &self,

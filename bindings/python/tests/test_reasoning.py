@@ -46,6 +46,9 @@ def test_learn_patterns_feedback_consolidate_synthesize(memory: AgentMemory) -> 
     assert dry.dry_run and dry.written == 0 and dry.examined >= 1
     real = memory.consolidate(prune_below_confidence=0.01, prune_min_evidence=100.0)
     assert not real.dry_run
+    flagged = memory.contradictions()
+    assert len(flagged) == len(real.contradictions)
+    assert all(c.a.id and c.b.id for c in flagged)
 
     ctx = memory.synthesize_context("deploy to staging", token_budget=256)
     assert ctx.tokens_used <= ctx.token_budget == 256

@@ -28,6 +28,7 @@ from ._memory import DEFAULT_AGENT, AgentMemory, AsyncAgentMemory, SyncServer
 from ._native import ReasonbankError
 from ._types import (
     ConsolidationReport,
+    Contradiction,
     ContextItem,
     Identity,
     LearnReport,
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncAgentMemory",
     "ConsolidationReport",
     "ContextItem",
+    "Contradiction",
     "Identity",
     "LearnReport",
     "MemoryItem",

@@ -12,6 +12,7 @@ import numpy as np
 from . import _native
 from ._types import (
     ConsolidationReport,
+    Contradiction,
     LearnReport,
     MemoryItem,
     MemoryRecord,
@@ -245,6 +246,11 @@ class AgentMemory:
         )
         return ConsolidationReport.from_dict(json.loads(out))
 
+    def contradictions(self) -> List[Contradiction]:
+        """The contradictions consolidation flagged between this agent's active items, each
+        pair once, for review (nothing is resolved automatically)."""
+        return [Contradiction.from_dict(d) for d in json.loads(self._native.contradictions())]
+
     def find_similar_patterns(
         self, task: str, *, k: int = 5, threshold: float = 0.0
     ) -> List[ScoredItem]:
@@ -466,6 +472,9 @@ class AsyncAgentMemory:
 
     async def consolidate(self, **options: Any) -> ConsolidationReport:
         return await asyncio.to_thread(self.sync_api.consolidate, **options)
+
+    async def contradictions(self) -> List[Contradiction]:
+        return await asyncio.to_thread(self.sync_api.contradictions)
 
     async def find_similar_patterns(
         self, task: str, *, k: int = 5, threshold: float = 0.0

@@ -161,6 +161,19 @@ class ContradictionPair:
 
 
 @dataclass(frozen=True)
+class Contradiction:
+    """Two active items that consolidation flagged as contradicting each other."""
+
+    a: MemoryItem
+    b: MemoryItem
+    similarity: float
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Contradiction":
+        return _build(cls, d, a=MemoryItem.from_dict(d["a"]), b=MemoryItem.from_dict(d["b"]))
+
+
+@dataclass(frozen=True)
 class Pruned:
     id: str
     reason: str
