@@ -16,6 +16,7 @@ use crate::ann::{Ann, RowChange};
 use crate::arena::Arena;
 use crate::error::SqliteContext;
 use crate::schema;
+use crate::schema::Pragmas;
 use crate::text::TextIndex;
 use crate::{Error, Result};
 
@@ -79,14 +80,18 @@ impl Shard {
             _ => None,
         };
         let exists = match std::fs::metadata(&path) {
-            Ok(m) => m.len() > 0,
+            Ok(_) => true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(source) => return Err(Error::Io { path, source }),
         };
         if exists {
+            // A 0-byte file included: shards are created whole (below), so an empty one
+            // was truncated or made by something else; it is reported, never reinitialized.
             check_header(&path)?;
         } else if !opts.create {
             return Err(Error::NoSuchShard { path });
+        } else {
+            create_whole(&path, want, &opts.pragmas)?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -344,6 +349,74 @@ impl Shard {
 }
 
 /// Refuses files that are not SQLite databases before SQLite sees them, with a clear reason.
+/// Creates the shard file at `path` whole: initialized under a temporary name in the same
+/// directory, then hard-linked into place, so a crash or a full disk never leaves a partial
+/// or 0-byte shard behind. Another process creating the same shard at once wins the link and
+/// this one opens its file.
+fn create_whole(path: &Path, want: Option<(usize, &str)>, pragmas: &Pragmas) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let Some(want) = want else {
+        return Err(Error::MissingShardSpec {
+            path: path.to_owned(),
+        });
+    };
+    // Unique per process and call: opens racing to create one shard each use their own.
+    static CREATING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(
+        ".{name}.creating-{}-{}",
+        std::process::id(),
+        CREATING.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        // A stale file of a crashed process that had this pid is not reused.
+        match std::fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        {
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let mut conn =
+                Connection::open_with_flags(&tmp, flags).map_err(|e| Error::sqlite(&tmp, e))?;
+            schema::apply_pragmas(&conn, pragmas, &tmp)?;
+            schema::init(&mut conn, &tmp, Some(want), now_ms())?;
+            // Back to a rollback journal so that closing leaves one self-contained file
+            // (the shard's own opens switch it to WAL again).
+            conn.pragma_update(None, "journal_mode", "DELETE")
+                .map_err(|e| Error::sqlite(&tmp, e))?;
+            conn.close().map_err(|(_, e)| Error::sqlite(&tmp, e))?;
+        }
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        if let Some(dir) = path.parent() {
+            // The new name is durable before anything is written through it.
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
+        Ok(())
+    })();
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let mut p = tmp.clone().into_os_string();
+        p.push(suffix);
+        // Best effort: a leftover temporary file is clutter, never a shard.
+        let _ = std::fs::remove_file(p);
+    }
+    result
+}
+
 fn check_header(path: &Path) -> Result<()> {
     use std::io::Read;
     let mut header = [0u8; 16];
@@ -355,6 +428,14 @@ fn check_header(path: &Path) -> Result<()> {
         path: path.to_owned(),
         source,
     })?;
+    if n == 0 {
+        return Err(Error::NotAShard {
+            path: path.to_owned(),
+            reason: "the file is empty (0 bytes): a damaged shard (truncated, or never \
+                     completed by an older version); move it away to start the agent over"
+                .into(),
+        });
+    }
     if n < 16 || &header != b"SQLite format 3\0" {
         return Err(Error::NotAShard {
             path: path.to_owned(),

@@ -259,6 +259,55 @@ fn files_that_are_not_shards() {
     let d = dir.path().join("dir.sqlite");
     std::fs::create_dir(&d).unwrap();
     assert!(Shard::open(&d, &o).is_err());
+
+    // A 0-byte file is a damaged shard, with or without `create`: never "missing", never
+    // silently made into a new empty shard.
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    for create in [true, false] {
+        let mut o = o.clone();
+        o.create(create);
+        match Shard::open(&empty, &o) {
+            Err(e @ Error::NotAShard { .. }) => {
+                assert!(e.to_string().contains("empty (0 bytes)"), "{e}")
+            }
+            other => panic!("create={create}: {:?}", other.map(|_| ())),
+        }
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    }
+}
+
+/// A new shard appears whole: after creation the directory holds the shard file only (no
+/// temporary name, no 0-byte file), and the file is a shard when first seen.
+#[test]
+fn shards_are_created_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.sqlite");
+    let mut o = ShardOptions::new();
+    o.dimensions(4).model_id("test-model");
+    drop(Shard::open(&path, &o).unwrap());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .collect();
+    assert_eq!(names, vec!["new.sqlite".to_owned()]);
+    assert!(std::fs::metadata(&path).unwrap().len() > 0);
+    // Reopening finds the shard it made (its model and dimensions).
+    let mut other = ShardOptions::new();
+    other.dimensions(8).model_id("test-model");
+    assert!(matches!(
+        Shard::open(&path, &other),
+        Err(Error::ModelMismatch { .. })
+    ));
+    // Many opens racing to create one shard all get it.
+    let racing = dir.path().join("race.sqlite");
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| drop(Shard::open(&racing, &o).unwrap()));
+        }
+    });
+    assert!(Shard::open(&racing, &o).is_ok());
 }
 
 #[test]
