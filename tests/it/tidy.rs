@@ -19,11 +19,6 @@ const LONG_FILES: &[(&str, &str)] = &[
         "benches/src/vectors.rs",
         "one benchmark command: set-up, the sqlite-vec peer, every search mode and the report",
     ),
-    (
-        "src/bin/reasonbank.rs",
-        "the CLI's argument types and dispatch; splitting it into a library module by job is \
-         issue #17 step 2, not done yet",
-    ),
 ];
 
 /// Which workspace crates each crate may depend on (normal and build dependencies): the
