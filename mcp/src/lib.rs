@@ -24,6 +24,8 @@
 //! that is not JSON, not UTF-8 or not a request gets a JSON-RPC error with its id. When the
 //! client closes stdin (or goes away mid-call) the server exits with status 0.
 
+mod convert;
+mod describe;
 mod params;
 mod server;
 mod wire;

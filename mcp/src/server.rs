@@ -11,10 +11,10 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use reasonbank::embedders::Embedder;
 use reasonbank::memory::{
-    Embedding, Filter, NewRecord, Query, RecordId, SearchOptions, Shard, ShardId, ShardOptions,
-    Store, StoreOptions,
+    Embedding, NewRecord, Query, RecordId, SearchOptions, Shard, ShardId, ShardOptions, Store,
+    StoreOptions,
 };
-use reasonbank::reasoning::{ConsolidateOptions, Feedback, Outcome, Trajectory};
+use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
 use reasonbank::{AgentMemory, Memories, Memory, RecallMode, RecallOptions};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -22,6 +22,8 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 
+use crate::convert::{cosine, days, outcome, parse_filter, parse_shard_id, parse_shard_ids};
+use crate::describe::*;
 use crate::params;
 
 /// Name the server gives in `initialize`.
@@ -56,130 +58,6 @@ impl std::fmt::Debug for Server {
             .field("agent", &self.state.default_agent)
             .finish_non_exhaustive()
     }
-}
-
-/// The filter syntax, appended to the descriptions of the tools that take a filter.
-macro_rules! filter_form {
-    () => {
-        " A filter is a JSON object: {\"eq\": {\"field\": \"topic\", \"value\": \"http\"}}; \
-operators eq ne gt gte lt lte (field + value), in nin (field + values: [...]), exists (field), \
-combined with {\"and\": [...]}, {\"or\": [...]}, {\"not\": {...}}; plus {\"kind\": \"...\"} and \
-{\"namespace\": \"...\"}. `field` is a metadata path with dots (\"repo.owner\")."
-    };
-}
-
-const D_SHARD_CREATE: &str = "Create a shard for raw vectors that you embed yourself (with any model). \
-Use it once before vector_insert/vector_search when you bring your own embeddings; for plain-text \
-memories use memory_remember instead (it embeds for you). Arguments: shard (id), dimensions (of \
-every vector), model_id (the model that makes them; vectors of different models are never mixed). \
-Idempotent: for a shard that already exists with the same dimensions and model it returns \
-created=false; with others it is an error. Returns {shard, created, dimensions, model_id, records}.";
-
-const D_VECTOR_INSERT: &str = "Store one raw vector in a shard made by vector_shard_create, with optional \
-metadata (JSON object, for filtering), text and kind. The vector must have exactly the shard's \
-dimensions and finite components (NaN, infinity, null or all zeros are errors); it is stored \
-normalized. Durable when the call returns. Returns {shard, id} (a UUID).";
-
-const D_VECTOR_SEARCH: &str = concat!(
-    "Exact nearest-neighbour search of a shard by cosine similarity with a raw \
-query vector (same dimensions and model as the shard). Arguments: shard, vector, k (default 10), \
-threshold (minimum cosine, optional), filter (optional, applied before ranking, so k matches \
-come back when k exist). Returns {shard, results: [{id, score (cosine), text, kind, namespace, \
-metadata, created_at, updated_at}]}, best first; no match is an empty list.",
-    filter_form!()
-);
-
-const D_SHARD_STATS: &str = "Describe a shard: live records, tombstones of deleted ones, dimensions, model id, \
-schema version, file and vector bytes. Omit `shard` to list every shard in the root (agents' \
-memories and raw-vector shards alike). Returns {shards: [{shard, records, tombstones, \
-dimensions, model_id, ...}]}.";
-
-const D_SYNC_SHARD: &str = "Synchronize a local shard with a peer over QUIC: changes made on either side \
-since the last sync are exchanged (delta sync, last-writer-wins on each record, deletes win over \
-older writes), compressed, over mutually authenticated TLS. Use it to share an agent's memory with \
-another machine or a hub. Needs this side's identity (cert.pem and key.pem from \
-`reasonbank sync keygen`, default <root>/.sync) and the peer's certificate fingerprint in `trust`; \
-the peer must have granted this side access to the shard. Returns {shard, sent, received, \
-applied, bytes_on_wire, compression_ratio, ms}.";
-
-const D_REMEMBER: &str = "Remember one piece of text for later: a fact, decision, user preference, or \
-lesson. It is embedded with the server's local model and stored durably in the agent's memory. \
-Use it when something is worth knowing in a future task; keep each memory self-contained. \
-Optional metadata (JSON object) and kind let you filter recalls; `agent` writes to another \
-agent's memory. Returns {agent, id}.";
-
-const D_RECALL: &str = concat!(
-    "Search an agent's memory for what is relevant now: call it at the start of a task \
-or when stuck, with the task, question or error message as `query`. Ranks by meaning and words \
-(mode hybrid, the default), meaning only (vector) or words only (text, for exact identifiers). \
-Optional: k (default 5), threshold (minimum cosine, e.g. 0.3), filter, shards (other agents to \
-search too), agent. Returns {results: [{id, agent, kind, text, metadata, score, why: \
-{similarity, bm25, recency, reliability}, created_at, updated_at}]}, best first.",
-    filter_form!()
-);
-
-const D_LEARN: &str = "Learn from a finished task (ReasoningBank): give the task, the steps taken \
-(action + observation each), optionally the answer and the outcome (success/failure) or a \
-reward. The trajectory is judged, stored as an experience, and distilled into memory items: \
-strategies from successes, pitfalls from failures. Call it after every task that taught \
-something, successful or not. Returns {agent, experiences, verdicts, items: [{id, title, \
-description, content, kind, confidence, ...}]}.";
-
-const D_FEEDBACK: &str = "Tell the memory whether an item you used helped: outcome success or failure, or \
-a reward in [0, 1]. The item's confidence (a Beta posterior over all feedback) and so its future \
-ranking follow. Use it after acting on items from memory_find_patterns or \
-memory_synthesize_context. Returns the updated item {id, title, confidence, successes, \
-failures, ...}.";
-
-const D_FIND_PATTERNS: &str = "Find the learned strategies and pitfalls (memory items from memory_learn) \
-most useful for a task, ranked by similarity, recency and reliability and diversified. Use it \
-before starting a task similar to earlier ones. Arguments: task, k (default 5), threshold \
-(minimum cosine, default 0), agent. Returns {items: [{item: {id, title, description, content, \
-kind, confidence, ...}, score, similarity, recency, reliability}]}.";
-
-const D_CONSOLIDATE: &str = "Tidy an agent's learned items: merge near-duplicates (keeping provenance), flag \
-contradictions for review, decay old evidence and archive items that keep failing. Nothing is \
-hard-deleted (merged and archived items stay restorable). Use it occasionally, e.g. after many \
-memory_learn calls; dry_run=true only reports. Returns {dry_run, examined, merges, \
-contradictions, decayed, pruned, written}.";
-
-const D_SYNTHESIZE: &str = "Build a prompt-ready block of the learned items most useful for a task, from \
-this agent and optionally other agents (shards), deduplicated, diverse and within token_budget \
-tokens (default 512). Use it to prime your context before a task. Returns {text, items: [{shard, \
-id, kind, title, score, tokens}], tokens_used, token_budget, duplicates_removed, omitted}.";
-
-const D_GET: &str = "Read one memory by id (from memory_remember or a recall result): its text, kind, \
-namespace, metadata and times. Use it to see a memory in full before updating or forgetting \
-it; `agent` reads another agent's memory. Returns {id, agent, kind, namespace, text, metadata, created_at, \
-updated_at, ...}.";
-
-const D_UPDATE: &str = "Correct a memory: replace its text (re-embedded) and/or its metadata (a JSON \
-object replacing the old one). Use it when a stored fact changed, rather than remembering a \
-contradicting copy. Returns {agent, updated}.";
-
-const D_FORGET: &str = "Forget one memory by id: its text, metadata and vector are erased, and a tombstone \
-keeps sync from bringing it back. Use it for memories that are wrong, obsolete or must not be \
-kept (e.g. a secret stored by mistake). Returns {agent, forgotten}.";
-
-const D_CONTRADICTIONS: &str = "List the pairs of learned items that memory_consolidate flagged as \
-contradicting each other (similar situations, opposite outcomes), for review: nothing is \
-resolved automatically. Returns {agent, contradictions: [{a: item, b: item, similarity}]}.";
-
-/// A cosine option: a number in [-1, 1].
-fn cosine(name: &str, c: f32) -> anyhow::Result<f32> {
-    if !(-1.0..=1.0).contains(&c) {
-        bail!("{name} must be in [-1, 1], got {c}");
-    }
-    Ok(c)
-}
-
-/// A number of days ≥ 0 as a duration.
-fn days(name: &str, d: f64) -> anyhow::Result<std::time::Duration> {
-    if !(d.is_finite() && d >= 0.0) {
-        bail!("{name} must be a number of days >= 0, got {d}");
-    }
-    std::time::Duration::try_from_secs_f64(d * 86_400.0)
-        .map_err(|_| anyhow!("{name}: {d} days is too long"))
 }
 
 impl Server {
@@ -865,42 +743,6 @@ fn structured(v: Value) -> CallToolResult {
     } else {
         CallToolResult::success(vec![ContentBlock::text(v.to_string())])
     }
-}
-
-fn outcome(o: params::Outcome) -> Outcome {
-    match o {
-        params::Outcome::Success => Outcome::Success,
-        params::Outcome::Failure => Outcome::Failure,
-    }
-}
-
-fn parse_shard_id(what: &str, s: String) -> anyhow::Result<ShardId> {
-    ShardId::new(s).with_context(|| format!("argument {what}"))
-}
-
-fn parse_shard_ids(shards: Option<Vec<String>>) -> anyhow::Result<Vec<ShardId>> {
-    shards
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| parse_shard_id("shards", s))
-        .collect()
-}
-
-/// A filter given as a JSON object, or as a string holding one (some clients stringify
-/// nested objects).
-fn parse_filter(v: Option<Value>) -> anyhow::Result<Option<Filter>> {
-    let f = match v {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => s.parse::<Filter>(),
-        Some(v) => serde_json::from_value::<Filter>(v)
-            .map_err(|e| anyhow!("{e}"))
-            .map_err(|e| reasonbank::memory::Error::InvalidFilter {
-                reason: format!("{e}"),
-            }),
-    };
-    Ok(Some(f.map_err(anyhow::Error::from).context(
-        "argument filter (expected e.g. {\"eq\": {\"field\": \"topic\", \"value\": \"http\"}})",
-    )?))
 }
 
 #[cfg(test)]

@@ -1,0 +1,65 @@
+//! Tool arguments into the facade's types, with errors that name the argument: shard ids,
+//! filters, outcomes, and the ranges of consolidation's options.
+
+use anyhow::{Context, anyhow, bail};
+use reasonbank::memory::{Filter, ShardId};
+use reasonbank::reasoning::Outcome;
+use serde_json::Value;
+
+use crate::params;
+
+/// A cosine option: a number in [-1, 1].
+pub(crate) fn cosine(name: &str, c: f32) -> anyhow::Result<f32> {
+    if !(-1.0..=1.0).contains(&c) {
+        bail!("{name} must be in [-1, 1], got {c}");
+    }
+    Ok(c)
+}
+
+/// A number of days ≥ 0 as a duration.
+pub(crate) fn days(name: &str, d: f64) -> anyhow::Result<std::time::Duration> {
+    if !(d.is_finite() && d >= 0.0) {
+        bail!("{name} must be a number of days >= 0, got {d}");
+    }
+    std::time::Duration::try_from_secs_f64(d * 86_400.0)
+        .map_err(|_| anyhow!("{name}: {d} days is too long"))
+}
+
+/// The tool's outcome as the reasoning crate's.
+pub(crate) fn outcome(o: params::Outcome) -> Outcome {
+    match o {
+        params::Outcome::Success => Outcome::Success,
+        params::Outcome::Failure => Outcome::Failure,
+    }
+}
+
+/// A shard id, or an error naming the argument `what`.
+pub(crate) fn parse_shard_id(what: &str, s: String) -> anyhow::Result<ShardId> {
+    ShardId::new(s).with_context(|| format!("argument {what}"))
+}
+
+/// The `shards` argument (absent: none).
+pub(crate) fn parse_shard_ids(shards: Option<Vec<String>>) -> anyhow::Result<Vec<ShardId>> {
+    shards
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| parse_shard_id("shards", s))
+        .collect()
+}
+
+/// A filter given as a JSON object, or as a string holding one (some clients stringify
+/// nested objects).
+pub(crate) fn parse_filter(v: Option<Value>) -> anyhow::Result<Option<Filter>> {
+    let f = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.parse::<Filter>(),
+        Some(v) => serde_json::from_value::<Filter>(v)
+            .map_err(|e| anyhow!("{e}"))
+            .map_err(|e| reasonbank::memory::Error::InvalidFilter {
+                reason: format!("{e}"),
+            }),
+    };
+    Ok(Some(f.map_err(anyhow::Error::from).context(
+        "argument filter (expected e.g. {\"eq\": {\"field\": \"topic\", \"value\": \"http\"}})",
+    )?))
+}
