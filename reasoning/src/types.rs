@@ -366,6 +366,7 @@ pub(crate) fn item_metadata(
     m.insert(keys::MERGED_INTO.into(), Value::Null);
     m.insert(keys::MERGED_FROM.into(), Value::Array(Vec::new()));
     m.insert(keys::CONTRADICTS.into(), Value::Array(Vec::new()));
+    m.insert(keys::COUNTERS.into(), Value::Object(Map::new()));
     Value::Object(m)
 }
 
