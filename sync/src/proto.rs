@@ -52,8 +52,10 @@ use crate::{Error, Result};
 /// with [`Error::ProtocolVersion`] (the frame decoder reads the version of an `Open` it cannot
 /// decode, so a peer whose `Open` has other fields gets that error too).
 ///
-/// Version 2 added [`Open::text_only`] and [`Pull::text_only`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 2 added [`Open::text_only`] and [`Pull::text_only`]. Version 3 merges replicated
+/// counters on apply ([`reasonbank_memory::Counters`]) and serves a peer's own rows back when
+/// they hold them; a version 2 peer would replace them whole, losing increments.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Every message of the protocol.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
