@@ -208,6 +208,10 @@ pub struct ConsolidationReport {
     pub pruned: Vec<Pruned>,
     /// Item records written.
     pub written: usize,
+    /// Items that were merged in a cycle (A into B on one replica while B went into A on
+    /// another, by an older version or a hand edit) and stand again: the oldest item of each
+    /// cycle, which the others' links now name.
+    pub revived: Vec<RecordId>,
 }
 
 struct Entry {
@@ -277,12 +281,27 @@ fn consolidate_once(
 ) -> Result<Option<ConsolidationReport>> {
     let now = now_ms();
     let me = shard.origin().to_owned();
+    let all = scan_patterns(shard)?;
+    let revive = cycle_heads(
+        &all.iter()
+            .filter_map(|r| Some((r.id, ItemMetadata::of(r).merged_link()?)))
+            .collect(),
+    );
+    let mut revived = Vec::new();
     let mut entries: Vec<Entry> = Vec::new();
-    for r in scan_patterns(shard)? {
-        if MemoryItem::from_record(&r)?.status != ItemStatus::Active {
+    for r in all {
+        let again = revive.contains(&r.id);
+        if MemoryItem::from_record(&r)?.status != ItemStatus::Active && !again {
             continue;
         }
-        let item = load_item(shard, &r, prior)?;
+        let mut item = load_item(shard, &r, prior)?;
+        if again {
+            // The oldest item of a merge cycle stands again, absorbing the rest through
+            // their links.
+            item.status = ItemStatus::Active;
+            item.merged_into = None;
+            revived.push(r.id);
+        }
         let counters = counters_of(&r);
         let vector = r
             .embedding
@@ -296,12 +315,13 @@ fn consolidate_once(
             item,
             vector,
             decayed_at,
-            dirty: false,
+            dirty: again,
         });
     }
     let mut report = ConsolidationReport {
         dry_run: o.dry_run,
         examined: entries.len(),
+        revived,
         ..Default::default()
     };
 
@@ -516,6 +536,32 @@ impl ReasoningBank {
         })
         .await
     }
+}
+
+/// The oldest item of every cycle of `merged_into` links (`links`: merged item → survivor).
+/// Consolidation itself never makes one (the older item always survives), but replicas of
+/// another version, or hand edits, can merge A into B on one side and B into A on the other;
+/// last-writer-wins may then keep both links, and neither item would be recalled.
+fn cycle_heads(links: &HashMap<RecordId, RecordId>) -> BTreeSet<RecordId> {
+    let mut heads = BTreeSet::new();
+    for &start in links.keys() {
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(&next) = links.get(&at) {
+            if let Some(i) = path.iter().position(|&p| p == next) {
+                if let Some(&head) = path[i..].iter().min() {
+                    heads.insert(head);
+                }
+                break;
+            }
+            if path.len() > links.len() {
+                break;
+            }
+            path.push(next);
+            at = next;
+        }
+    }
+    heads
 }
 
 /// Mutable references to entries `i < j`.

@@ -229,3 +229,91 @@ async fn issue_14_plain_counts_of_older_shards_still_count() {
     }
     assert_eq!(rows(&sa), rows(&sb));
 }
+
+/// Marks `loser` merged into `winner` on `s` at the storage level, as a replica of another
+/// version (or a hand edit) could: the loser's link, the winner's provenance.
+fn mark_merged(s: &Shard, loser: reasonbank_memory::RecordId, winner: reasonbank_memory::RecordId) {
+    let edit = |id, f: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        s.modify(id, |r| -> reasonbank_memory::Result<_> {
+            let mut m = r.metadata.clone();
+            f(&mut m);
+            let mut u = RecordUpdate::new();
+            u.metadata(serde_json::Value::Object(m));
+            Ok(Some(u))
+        })
+        .unwrap();
+    };
+    edit(winner, &|m| {
+        let mut c = reasonbank_memory::Counters::of(m).unwrap();
+        c.raise("merged_from", &loser.to_string(), 1.0);
+        c.write_into(m);
+        m.insert("merged_from".into(), json!([loser.to_string()]));
+    });
+    edit(loser, &|m| {
+        m.insert("status".into(), json!("merged"));
+        m.insert("merged_into".into(), json!(winner.to_string()));
+    });
+}
+
+/// A merged into B on one replica while B went into A on the other: after sync the links
+/// form a cycle (neither item would be recalled); the next consolidation on either side
+/// makes the older item stand again with the evidence of both, and both sides converge.
+#[tokio::test]
+async fn issue_14_opposite_merges_on_two_replicas_are_repaired() {
+    let (fa, fb) = (Fixture::new().await, Fixture::new().await);
+    let (a, b) = (fa.bank(), fb.bank());
+    let agent = shard("cycle");
+    let x = a
+        .learn(&agent, &deploy(Outcome::Failure, ""))
+        .await
+        .unwrap()
+        .items[0]
+        .clone();
+    let y = a
+        .learn(&agent, &deploy(Outcome::Success, " twice"))
+        .await
+        .unwrap()
+        .items[0]
+        .clone();
+    let (sa, sb) = (
+        fa.store.shard(&agent).unwrap(),
+        fb.store.shard(&agent).unwrap(),
+    );
+    sync(&sa, &sb, 1);
+    a.feedback(&agent, x.id, Feedback::Success).await.unwrap();
+    b.feedback(&agent, y.id, Feedback::Failure).await.unwrap();
+    // B merges Y into X, then A merges X into Y; last-writer-wins keeps A's X (merged into
+    // Y) and, once B writes Y again, B's Y (merged into X): both links survive.
+    mark_merged(&sb, y.id, x.id);
+    mark_merged(&sa, x.id, y.id);
+    sb.modify(y.id, |r| -> reasonbank_memory::Result<_> {
+        let mut u = RecordUpdate::new();
+        u.metadata(serde_json::Value::Object(r.metadata.clone()));
+        Ok(Some(u))
+    })
+    .unwrap();
+    sync(&sa, &sb, 2);
+    let status = |it: &reasonbank_reasoning::MemoryItem| (it.status, it.merged_into);
+    let (ix, iy) = (
+        a.item(&agent, x.id).await.unwrap().unwrap(),
+        a.item(&agent, y.id).await.unwrap().unwrap(),
+    );
+    assert_eq!(status(&ix), (ItemStatus::Merged, Some(y.id)), "a cycle");
+    assert_eq!(status(&iy), (ItemStatus::Merged, Some(x.id)), "a cycle");
+
+    let report = b
+        .consolidate(&agent, &ConsolidateOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(report.revived, vec![x.id.min(y.id)], "{report:?}");
+    sync(&sa, &sb, 2);
+    assert_eq!(rows(&sa), rows(&sb));
+    let (w, l) = (x.id.min(y.id), x.id.max(y.id));
+    for bank in [&a, &b] {
+        let survivor = bank.item(&agent, w).await.unwrap().unwrap();
+        let loser = bank.item(&agent, l).await.unwrap().unwrap();
+        assert_eq!(status(&survivor), (ItemStatus::Active, None));
+        assert_eq!(status(&loser), (ItemStatus::Merged, Some(w)));
+        assert_eq!((survivor.successes, survivor.failures), (1.0, 1.0));
+    }
+}
