@@ -31,6 +31,7 @@
 
 mod ann;
 mod arena;
+mod counters;
 mod embedding;
 mod error;
 mod filter;
@@ -50,6 +51,7 @@ pub use ann::{
     AUTO_MIN_RECALL, INDEX_SUFFIX, IndexError, IndexFileError, IndexFileOutcome, IndexStatus,
     index_path,
 };
+pub use counters::{COUNTERS_KEY, Counters, MAX_COUNTER_KEY_BYTES};
 pub use embedding::Embedding;
 pub use error::{Error, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, TimeRange};
@@ -58,7 +60,9 @@ pub use record::{
     DEFAULT_KIND, MAX_KIND_BYTES, MAX_METADATA_BYTES, MAX_NAMESPACE_BYTES, MAX_TEXT_BYTES,
     NewRecord, Record, RecordUpdate, check_content,
 };
-pub use replication::{ApplyReport, Change, MAX_ORIGIN_BYTES, MAX_VERSION};
+pub use replication::{
+    ApplyReport, Change, LocalRow, MAX_ORIGIN_BYTES, MAX_VERSION, Resolution, resolve,
+};
 pub use schema::{APPLICATION_ID, Durability, PAGE_SIZE, SCHEMA_VERSION};
 pub use search::{
     AUTO_QUANTIZED_ROWS, BINARY_RESCORE, BINARY_RESCORE_PER_HIT, MAX_K, QUANTIZED_RESCORE, Query,

@@ -226,6 +226,8 @@ pub(crate) fn metadata_json(metadata: &Value) -> Result<String> {
             reason: format!("expected a JSON object, got {}", json_type(metadata)),
         });
     }
+    let normal = crate::counters::normalize(metadata)?;
+    let metadata = normal.as_ref().unwrap_or(metadata);
     // Serializing a `Value` cannot fail: its keys are strings and it holds no non-finite floats.
     let s = serde_json::to_string(metadata).expect("serializing a serde_json::Value");
     if s.len() > MAX_METADATA_BYTES {

@@ -10,14 +10,22 @@
 //! Conflict resolution needs no coordination: `(version, origin)` is a total order, the same
 //! on every peer, so any two peers that have applied the same set of changes, in any order
 //! and any number of times, hold the same rows.
+//!
+//! One part of a row is merged instead of replaced: the replicated counters of its metadata
+//! ([`COUNTERS_KEY`](crate::COUNTERS_KEY), see [`Counters`]). When a live change meets a live
+//! local row, the row keeps the counters' join (per-entry maximum) whichever side wins, so a
+//! change that loses or ties still contributes its counters; when that changes the local row,
+//! it is rewritten with its own stamp and a fresh `seq`, so the merged counters are relayed
+//! too. [`resolve`] is that rule as a pure function.
 
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
+use crate::counters::may_hold_counters;
 use crate::error::SqliteContext;
 use crate::record::{check_kind, check_namespace, check_text};
 use crate::shard::{ArenaChange, RECORD_COLUMNS, RowValues};
-use crate::{Embedding, Error, MAX_METADATA_BYTES, RecordId, Result, Shard};
+use crate::{Counters, Embedding, Error, MAX_METADATA_BYTES, RecordId, Result, Shard};
 
 /// Largest accepted `version` stamp (exclusive), 2<sup>62</sup>.
 ///
@@ -102,14 +110,16 @@ impl Change {
                 limit: MAX_METADATA_BYTES,
             });
         }
-        if !matches!(
-            serde_json::from_str::<serde_json::Value>(&self.metadata),
-            Ok(serde_json::Value::Object(_))
-        ) {
-            return Err(Error::InvalidInput {
-                what: "metadata",
-                reason: "it is not a JSON object".into(),
-            });
+        match serde_json::from_str::<serde_json::Value>(&self.metadata) {
+            Ok(serde_json::Value::Object(m)) => {
+                Counters::of(&m)?;
+            }
+            _ => {
+                return Err(Error::InvalidInput {
+                    what: "metadata",
+                    reason: "it is not a JSON object".into(),
+                });
+            }
         }
         if self.deleted {
             if self.embedding.is_some() {
@@ -140,7 +150,11 @@ pub struct ApplyReport {
     /// Tombstones that replaced an older live row or tombstone.
     pub deleted: usize,
     /// Changes not newer than the local row (already applied, or lost to a later write).
+    /// Those whose counters raised the local row's are counted in `counters_merged` too.
     pub skipped: usize,
+    /// Changes that lost (or tied) last-writer-wins but whose replicated counters raised the
+    /// local row's ([`Counters`]): the row was rewritten with the join and its own stamp.
+    pub counters_merged: usize,
 }
 
 impl ApplyReport {
@@ -156,6 +170,99 @@ struct Local {
     text: String,
     version: u64,
     origin: String,
+    deleted: bool,
+    metadata: String,
+}
+
+/// The state of a local row that [`resolve`] decides against.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalRow<'a> {
+    /// Its `version` stamp.
+    pub version: u64,
+    /// Its `origin`.
+    pub origin: &'a str,
+    /// Whether it is a tombstone.
+    pub deleted: bool,
+    /// Its metadata as stored (JSON text).
+    pub metadata: &'a str,
+}
+
+/// What applying a change does to the local row ([`resolve`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Nothing: the change loses (or ties) and brings no counters the row lacks.
+    Skip,
+    /// The change wins: the row becomes the change, with this metadata in place of the
+    /// change's when the join of the counters differs from the change's own (`None`: the
+    /// change's metadata as sent).
+    Replace(Option<String>),
+    /// The change loses (or ties) but raised counters: the row keeps its content and stamp
+    /// and takes this metadata (its own with the joined counters).
+    MergeCounters(String),
+}
+
+/// The replication rule for one change against the local row of its id (`None` if there is
+/// none): last-writer-wins on `(version, origin)`, and, when both are live, the join of their
+/// replicated counters ([`Counters`]) whichever wins. The rule [`Shard::apply_changes`]
+/// applies, as a pure function (the sync simulator's models use it too).
+///
+/// # Errors
+/// [`Error::InvalidInput`] if either metadata is not a JSON object or holds malformed
+/// counters.
+pub fn resolve(local: Option<LocalRow<'_>>, ch: &Change) -> Result<Resolution> {
+    let Some(l) = local else {
+        return Ok(Resolution::Replace(None));
+    };
+    let wins = ch.stamp() > (l.version, l.origin);
+    let counted = !l.deleted
+        && !ch.deleted
+        && (may_hold_counters(l.metadata) || may_hold_counters(&ch.metadata));
+    if !counted {
+        return Ok(if wins {
+            Resolution::Replace(None)
+        } else {
+            Resolution::Skip
+        });
+    }
+    let (mut mine, theirs) = (parse_object(l.metadata)?, parse_object(&ch.metadata)?);
+    let (ours, other) = (Counters::of(&mine)?, Counters::of(&theirs)?);
+    if wins {
+        let mut join = other.clone();
+        if !join.join(&ours) {
+            return Ok(Resolution::Replace(None));
+        }
+        let mut m = theirs;
+        join.write_into(&mut m);
+        Ok(Resolution::Replace(Some(to_json(&m)?)))
+    } else {
+        let mut join = ours;
+        if !join.join(&other) {
+            return Ok(Resolution::Skip);
+        }
+        join.write_into(&mut mine);
+        Ok(Resolution::MergeCounters(to_json(&mine)?))
+    }
+}
+
+fn parse_object(json: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(json).map_err(|e| Error::InvalidInput {
+        what: "metadata",
+        reason: format!("it is not a JSON object: {e}"),
+    })
+}
+
+/// Serializes merged metadata, within the size limit.
+fn to_json(m: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
+    // Serializing a map of `Value`s cannot fail: string keys, no non-finite floats.
+    let s = serde_json::to_string(m).expect("serializing a serde_json::Map");
+    if s.len() > MAX_METADATA_BYTES {
+        return Err(Error::TooLarge {
+            what: "metadata",
+            size: s.len(),
+            limit: MAX_METADATA_BYTES,
+        });
+    }
+    Ok(s)
 }
 
 impl Shard {
@@ -191,10 +298,14 @@ impl Shard {
     /// `cursor` is `(peer, seq)`, records in the same transaction that everything from `peer`
     /// up to `seq` has been applied ([`sync_cursor`](Self::sync_cursor) reads it back).
     ///
-    /// Per change: a new id is inserted; an existing row is replaced only if the change's
-    /// `(version, origin)` is strictly greater (lexicographically) than the row's, so a
+    /// Per change ([`resolve`]): a new id is inserted; an existing row is replaced only if the
+    /// change's `(version, origin)` is strictly greater (lexicographically) than the row's, so a
     /// tombstone wins over older writes, ties resolve the same way on every peer, and applying
-    /// a batch twice is the same as once. A written row keeps the change's `version` and
+    /// a batch twice is the same as once. Between two live states the replicated counters of
+    /// the metadata ([`Counters`]) are joined whichever wins; a losing change that raised them
+    /// rewrites the local row with the join, its own stamp and a fresh `seq` (counted in
+    /// [`ApplyReport::counters_merged`]). A losing live change may come without its vector
+    /// (a text-only receiver does not embed what it would not keep). A written row keeps the change's `version` and
     /// `origin` and takes a fresh local `seq`, so it is relayed to peers that pull from this
     /// shard; the peer it came from skips it (same stamp), so nothing echoes back and forth.
     /// The full-text index and the in-memory vectors follow as for local writes. Local writes
@@ -228,9 +339,12 @@ impl Shard {
             let mut report = ApplyReport::default();
             let mut arena = Vec::with_capacity(changes.len());
             let mut find = tx
-                .prepare_cached("SELECT rowid, text, version, origin FROM records WHERE id = ?1")
+                .prepare_cached(
+                    "SELECT rowid, text, version, origin, deleted, metadata FROM records \
+                     WHERE id = ?1",
+                )
                 .at(self.path())?;
-            for ch in changes {
+            for (index, ch) in changes.iter().enumerate() {
                 let local = find
                     .query_row([ch.id], |r| {
                         Ok(Local {
@@ -238,15 +352,48 @@ impl Shard {
                             text: r.get(1)?,
                             version: r.get::<_, i64>(2)? as u64,
                             origin: r.get(3)?,
+                            deleted: r.get(4)?,
+                            metadata: r.get(5)?,
                         })
                     })
                     .optional()
                     .at(self.path())?;
-                if let Some(l) = &local
-                    && ch.stamp() <= (l.version, l.origin.as_str())
-                {
-                    report.skipped += 1;
-                    continue;
+                let bad = |source: Error| Error::InvalidChange {
+                    index,
+                    id: ch.id,
+                    source: Box::new(source),
+                };
+                let view = local.as_ref().map(|l| LocalRow {
+                    version: l.version,
+                    origin: &l.origin,
+                    deleted: l.deleted,
+                    metadata: &l.metadata,
+                });
+                let metadata = match resolve(view, ch).map_err(bad)? {
+                    Resolution::Skip => {
+                        report.skipped += 1;
+                        continue;
+                    }
+                    Resolution::MergeCounters(m) => {
+                        // Only a live local row merges counters.
+                        let Some(l) = &local else { continue };
+                        let seq = st.next_seq;
+                        st.next_seq += 1;
+                        tx.prepare_cached(
+                            "UPDATE records SET metadata = ?2, seq = ?3 WHERE rowid = ?1",
+                        )
+                        .and_then(|mut s| s.execute(rusqlite::params![l.rowid, m, seq]))
+                        .at(self.path())?;
+                        report.skipped += 1;
+                        report.counters_merged += 1;
+                        continue;
+                    }
+                    Resolution::Replace(m) => m,
+                };
+                if !ch.deleted && ch.embedding.is_none() {
+                    return Err(bad(Error::InvalidVector {
+                        reason: "a live record needs a vector".into(),
+                    }));
                 }
                 let seq = st.next_seq;
                 st.next_seq += 1;
@@ -256,7 +403,7 @@ impl Shard {
                     kind: &ch.kind,
                     namespace: &ch.namespace,
                     text: &ch.text,
-                    metadata: &ch.metadata,
+                    metadata: metadata.as_deref().unwrap_or(&ch.metadata),
                     embedding: blob.as_deref(),
                     created_at: ch.created_at,
                     updated_at: ch.updated_at,
@@ -375,11 +522,8 @@ impl Shard {
         match (&ch.embedding, ch.deleted) {
             // `check_fields` checked the tombstone's shape.
             (_, true) => {}
-            (None, false) => {
-                return Err(Error::InvalidVector {
-                    reason: "a live record needs a vector".into(),
-                });
-            }
+            // Refused when it would win ([`resolve`]); a losing change only brings counters.
+            (None, false) => {}
             (Some(e), false) => {
                 self.check_embedding(e)?;
                 // Finite by construction (`Embedding` is decoded with `from_blob`), but a

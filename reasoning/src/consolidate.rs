@@ -2,8 +2,11 @@
 //! decay old evidence, prune (archive) items that proved unreliable or went unused.
 //!
 //! Nothing is deleted. A merged item stays in the shard with `status = "merged"` and
-//! `merged_into` naming the survivor, which lists it in `merged_from` and absorbs its feedback
-//! counts and usage; a pruned item gets `status = "archived"`. Both are left out of recall and
+//! `merged_into` naming the survivor, which lists it in `merged_from` and in the grow-only
+//! merged set of its replicated counters, so its feedback and usage count as the survivor's
+//! (read through the link, never copied: see `evidence.rs`); a pruned item gets
+//! `status = "archived"`. The survivor of a pair is the older item (the smaller UUIDv7), so
+//! replicas that consolidate the same items concurrently pick the same one. Both are left out of recall and
 //! can be restored by editing their metadata. (mem0 let an LLM decide deletions and lost user
 //! data, mem0#1674; here the rules are explicit and every change is reversible.)
 
@@ -11,11 +14,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reasonbank_memory::{Record, RecordId, RecordUpdate, Shard, ShardId};
+use reasonbank_memory::{Counters, Record, RecordId, RecordUpdate, Shard, ShardId};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::bank::{blocking, now_ms, scan_patterns};
+use crate::evidence::{MERGED_GROUP, counters_of, load_item, names};
 use crate::metadata::{ItemMetadata, keys};
 use crate::rank::dot;
 use crate::types::Prior;
@@ -204,10 +208,17 @@ pub struct ConsolidationReport {
     pub pruned: Vec<Pruned>,
     /// Item records written.
     pub written: usize,
+    /// Items that were merged in a cycle (A into B on one replica while B went into A on
+    /// another, by an older version or a hand edit) and stand again: the oldest item of each
+    /// cycle, which the others' links now name.
+    pub revived: Vec<RecordId>,
 }
 
 struct Entry {
     record: Record,
+    /// Its replicated counters, as the write will store them.
+    counters: Counters,
+    /// The item with its evidence (its own and that of what was merged into it).
     item: MemoryItem,
     vector: Vec<f32>,
     decayed_at: Option<i64>,
@@ -216,8 +227,9 @@ struct Entry {
 
 impl ReasoningBank {
     /// Consolidates the items of `shard`: merges near-duplicates (same kind and outcome,
-    /// similarity ≥ the duplicate threshold; the item with more feedback evidence, then more
-    /// usage, then the older one survives and absorbs the other's counts), flags
+    /// similarity ≥ the duplicate threshold; the older item, by id, survives, so that
+    /// replicas consolidating concurrently agree, and the evidence of the other counts as
+    /// its own), flags
     /// contradictions (opposite outcomes, similarity ≥ the contradiction threshold), decays
     /// evidence and archives items as the options say. With `dry_run` it only reports.
     ///
@@ -268,12 +280,29 @@ fn consolidate_once(
     o: &ConsolidateOptions,
 ) -> Result<Option<ConsolidationReport>> {
     let now = now_ms();
+    let me = shard.origin().to_owned();
+    let all = scan_patterns(shard)?;
+    let revive = cycle_heads(
+        &all.iter()
+            .filter_map(|r| Some((r.id, ItemMetadata::of(r).merged_link()?)))
+            .collect(),
+    );
+    let mut revived = Vec::new();
     let mut entries: Vec<Entry> = Vec::new();
-    for r in scan_patterns(shard)? {
-        let item = MemoryItem::from_record(&r)?;
-        if item.status != ItemStatus::Active {
+    for r in all {
+        let again = revive.contains(&r.id);
+        if MemoryItem::from_record(&r)?.status != ItemStatus::Active && !again {
             continue;
         }
+        let mut item = load_item(shard, &r, prior)?;
+        if again {
+            // The oldest item of a merge cycle stands again, absorbing the rest through
+            // their links.
+            item.status = ItemStatus::Active;
+            item.merged_into = None;
+            revived.push(r.id);
+        }
+        let counters = counters_of(&r);
         let vector = r
             .embedding
             .as_ref()
@@ -282,26 +311,24 @@ fn consolidate_once(
         let decayed_at = ItemMetadata::of(&r).decayed_at();
         entries.push(Entry {
             record: r,
+            counters,
             item,
             vector,
             decayed_at,
-            dirty: false,
+            dirty: again,
         });
     }
     let mut report = ConsolidationReport {
         dry_run: o.dry_run,
         examined: entries.len(),
+        revived,
         ..Default::default()
     };
 
-    // Merge: strongest evidence first, so survivors are the best-supported items.
-    entries.sort_by(|a, b| {
-        let ev = |e: &Entry| e.item.successes + e.item.failures;
-        ev(b)
-            .total_cmp(&ev(a))
-            .then(b.item.usage_count.cmp(&a.item.usage_count))
-            .then(a.item.id.cmp(&b.item.id))
-    });
+    // Merge: oldest first, so the survivor of a pair is the older item whatever evidence
+    // this replica has seen: replicas consolidating the same items at once pick the same
+    // survivors and never merge A into B on one side and B into A on the other.
+    entries.sort_by_key(|e| e.item.id);
     let n = entries.len();
     for i in 0..n {
         if entries[i].item.status != ItemStatus::Active {
@@ -331,6 +358,7 @@ fn consolidate_once(
             w.last_used_at = w.last_used_at.max(loser.item.last_used_at);
             w.confidence = prior.mean(w.successes, w.failures);
             w.merged_from.push(lid);
+            winner.counters.raise(MERGED_GROUP, &lid.to_string(), 1.0);
             for m in &loser.item.merged_from {
                 if !w.merged_from.contains(m) {
                     w.merged_from.push(*m);
@@ -392,8 +420,15 @@ fn consolidate_once(
             let since = e.decayed_at.unwrap_or(e.item.created_at);
             let f = crate::rank::recency(now, since, h);
             if f < 1.0 && e.item.successes + e.item.failures > 0.0 {
-                e.item.successes *= f64::from(f);
-                e.item.failures *= f64::from(f);
+                // Counters only grow: what decays away is counted as removed, by this
+                // replica.
+                let keep = f64::from(f);
+                e.counters
+                    .add(&me, names::DS, e.item.successes * (1.0 - keep));
+                e.counters
+                    .add(&me, names::DF, e.item.failures * (1.0 - keep));
+                e.item.successes *= keep;
+                e.item.failures *= keep;
                 e.item.confidence = prior.mean(e.item.successes, e.item.failures);
                 e.decayed_at = Some(now);
                 e.dirty = true;
@@ -436,6 +471,9 @@ fn consolidate_once(
         if let Some(t) = e.decayed_at {
             m[keys::DECAYED_AT] = json!(t);
         }
+        if let Value::Object(map) = &mut m {
+            e.counters.write_into(map);
+        }
         let mut u = RecordUpdate::new();
         u.metadata(m);
         writes.push((e.item.id, e.record.version, u));
@@ -456,12 +494,13 @@ impl ReasoningBank {
     pub async fn contradictions(&self, shard: &ShardId) -> Result<Vec<Contradiction>> {
         let inner = Arc::clone(&self.inner);
         let sid = shard.clone();
+        let prior = self.inner.config.prior;
         blocking(move || {
             let shard = Self::open(&inner, &sid)?;
             let mut items = Vec::new();
             for r in scan_patterns(&shard)? {
-                let item = MemoryItem::from_record(&r)?;
-                if item.status == ItemStatus::Active {
+                if MemoryItem::from_record(&r)?.status == ItemStatus::Active {
+                    let item = load_item(&shard, &r, prior)?;
                     let v = r
                         .embedding
                         .map(|e| e.as_slice().to_vec())
@@ -497,6 +536,32 @@ impl ReasoningBank {
         })
         .await
     }
+}
+
+/// The oldest item of every cycle of `merged_into` links (`links`: merged item → survivor).
+/// Consolidation itself never makes one (the older item always survives), but replicas of
+/// another version, or hand edits, can merge A into B on one side and B into A on the other;
+/// last-writer-wins may then keep both links, and neither item would be recalled.
+fn cycle_heads(links: &HashMap<RecordId, RecordId>) -> BTreeSet<RecordId> {
+    let mut heads = BTreeSet::new();
+    for &start in links.keys() {
+        let mut path = vec![start];
+        let mut at = start;
+        while let Some(&next) = links.get(&at) {
+            if let Some(i) = path.iter().position(|&p| p == next) {
+                if let Some(&head) = path[i..].iter().min() {
+                    heads.insert(head);
+                }
+                break;
+            }
+            if path.len() > links.len() {
+                break;
+            }
+            path.push(next);
+            at = next;
+        }
+    }
+    heads
 }
 
 /// Mutable references to entries `i < j`.

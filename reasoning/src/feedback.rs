@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
-use reasonbank_memory::{RecordId, RecordUpdate, ShardId};
+use reasonbank_memory::{Counters, Record, RecordId, RecordUpdate, ShardId};
+use serde_json::Value;
 
 use crate::bank::{blocking, now_ms, scan_patterns};
+use crate::evidence::{Evidence, counters_of, load_item, merged_evidence, names, totals};
 use crate::recall::resolve;
+use crate::types::Prior;
 use crate::{Error, Feedback, ItemStatus, MemoryItem, ReasoningBank, Result};
 
 /// Attempts of one feedback or usage update before [`Error::Contended`]. The write itself is
@@ -16,37 +19,61 @@ use crate::{Error, Feedback, ItemStatus, MemoryItem, ReasoningBank, Result};
 /// eight in a row means something keeps merging, and the caller hears about it.
 pub const FEEDBACK_ATTEMPTS: u32 = 8;
 
+/// The update of a counted write of `r`: `f` raises this replica's counters, and the cached
+/// totals (`successes`, `failures`, `confidence`, `usage_count`, `last_used_at`) become its own
+/// evidence after `f` plus `merged` (that of the items merged into it, read beforehand).
+pub(crate) fn counted_update(
+    r: &Record,
+    merged: Evidence,
+    prior: Prior,
+    f: impl FnOnce(&mut Counters),
+) -> Result<RecordUpdate> {
+    let mut item = MemoryItem::from_record(r)?;
+    let mut c = counters_of(r);
+    f(&mut c);
+    totals(&c, merged).apply(&mut item, prior);
+    let mut m = item.to_metadata(&r.metadata);
+    if let Value::Object(map) = &mut m {
+        c.write_into(map);
+    }
+    let mut u = RecordUpdate::new();
+    u.metadata(m);
+    Ok(u)
+}
+
 impl ReasoningBank {
-    /// Applies `f` to item `id` of `shard_id` (or the item it was merged into) and writes it
-    /// back in one atomic read-modify-write, so concurrent updates from any process are
-    /// never lost. If a consolidation merges the item in between, `f` goes to the survivor.
+    /// Raises this replica's counters of item `id` of `shard_id` (or of the item it was
+    /// merged into) with `f` in one atomic read-modify-write, so concurrent updates from any
+    /// process are never lost, and those of other replicas add up at sync. If a
+    /// consolidation merges the item in between, `f` goes to the survivor.
     async fn modify_item<F>(&self, shard_id: &ShardId, id: RecordId, f: F) -> Result<MemoryItem>
     where
-        F: Fn(&mut MemoryItem) + Send + 'static,
+        F: Fn(&mut Counters, &str) + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         let sid = shard_id.clone();
+        let prior = self.inner.config.prior;
         blocking(move || {
             let shard = Self::open(&inner, &sid)?;
+            let me = shard.origin().to_owned();
             for _ in 0..FEEDBACK_ATTEMPTS {
                 let Some(r) = resolve(&shard, id)? else {
                     return Err(Error::NoSuchItem { id });
                 };
+                // Read before the write (`modify` must not call the shard); it only feeds
+                // the cached totals, the counters themselves are exact.
+                let merged = merged_evidence(&shard, &r)?;
                 let mut merged_meanwhile = false;
                 let after = shard.modify(r.id, |r| -> Result<Option<RecordUpdate>> {
-                    let mut item = MemoryItem::from_record(r)?;
-                    if item.status == ItemStatus::Merged {
+                    if MemoryItem::from_record(r)?.status == ItemStatus::Merged {
                         merged_meanwhile = true;
                         return Ok(None);
                     }
-                    f(&mut item);
-                    let mut u = RecordUpdate::new();
-                    u.metadata(item.to_metadata(&r.metadata));
-                    Ok(Some(u))
+                    counted_update(r, merged, prior, |c| f(c, &me)).map(Some)
                 })?;
                 match after {
                     _ if merged_meanwhile => continue,
-                    Some(r) => return MemoryItem::from_record(&r),
+                    Some(r) => return load_item(&shard, &r, prior),
                     None => return Err(Error::NoSuchItem { id }),
                 }
             }
@@ -84,11 +111,9 @@ impl ReasoningBank {
                 });
             }
         };
-        let prior = self.inner.config.prior;
-        self.modify_item(shard, item, move |it| {
-            it.successes += s;
-            it.failures += f;
-            it.confidence = prior.mean(it.successes, it.failures);
+        self.modify_item(shard, item, move |c, me| {
+            c.add(me, names::S, s);
+            c.add(me, names::F, f);
         })
         .await
     }
@@ -98,18 +123,21 @@ impl ReasoningBank {
             return Ok(());
         }
         let inner = Arc::clone(&self.inner);
+        let prior = self.inner.config.prior;
         blocking(move || {
             let now = now_ms();
             for (sid, id) in used {
                 let shard = Self::open(&inner, &sid)?;
                 // An item deleted since it was recalled is skipped (`None`).
+                let Some(r) = shard.get(id)? else { continue };
+                let merged = merged_evidence(&shard, &r)?;
+                let me = shard.origin().to_owned();
                 shard.modify(id, |r| -> Result<Option<RecordUpdate>> {
-                    let mut item = MemoryItem::from_record(r)?;
-                    item.usage_count += 1;
-                    item.last_used_at = Some(now);
-                    let mut u = RecordUpdate::new();
-                    u.metadata(item.to_metadata(&r.metadata));
-                    Ok(Some(u))
+                    counted_update(r, merged, prior, |c| {
+                        c.add(&me, names::USES, 1.0);
+                        c.raise(&me, names::USED_AT, now as f64);
+                    })
+                    .map(Some)
                 })?;
             }
             Ok(())
@@ -117,18 +145,20 @@ impl ReasoningBank {
         .await
     }
 
-    /// The item `id` (in any status), or `None` if there is no such live record.
+    /// The item `id` (in any status), or `None` if there is no such live record. Its
+    /// evidence is its own plus that of the items merged into it.
     ///
     /// # Errors
     /// [`Error::InvalidRecord`] if the record is not a memory item; storage errors.
     pub async fn item(&self, shard: &ShardId, id: RecordId) -> Result<Option<MemoryItem>> {
         let inner = Arc::clone(&self.inner);
         let sid = shard.clone();
+        let prior = self.inner.config.prior;
         blocking(move || {
             let shard = Self::open(&inner, &sid)?;
             shard
                 .get(id)?
-                .map(|r| MemoryItem::from_record(&r))
+                .map(|r| load_item(&shard, &r, prior))
                 .transpose()
         })
         .await
@@ -141,11 +171,12 @@ impl ReasoningBank {
     pub async fn items(&self, shard: &ShardId) -> Result<Vec<MemoryItem>> {
         let inner = Arc::clone(&self.inner);
         let sid = shard.clone();
+        let prior = self.inner.config.prior;
         blocking(move || {
             let shard = Self::open(&inner, &sid)?;
             scan_patterns(&shard)?
                 .iter()
-                .map(MemoryItem::from_record)
+                .map(|r| load_item(&shard, r, prior))
                 .collect()
         })
         .await

@@ -88,6 +88,7 @@ mod bank;
 mod consolidate;
 mod distill;
 mod error;
+mod evidence;
 mod feedback;
 mod judge;
 mod llm;
@@ -111,6 +112,7 @@ pub use distill::{
     ExtractiveDistiller, FAILURE_PROMPT, LlmDistiller, SUCCESS_PROMPT,
 };
 pub use error::{BoxError, Error, Result};
+pub use evidence::MERGED_GROUP;
 pub use feedback::FEEDBACK_ATTEMPTS;
 pub use judge::{
     DEFAULT_ERROR_MARKERS, ExplicitJudge, JUDGE_SYSTEM_PROMPT, Judge, LlmJudge, RuleJudge,

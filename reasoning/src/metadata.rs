@@ -55,6 +55,8 @@ pub(crate) mod keys {
     pub const CONTRADICTS: &str = "contradicts";
     /// Item: Unix ms of the last evidence decay.
     pub const DECAYED_AT: &str = "decayed_at";
+    /// Item: the replicated counters (per-replica evidence and the merged-item set).
+    pub const COUNTERS: &str = reasonbank_memory::COUNTERS_KEY;
     /// Experience: the steps.
     pub const STEPS: &str = "steps";
     /// Experience: the final answer.
@@ -251,17 +253,22 @@ impl<'a> ItemMetadata<'a> {
             .map(|c| c as f32)
     }
 
-    /// `successes`: feedback successes; 0 when missing, negative or not a number.
+    /// `successes`: the stored feedback successes (the cached total its last writer
+    /// computed); 0 when missing, negative or not a number. The evidence the bank ranks with
+    /// is read from the replicated counters (`_counters`, see `docs/FORMAT.md`) and includes
+    /// the items merged into this one: [`MemoryItem`](crate::MemoryItem) as the bank returns
+    /// it.
     pub fn successes(&self) -> f64 {
         count(self.map, keys::SUCCESSES)
     }
 
-    /// `failures`: feedback failures; 0 when missing, negative or not a number.
+    /// `failures`: the stored feedback failures, cached like [`successes`](Self::successes).
     pub fn failures(&self) -> f64 {
         count(self.map, keys::FAILURES)
     }
 
-    /// `usage_count`; 0 when missing or not a non-negative integer.
+    /// `usage_count`, cached like [`successes`](Self::successes); 0 when missing or not a
+    /// non-negative integer.
     pub fn usage_count(&self) -> u64 {
         self.map
             .get(keys::USAGE_COUNT)
@@ -269,7 +276,8 @@ impl<'a> ItemMetadata<'a> {
             .unwrap_or(0)
     }
 
-    /// `last_used_at`, Unix ms; `None` when missing or not an integer.
+    /// `last_used_at`, Unix ms, cached like [`successes`](Self::successes); `None` when
+    /// missing or not an integer.
     pub fn last_used_at(&self) -> Option<i64> {
         self.map.get(keys::LAST_USED_AT).and_then(Value::as_i64)
     }

@@ -201,6 +201,7 @@ impl ReasoningBank {
         };
         let inner = Arc::clone(&self.inner);
         let o = o.clone();
+        let prior = self.inner.config.prior;
         blocking(move || {
             let n = inner.config.candidates.max(k);
             let mut out = Vec::new();
@@ -238,7 +239,7 @@ impl ReasoningBank {
                         so.filter(Filter::And(f));
                         for hit in shard.search(&Query::vector(q.clone()), &so)? {
                             if let Some(r) = shard.get(hit.id)? {
-                                out.push(candidate(&r, sid, hit.similarity, None)?);
+                                out.push(candidate(&shard, &r, sid, hit.similarity, None, prior)?);
                             }
                         }
                     }
@@ -250,7 +251,14 @@ impl ReasoningBank {
                                 let Some(r) = resolve(&shard, id)? else {
                                     continue;
                                 };
-                                let c = candidate(&r, sid, hit.similarity, Some(hit.id))?;
+                                let c = candidate(
+                                    &shard,
+                                    &r,
+                                    sid,
+                                    hit.similarity,
+                                    Some(hit.id),
+                                    prior,
+                                )?;
                                 if c.item.status != ItemStatus::Active
                                     || o.kind.is_some_and(|k| k != c.item.kind)
                                 {
@@ -377,12 +385,15 @@ pub(crate) fn resolve(shard: &Shard, mut id: RecordId) -> Result<Option<Record>>
 }
 
 fn candidate(
+    store: &Shard,
     r: &Record,
     shard: &ShardId,
     similarity: Option<f32>,
     via_task: Option<RecordId>,
+    prior: crate::types::Prior,
 ) -> Result<Candidate> {
-    let item = MemoryItem::from_record(r)?;
+    // Its evidence includes that of the items merged into it (`evidence`).
+    let item = crate::evidence::load_item(store, r, prior)?;
     let vector = r
         .embedding
         .as_ref()

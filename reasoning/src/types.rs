@@ -14,10 +14,11 @@
 //! | `source` | string (UUID) or null | the experience record it was distilled from |
 //! | `task` | string | that trajectory's task query |
 //! | `distiller` | string | name of the distiller that wrote it (`extractive`, `llm`, ...) |
-//! | `successes`, `failures` | number ≥ 0 | feedback evidence (rewards count fractionally) |
-//! | `confidence` | number in (0, 1) | posterior mean, kept in sync with the counts (for filters) |
-//! | `usage_count` | integer | times returned by recall or included in a synthesized context |
-//! | `last_used_at` | integer or null | Unix ms of the last such use |
+//! | `_counters` | object | the evidence as per-replica replicated counters (see `evidence.rs` and `docs/FORMAT.md`) |
+//! | `successes`, `failures` | number ≥ 0 | feedback evidence as its last writer computed it (rewards count fractionally); a cache of the counters |
+//! | `confidence` | number in (0, 1) | posterior mean of that evidence (for filters) |
+//! | `usage_count` | integer | times returned by recall or included in a synthesized context; cached |
+//! | `last_used_at` | integer or null | Unix ms of the last such use; cached |
 //! | `status` | string | `active`, `merged` (folded into `merged_into`) or `archived` (pruned) |
 //! | `merged_into` | string (UUID) or null | the item that absorbed this one |
 //! | `merged_from` | array of UUID strings | items folded into this one (provenance) |
@@ -25,7 +26,10 @@
 //! | `decayed_at` | integer, optional | Unix ms of the last evidence decay by consolidation |
 //!
 //! Keys that other layers add to an item's metadata survive every rewrite by this crate;
-//! readers ignore unknown keys and treat missing counters as zero. Code that reads these keys
+//! readers ignore unknown keys and treat missing counters as zero. The bank reads an item's
+//! evidence from `_counters` plus that of the items merged into it, so the cached keys of a
+//! row may lag after a sync merged other replicas' counters; [`MemoryItem`]s the bank returns
+//! carry the merged values. Code that reads these keys
 //! goes through the typed views of [`metadata`](crate::metadata) ([`ItemMetadata`],
 //! [`ExperienceMetadata`](crate::ExperienceMetadata)), never through the key strings.
 //!
@@ -366,6 +370,7 @@ pub(crate) fn item_metadata(
     m.insert(keys::MERGED_INTO.into(), Value::Null);
     m.insert(keys::MERGED_FROM.into(), Value::Array(Vec::new()));
     m.insert(keys::CONTRADICTS.into(), Value::Array(Vec::new()));
+    m.insert(keys::COUNTERS.into(), Value::Object(Map::new()));
     Value::Object(m)
 }
 

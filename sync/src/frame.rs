@@ -323,7 +323,7 @@ mod tests {
             Open(OpenV1),
         }
         #[derive(serde::Serialize)]
-        enum MessageV3 {
+        enum MessageFuture {
             Open(OpenV1, bool, u64),
         }
         let v1 = OpenV1 {
@@ -344,8 +344,8 @@ mod tests {
                 remote: 1
             })
         ));
-        let v3 = OpenV1 {
-            protocol: 3,
+        let future = OpenV1 {
+            protocol: 4,
             shard: "s".into(),
             origin: "o".into(),
             model_id: "m".into(),
@@ -354,10 +354,10 @@ mod tests {
             push: false,
         };
         let mut body = vec![CODEC_PLAIN];
-        body.extend(postcard::to_stdvec(&MessageV3::Open(v3, true, 7)).unwrap());
+        body.extend(postcard::to_stdvec(&MessageFuture::Open(future, true, 7)).unwrap());
         assert!(matches!(
             decode_body(&body, MAX),
-            Err(Error::ProtocolVersion { remote: 3, .. })
+            Err(Error::ProtocolVersion { remote: 4, .. })
         ));
         // Garbage that is not an `Open` stays a decode error.
         assert!(matches!(

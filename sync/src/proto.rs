@@ -52,8 +52,10 @@ use crate::{Error, Result};
 /// with [`Error::ProtocolVersion`] (the frame decoder reads the version of an `Open` it cannot
 /// decode, so a peer whose `Open` has other fields gets that error too).
 ///
-/// Version 2 added [`Open::text_only`] and [`Pull::text_only`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 2 added [`Open::text_only`] and [`Pull::text_only`]. Version 3 merges replicated
+/// counters on apply ([`reasonbank_memory::Counters`]) and serves a peer's own rows back when
+/// they hold them; a version 2 peer would replace them whole, losing increments.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Every message of the protocol.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -366,6 +368,10 @@ pub struct Session {
     prefetched: Option<u64>,
     /// Text-only session: pulls ask for rows without vectors.
     text_only: bool,
+    /// Text-only receive: the changes [`prepare_text_only`](Session::prepare_text_only) took
+    /// out of batch `.0` because they lose to the local row but carry replicated counters;
+    /// they are applied with that batch, without vectors (a losing change needs none).
+    held: Option<(u64, Vec<Change>)>,
     stats: Stats,
 }
 
@@ -400,6 +406,7 @@ impl Session {
             next_req: 1,
             prefetched: None,
             text_only: false,
+            held: None,
             stats: Stats::default(),
         }
     }
@@ -436,10 +443,12 @@ impl Session {
     }
 
     /// Text-only receive, before [`handle`](Self::handle): if this side [`reembeds`](Self::reembeds)
-    /// `msg`, drops the changes without a vector that lose to the local row anyway (`handle`
-    /// would skip them; a row's stamp never decreases, so they lose then too), so they are
-    /// never embedded, and returns the texts of the rest ([`Batch::missing_vectors`]) for
-    /// [`Batch::fill_vectors`]. Empty for any other message.
+    /// `msg`, takes out the changes without a vector that lose to the local row anyway (a
+    /// row's stamp never decreases, so they lose when applied too), so they are never
+    /// embedded, and returns the texts of the rest ([`Batch::missing_vectors`]) for
+    /// [`Batch::fill_vectors`]. Those of them that carry replicated counters
+    /// ([`COUNTERS_KEY`](reasonbank_memory::COUNTERS_KEY)) are kept aside and applied with
+    /// the batch, so their counters still merge. Empty for any other message.
     ///
     /// # Errors
     /// Storage failures and [`Batch::missing_vectors`]' protocol error.
@@ -448,6 +457,7 @@ impl Session {
         replica: &dyn Replica,
         msg: &mut Message,
     ) -> Result<Vec<String>> {
+        self.held = None;
         if !self.reembeds(msg) {
             return Ok(Vec::new());
         }
@@ -466,18 +476,24 @@ impl Session {
         }
         let mut stamps = replica.stamps(&ids)?.into_iter();
         let before = batch.changes.len();
+        let mut held = Vec::new();
         batch.changes.retain(|c| {
             if !lacking(c) {
                 return true;
             }
             // One stamp per lacking change, in order (`stamps` answers every id).
-            match stamps.next().flatten() {
+            let keep = match stamps.next().flatten() {
                 Some((v, o)) => c.stamp() > (v, o.as_str()),
                 None => true,
+            };
+            if !keep && c.metadata.contains(reasonbank_memory::COUNTERS_KEY) {
+                held.push(c.clone());
             }
+            keep
         });
         // Received all the same: `handle` counts the rest.
         self.stats.changes_received += (before - batch.changes.len()) as u64;
+        self.held = (!held.is_empty()).then_some((batch.req, held));
         batch.missing_vectors()
     }
 
@@ -495,6 +511,7 @@ impl Session {
             next_req: 1,
             prefetched: None,
             text_only: false,
+            held: None,
             stats: Stats::default(),
         }
     }
@@ -805,9 +822,13 @@ impl Session {
         // `upto` is the last row scanned, so the cursor moves past rows that are not sent.
         let upto = changes.last().map_or(after, |c| c.seq);
         // A row whose stamp the receiver made itself is one it holds already, or holds a newer
-        // version of (its rows only move forward): don't send its own writes back.
+        // version of (its rows only move forward): don't send its own writes back. Unless it
+        // holds replicated counters: this side may have joined other replicas' counters into
+        // it under the receiver's stamp ([`Shard::apply_changes`]), and those must flow back.
         if let Some(r) = &self.remote {
-            changes.retain(|c| c.origin != r.origin);
+            changes.retain(|c| {
+                c.origin != r.origin || c.metadata.contains(reasonbank_memory::COUNTERS_KEY)
+            });
         }
         self.stats.changes_sent += changes.len() as u64;
         self.stats.batches_sent += 1;
@@ -868,10 +889,21 @@ impl Session {
         let cursor = replica.sync_cursor(&origin)?;
         if batch.after > cursor {
             // A gap (cannot happen with a well-behaved peer): ask again from the cursor.
+            self.held = None;
             return Ok(vec![self.pull(Some(origin), cursor, now)]);
         }
-        let report = replica.apply_changes(&batch.changes, (&origin, batch.upto))?;
-        self.stats.changes_received += batch.changes.len() as u64;
+        let received = batch.changes.len();
+        let mut changes = batch.changes;
+        if let Some((req, held)) = self.held.take()
+            && req == batch.req
+        {
+            // Losing changes kept for their counters: `apply_changes` merges them without
+            // needing a vector (and would refuse one that won, which a stamp that never
+            // decreases rules out).
+            changes.extend(held);
+        }
+        let report = replica.apply_changes(&changes, (&origin, batch.upto))?;
+        self.stats.changes_received += received as u64;
         self.stats.changes_applied += report.applied() as u64;
         self.stats.batches_applied += 1;
         if batch.more && prefetched {

@@ -5,5 +5,6 @@ mod agent;
 mod backup;
 mod cli;
 mod end_to_end;
+mod evidence;
 mod sync;
 mod tidy;

@@ -307,8 +307,11 @@ fn bad_changes_are_rejected_with_nothing_written() {
     let mut c = good.clone();
     c.embedding = Some(Embedding::new(vec![1.0; DIM + 1]).unwrap());
     cases.push(("dimensions", c));
+    // A live change without its vector that would win (one that loses only brings its
+    // counters, issue #14).
     let mut c = good.clone();
     c.embedding = None;
+    c.version += 1;
     cases.push(("live without vector", c));
     let mut c = good.clone();
     c.deleted = true;
@@ -401,4 +404,137 @@ fn stamps_are_the_conflict_keys_of_held_rows() {
     );
     let r = s[1].apply_changes(&again, None).unwrap();
     assert_eq!((r.applied(), r.skipped), (0, 2));
+}
+
+/// Adds `n` to counter `name` of this shard's own group of record `id`, as a local write.
+fn count(s: &Shard, id: reasonbank_memory::RecordId, name: &str, n: f64) {
+    s.modify(id, |r| -> reasonbank_memory::Result<_> {
+        let mut c = reasonbank_memory::Counters::of(&r.metadata)?;
+        c.add(s.origin(), name, n);
+        let mut m = r.metadata.clone();
+        c.write_into(&mut m);
+        let mut u = RecordUpdate::new();
+        u.metadata(serde_json::Value::Object(m));
+        Ok(Some(u))
+    })
+    .unwrap();
+}
+
+fn total(s: &Shard, id: reasonbank_memory::RecordId, name: &str) -> f64 {
+    let r = s.get(id).unwrap().unwrap();
+    let c = reasonbank_memory::Counters::of(&r.metadata).unwrap();
+    c.groups()
+        .map(|(_, e)| e.get(name).copied().unwrap_or(0.0))
+        .sum()
+}
+
+/// Issue #14: concurrent increments on two replicas add up after sync whichever write wins
+/// last-writer-wins, in either order, with repeated syncs; the other content is the winner's.
+#[test]
+fn issue_14_concurrent_counters_add_up_whoever_wins() {
+    for a_first in [true, false] {
+        let (_d, s) = shards(3);
+        let v = vecs(1, 7);
+        let id = s[0]
+            .insert(NewRecord::new("item", v[0].clone()).metadata(json!({"title": "t"})))
+            .unwrap();
+        pull(&s[1], &s[0]);
+        // Hub A: three successes; peer B: one failure and a text edit (written last: it wins).
+        for _ in 0..3 {
+            count(&s[0], id, "s", 1.0);
+        }
+        count(&s[1], id, "f", 1.0);
+        let mut u = RecordUpdate::new();
+        u.text("item, edited on B");
+        s[1].update(id, &u).unwrap();
+        for _ in 0..2 {
+            if a_first {
+                pull(&s[1], &s[0]);
+                pull(&s[0], &s[1]);
+            } else {
+                pull(&s[0], &s[1]);
+                pull(&s[1], &s[0]);
+            }
+            pull(&s[2], &s[0]);
+            pull(&s[2], &s[1]);
+        }
+        for x in &s {
+            assert_eq!((total(x, id, "s"), total(x, id, "f")), (3.0, 1.0));
+            assert_eq!(x.get(id).unwrap().unwrap().text, "item, edited on B");
+        }
+        assert_eq!(contents(&s[0]), contents(&s[1]));
+        assert_eq!(contents(&s[0]), contents(&s[2]));
+        // Converged: one more round writes nothing.
+        let before = s[0].last_seq().unwrap();
+        assert_eq!(pull(&s[0], &s[1]), 0);
+        assert_eq!(s[0].last_seq().unwrap(), before);
+    }
+}
+
+/// A change that loses last-writer-wins still brings its counters: the local row keeps its
+/// content and stamp, takes the join and a fresh `seq` (so it is relayed); a losing live
+/// change may come without its vector, a winning one may not.
+#[test]
+fn issue_14_a_losing_change_merges_its_counters() {
+    let (_d, s) = shards(2);
+    let v = vecs(1, 8);
+    let id = s[0].insert(&NewRecord::new("x", v[0].clone())).unwrap();
+    pull(&s[1], &s[0]);
+    count(&s[0], id, "uses", 2.0);
+    let mut old = s[0].changes_since(0, 10).unwrap().pop().unwrap();
+    count(&s[1], id, "uses", 1.0); // B's write is newer.
+    let stamp_b = s[1].stamps(&[id]).unwrap()[0].clone();
+    let seq_b = s[1].last_seq().unwrap();
+    old.embedding = None;
+    let r = s[1].apply_changes(&[old.clone()], None).unwrap();
+    assert_eq!((r.skipped, r.counters_merged, r.applied()), (1, 1, 0));
+    assert_eq!(total(&s[1], id, "uses"), 3.0);
+    assert_eq!(s[1].stamps(&[id]).unwrap()[0], stamp_b, "the stamp is kept");
+    assert!(s[1].last_seq().unwrap() > seq_b, "a fresh seq relays it");
+    // Twice is once.
+    let r = s[1].apply_changes(&[old.clone()], None).unwrap();
+    assert_eq!((r.skipped, r.counters_merged), (1, 0));
+    // A winning change without a vector is refused, and nothing is written.
+    let mut newer = old;
+    newer.version = MAX_VERSION - 1;
+    assert!(matches!(
+        s[1].apply_changes(&[newer], None),
+        Err(Error::InvalidChange { .. })
+    ));
+    assert_eq!(total(&s[1], id, "uses"), 3.0);
+}
+
+/// Tombstones win as before and carry no counters; malformed counters are refused.
+#[test]
+fn issue_14_tombstones_win_and_malformed_counters_are_refused() {
+    let (_d, s) = shards(2);
+    let v = vecs(1, 9);
+    let id = s[0].insert(&NewRecord::new("x", v[0].clone())).unwrap();
+    pull(&s[1], &s[0]);
+    count(&s[1], id, "s", 1.0);
+    pull(&s[0], &s[1]);
+    s[0].delete(id).unwrap();
+    pull(&s[1], &s[0]);
+    pull(&s[0], &s[1]);
+    assert!(s[0].get(id).unwrap().is_none() && s[1].get(id).unwrap().is_none());
+    assert_eq!(contents(&s[0]), contents(&s[1]));
+
+    let mut bad = NewRecord::new("y", v[0].clone());
+    bad.metadata(json!({"_counters": {"g": {"s": -1}}}));
+    assert!(matches!(s[0].insert(&bad), Err(Error::InvalidInput { .. })));
+    let mut ints = NewRecord::new("y", v[0].clone());
+    ints.metadata(json!({"_counters": {"g": {"s": 2}}}));
+    let id = s[0].insert(&ints).unwrap();
+    let ch = s[0].changes_since(0, 10).unwrap();
+    let ch = ch.iter().find(|c| c.id == id).unwrap();
+    assert_eq!(
+        ch.metadata, r#"{"_counters":{"g":{"s":2.0}}}"#,
+        "stored normalized"
+    );
+    let mut c = ch.clone();
+    c.metadata = r#"{"_counters":{"g":"x"}}"#.into();
+    assert!(matches!(
+        s[1].apply_changes(&[c], None),
+        Err(Error::InvalidChange { .. })
+    ));
 }

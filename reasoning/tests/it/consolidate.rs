@@ -80,8 +80,9 @@ async fn consolidate_merges_duplicates_with_provenance_and_flags_a_contradiction
     assert!(dry.dry_run);
     assert_eq!(dry.examined, 4);
     assert_eq!(dry.merges.len(), 1, "{dry:?}");
-    // The item with feedback evidence survives.
-    assert_eq!((dry.merges[0].winner, dry.merges[0].loser), (f2.id, f1.id));
+    // The older item survives (the same choice on every replica, issue #14); the evidence of
+    // the one it absorbs counts as its own.
+    assert_eq!((dry.merges[0].winner, dry.merges[0].loser), (f1.id, f2.id));
     assert_eq!(dry.contradictions.len(), 1, "{dry:?}");
     assert_eq!(dry.written, 0);
     assert_eq!(versions(&ids), before, "a dry run writes nothing");
@@ -95,12 +96,12 @@ async fn consolidate_merges_duplicates_with_provenance_and_flags_a_contradiction
     assert_eq!(report.merges, dry.merges);
     assert_eq!(report.contradictions, dry.contradictions);
     assert_eq!(report.written, 3);
-    let loser = bank.item(&agent, f1.id).await.unwrap().unwrap();
+    let loser = bank.item(&agent, f2.id).await.unwrap().unwrap();
     assert_eq!(loser.status, ItemStatus::Merged);
-    assert_eq!(loser.merged_into, Some(f2.id));
-    assert_eq!(loser.content, f1.content, "a merged item keeps its content");
-    let winner = bank.item(&agent, f2.id).await.unwrap().unwrap();
-    assert_eq!(winner.merged_from, vec![f1.id]);
+    assert_eq!(loser.merged_into, Some(f1.id));
+    assert_eq!(loser.content, f2.content, "a merged item keeps its content");
+    let winner = bank.item(&agent, f1.id).await.unwrap().unwrap();
+    assert_eq!(winner.merged_from, vec![f2.id]);
     assert_eq!(winner.successes, 1.0);
 
     let found = bank.contradictions(&agent).await.unwrap();
@@ -118,12 +119,12 @@ async fn consolidate_merges_duplicates_with_provenance_and_flags_a_contradiction
         .recall_patterns("deploy the service", &ro)
         .await
         .unwrap();
-    assert!(hits.iter().all(|h| h.item.id != f1.id));
+    assert!(hits.iter().all(|h| h.item.id != f2.id));
     let updated = bank
-        .feedback(&agent, f1.id, Feedback::Success)
+        .feedback(&agent, f2.id, Feedback::Success)
         .await
         .unwrap();
-    assert_eq!((updated.id, updated.successes), (f2.id, 2.0));
+    assert_eq!((updated.id, updated.successes), (f1.id, 2.0));
 
     // Idempotent.
     let again = bank
@@ -209,7 +210,8 @@ async fn a_survivor_inherits_the_contradictions_of_the_item_it_absorbs() {
         .unwrap();
     assert_eq!(first.contradictions.len(), 1);
 
-    // A duplicate with more evidence arrives and absorbs the flagged item.
+    // A duplicate with more evidence arrives; the older, flagged item absorbs it (the
+    // survivor is the older item on every replica, issue #14) and keeps its flag.
     let f2 = bank.learn(&agent, &failed_deploy()).await.unwrap().items[0].clone();
     bank.feedback(&agent, f2.id, Feedback::Failure)
         .await
@@ -221,13 +223,19 @@ async fn a_survivor_inherits_the_contradictions_of_the_item_it_absorbs() {
     assert_eq!(second.merges.len(), 1);
     assert_eq!(
         (second.merges[0].winner, second.merges[0].loser),
-        (f2.id, f1.id)
+        (f1.id, f2.id)
     );
     assert!(second.contradictions.is_empty(), "{second:?}");
     let found = bank.contradictions(&agent).await.unwrap();
     assert_eq!(found.len(), 1);
     let ids = [found[0].a.id, found[0].b.id];
-    assert!(ids.contains(&f2.id) && ids.contains(&s.id), "{ids:?}");
+    assert!(ids.contains(&f1.id) && ids.contains(&s.id), "{ids:?}");
+    let survivor = if found[0].a.id == f1.id {
+        &found[0].a
+    } else {
+        &found[0].b
+    };
+    assert_eq!(survivor.failures, 1.0, "the absorbed item's evidence");
 }
 
 /// The measurement behind the default duplicate threshold (0.90): rephrasings of one lesson
@@ -388,25 +396,26 @@ async fn recall_in_either_mode_and_synthesis_leave_out_merged_and_archived_items
     let report = bank.consolidate(&agent, &o).await.unwrap();
     assert_eq!(
         (report.merges[0].winner, report.merges[0].loser),
-        (f2.id, f1.id)
+        (f1.id, f2.id)
     );
     assert_eq!(report.pruned[0].id, good.id);
 
     let task = "deploy the web service to production";
-    let (merged, archived) = (f1.id, good.id);
+    let (merged, archived) = (f2.id, good.id);
     for mode in [RecallMode::Items, RecallMode::TaskQuery] {
         let mut ro = RecallOptions::new(vec![agent.clone()]);
         ro.k(10).mode(mode);
         let hits = bank.recall_patterns(task, &ro).await.unwrap();
         let ids: Vec<_> = hits.iter().map(|h| h.item.id).collect();
-        assert_eq!(ids, [f2.id], "{mode:?}: {hits:?}");
+        assert_eq!(ids, [f1.id], "{mode:?}: {hits:?}");
         assert!(hits.iter().all(|h| h.item.status == ItemStatus::Active));
+        assert_eq!(hits[0].item.successes, 1.0, "the merged item's evidence");
     }
     let ctx = bank
         .synthesize_context(task, std::slice::from_ref(&agent), 1000)
         .await
         .unwrap();
     let ids: Vec<_> = ctx.items.iter().map(|i| i.id).collect();
-    assert_eq!(ids, [f2.id]);
+    assert_eq!(ids, [f1.id]);
     assert!(!ids.contains(&merged) && !ids.contains(&archived));
 }

@@ -9,4 +9,5 @@ mod llm;
 mod matts;
 mod recall;
 mod relevance;
+mod replicas;
 mod synthesize;

@@ -2,6 +2,7 @@
 //! SQLite shards in temp dirs, and a deterministic simulator over the protocol state machine.
 //! `text_only` covers text-only sync with a deterministic test re-embedder.
 
+mod lossy;
 mod net;
 mod security;
 mod sim;

@@ -3,6 +3,14 @@
 //! chaos phase, edits and partitions stop (loss, duplication and reordering go on) and every
 //! pair syncs; every run must converge to identical replicas. Odd seeds run text-only: batches
 //! carry no vectors and receivers re-embed them with a deterministic sim model.
+//!
+//! Issue #14: the edits interleave, on *items* (ids that are never deleted), feedback (a
+//! replica raises its own group of the replicated counters, `_counters`, in an ordinary
+//! last-writer-wins write), consolidation's merge marking (`status: merged`, `merged_into`
+//! the smaller id, and the survivor's grow-only `merged_from` group) and text edits, with
+//! inserts, edits and forgets (deletes) of other ids. Besides convergence, every run checks
+//! that each item's evidence is exactly the feedback acknowledged on it, and that counting
+//! each root item with what was validly merged into it counts every acknowledged report once.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -11,9 +19,11 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reasonbank_memory::{
-    ApplyReport, Change, Embedding, NewRecord, RecordId, RecordUpdate, Shard, ShardId, ShardOptions,
+    ApplyReport, Change, Counters, Embedding, LocalRow, NewRecord, RecordId, RecordUpdate,
+    Resolution, Shard, ShardId, ShardOptions, resolve,
 };
 use reasonbank_sync::proto::{Direction, Limits, LocalShard, Message, Replica, Session};
+use serde_json::{Map, Value, json};
 
 /// In-memory model of a shard: the same last-writer-wins and cursor rules as `Shard`.
 #[derive(Default)]
@@ -69,13 +79,34 @@ impl Replica for Node {
         }
         let mut m = self.model.borrow_mut();
         for c in changes {
-            let newer = m.rows.get(&c.id).is_none_or(|l| c.stamp() > l.stamp());
-            if newer {
-                m.seq += 1;
-                let mut c = c.clone();
-                c.seq = m.seq;
-                m.rows.insert(c.id, c);
-            }
+            // The storage rule itself: last-writer-wins, counters joined.
+            let local = m.rows.get(&c.id).map(|l| LocalRow {
+                version: l.version,
+                origin: &l.origin,
+                deleted: l.deleted,
+                metadata: &l.metadata,
+            });
+            let row = match resolve(local, c).unwrap() {
+                Resolution::Skip => continue,
+                Resolution::Replace(meta) => {
+                    assert!(
+                        c.deleted || c.embedding.is_some(),
+                        "a winner without vector"
+                    );
+                    let mut c = c.clone();
+                    if let Some(meta) = meta {
+                        c.metadata = meta;
+                    }
+                    c
+                }
+                Resolution::MergeCounters(meta) => Change {
+                    metadata: meta,
+                    ..m.rows[&c.id].clone()
+                },
+            };
+            m.seq += 1;
+            let row = Change { seq: m.seq, ..row };
+            m.rows.insert(row.id, row);
         }
         let e = m.cursors.entry(cursor.0.to_owned()).or_insert(0);
         *e = (*e).max(cursor.1);
@@ -175,6 +206,223 @@ impl Node {
         m.rows.insert(id, c);
     }
 
+    /// The live metadata of `id`, if it is live here.
+    fn meta(&self, id: RecordId) -> Option<Map<String, Value>> {
+        if let Some(s) = &self.shard {
+            return s.get(id).unwrap().map(|r| r.metadata);
+        }
+        let m = self.model.borrow();
+        let c = m.rows.get(&id).filter(|c| !c.deleted)?;
+        Some(serde_json::from_str(&c.metadata).unwrap())
+    }
+
+    /// A local last-writer-wins write of `id`: `f` edits its metadata (and may return a new
+    /// text); inserts the item if it is not here (a concurrent insert of the same id on
+    /// another replica is a conflict like any other). Returns false if `f` declines.
+    fn write_item(
+        &self,
+        rng: &mut StdRng,
+        now: u64,
+        id: RecordId,
+        f: impl FnOnce(&mut Map<String, Value>) -> Option<Option<String>>,
+    ) -> bool {
+        let text_only = self.text_only;
+        let vector = |rng: &mut StdRng, text: &str| {
+            if text_only {
+                return sim_embed(text);
+            }
+            Embedding::new((0..4).map(|_| rng.random_range(0.1f32..1.0)).collect()).unwrap()
+        };
+        let fresh = || {
+            let mut m = Map::new();
+            m.insert("status".into(), json!("active"));
+            m
+        };
+        if let Some(s) = &self.shard {
+            if s.get(id).unwrap().is_none() {
+                let mut m = fresh();
+                let Some(text) = f(&mut m) else { return false };
+                let text = text.unwrap_or_else(|| format!("item by {} at {now}", self.origin));
+                let v = vector(rng, &text);
+                let mut r = NewRecord::new(text, v);
+                r.id(id).metadata(Value::Object(m));
+                // A tombstone or a live row of another writer may hold the id: then skip.
+                return s.insert(&r).is_ok();
+            }
+            let v = rng.random::<u64>();
+            let out = s
+                .modify(id, |r| -> reasonbank_memory::Result<Option<RecordUpdate>> {
+                    let mut m = r.metadata.clone();
+                    let Some(text) = f(&mut m) else {
+                        return Ok(None);
+                    };
+                    let mut u = RecordUpdate::new();
+                    u.metadata(Value::Object(m));
+                    if let Some(t) = text {
+                        let mut r = StdRng::seed_from_u64(v);
+                        u.embedding(vector(&mut r, &t)).text(t);
+                    }
+                    Ok(Some(u))
+                })
+                .unwrap();
+            return out.is_some();
+        }
+        let mut m = self.model.borrow_mut();
+        let (mut meta, old) = match m.rows.get(&id) {
+            Some(c) if c.deleted => return false,
+            Some(c) => (serde_json::from_str(&c.metadata).unwrap(), Some(c.clone())),
+            None => (fresh(), None),
+        };
+        let Some(text) = f(&mut meta) else {
+            return false;
+        };
+        let max_v = m.rows.values().map(|c| c.version).max().unwrap_or(0);
+        let clock = (1_000_000 + now as i64 + self.skew).max(1) as u64;
+        let version = (clock << 16).max(max_v + 1);
+        m.seq += 1;
+        let (text, embedding) = match (text, &old) {
+            (Some(t), _) => {
+                let v = vector(rng, &t);
+                (t, Some(v))
+            }
+            (None, Some(o)) => (o.text.clone(), o.embedding.clone()),
+            (None, None) => {
+                let t = format!("item by {} at {now}", self.origin);
+                let v = vector(rng, &t);
+                (t, Some(v))
+            }
+        };
+        let c = Change {
+            id,
+            kind: "pattern".into(),
+            namespace: String::new(),
+            embedding,
+            text,
+            // As a local write stores it: counters normalized.
+            metadata: serde_json::to_string(&meta).unwrap(),
+            created_at: 0,
+            updated_at: now as i64,
+            version,
+            origin: self.origin.clone(),
+            deleted: false,
+            seq: m.seq,
+        };
+        m.rows.insert(id, c);
+        true
+    }
+
+    /// One feedback report on item `id`: this replica raises its own group. Returns the
+    /// (successes, failures) acknowledged.
+    fn feedback(&self, rng: &mut StdRng, now: u64, id: RecordId) -> Option<(f64, f64)> {
+        let (s, f) = match rng.random_range(0..3) {
+            0 => (1.0, 0.0),
+            1 => (0.0, 1.0),
+            _ => (0.25, 0.75),
+        };
+        let me = self.origin.clone();
+        self.write_item(rng, now, id, |m| {
+            let mut c = Counters::of(m).unwrap();
+            c.add(&me, "s", s);
+            c.add(&me, "f", f);
+            c.write_into(m);
+            Some(None)
+        })
+        .then_some((s, f))
+    }
+
+    /// Consolidation's merge marking of two active items here: the greater id is merged into
+    /// the smaller (the deterministic survivor), which adds it to its grow-only
+    /// `merged_from` group.
+    fn merge(&self, rng: &mut StdRng, now: u64, items: &[RecordId]) {
+        let active: Vec<RecordId> = items
+            .iter()
+            .copied()
+            .filter(|&id| self.meta(id).is_some_and(|m| m["status"] == "active"))
+            .collect();
+        if active.len() < 2 {
+            return;
+        }
+        let a = active[rng.random_range(0..active.len())];
+        let b = active[rng.random_range(0..active.len())];
+        if a == b {
+            return;
+        }
+        let (w, l) = (a.min(b), a.max(b));
+        self.write_item(rng, now, w, |m| {
+            let mut c = Counters::of(m).unwrap();
+            c.raise("merged_from", &l.to_string(), 1.0);
+            c.write_into(m);
+            Some(None)
+        });
+        self.write_item(rng, now, l, |m| {
+            m.insert("status".into(), json!("merged"));
+            m.insert("merged_into".into(), json!(w.to_string()));
+            Some(None)
+        });
+    }
+
+    /// Evidence checks on converged contents: per item, the sum over groups equals what was
+    /// acknowledged; over root items with what was validly merged into them, the same total.
+    fn check_evidence(
+        &self,
+        seed: u64,
+        items: &[RecordId],
+        acked: &BTreeMap<RecordId, (f64, f64)>,
+    ) {
+        let metas: BTreeMap<RecordId, Map<String, Value>> = items
+            .iter()
+            .filter_map(|&id| Some((id, self.meta(id)?)))
+            .collect();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let mut want_total = (0.0, 0.0);
+        for (&id, &(s, f)) in acked {
+            let got = metas.get(&id).map_or((0.0, 0.0), own);
+            assert!(
+                close(got.0, s) && close(got.1, f),
+                "seed {seed}: item {id} has evidence {got:?}, acknowledged {:?}",
+                (s, f)
+            );
+            want_total = (want_total.0 + s, want_total.1 + f);
+        }
+        // The parent an item is validly merged into: its link, listed by the parent.
+        let parent = |id: RecordId| -> Option<RecordId> {
+            let m = &metas[&id];
+            if m["status"] != "merged" {
+                return None;
+            }
+            let p: RecordId = m["merged_into"].as_str()?.parse().ok()?;
+            let listed = Counters::of(metas.get(&p)?)
+                .unwrap()
+                .get("merged_from", &id.to_string())
+                > 0.0;
+            listed.then_some(p)
+        };
+        fn effective(
+            id: RecordId,
+            metas: &BTreeMap<RecordId, Map<String, Value>>,
+            parent: &dyn Fn(RecordId) -> Option<RecordId>,
+        ) -> (f64, f64) {
+            let (mut s, mut f) = own(&metas[&id]);
+            for &c in metas.keys() {
+                if parent(c) == Some(id) {
+                    let (cs, cf) = effective(c, metas, parent);
+                    s += cs;
+                    f += cf;
+                }
+            }
+            (s, f)
+        }
+        let mut total = (0.0, 0.0);
+        for &id in metas.keys().filter(|&&id| parent(id).is_none()) {
+            let (s, f) = effective(id, &metas, &parent);
+            total = (total.0 + s, total.1 + f);
+        }
+        assert!(
+            close(total.0, want_total.0) && close(total.1, want_total.1),
+            "seed {seed}: roots hold {total:?}, acknowledged {want_total:?}"
+        );
+    }
+
     fn contents(&self) -> Vec<Change> {
         if let Some(s) = &self.shard {
             return crate::contents(s);
@@ -189,6 +437,18 @@ impl Node {
             })
             .collect()
     }
+}
+
+/// An item's own evidence: (successes, failures) summed over the replicas' groups.
+fn own(m: &Map<String, Value>) -> (f64, f64) {
+    let c = Counters::of(m).unwrap();
+    let sum = |n: &str| {
+        c.groups()
+            .filter(|(g, _)| *g != "merged_from")
+            .map(|(_, e)| e.get(n).copied().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    (sum("s"), sum("f"))
 }
 
 /// One session: a client end on node `c`, a server end on node `s`.
@@ -249,11 +509,16 @@ impl Net {
     }
 }
 
+/// Ids of a seed: the first [`ITEMS`] are items (feedback, merges, text edits; never
+/// deleted), the rest plain records (inserts, edits, forgets).
 fn ids(seed: u64) -> Vec<RecordId> {
     (0..10u128)
         .map(|i| RecordId::from_uuid(uuid::Uuid::from_u128((u128::from(seed) << 64) | (i + 1))))
         .collect()
 }
+
+/// How many of [`ids`] are items.
+const ITEMS: usize = 6;
 
 /// The heal chain.
 const CHAIN: [(usize, usize); 3] = [(0, 1), (1, 2), (0, 1)];
@@ -280,7 +545,9 @@ fn run(seed: u64, dir: Option<&std::path::Path>) -> u64 {
             }
         })
         .collect();
-    let ids = ids(seed);
+    let all = ids(seed);
+    let (items, ids) = all.split_at(ITEMS);
+    let mut acked: BTreeMap<RecordId, (f64, f64)> = BTreeMap::new();
     let limits = Limits {
         batch_size: rng.random_range(1..5),
         text_only_batch_size: rng.random_range(1..5),
@@ -305,7 +572,24 @@ fn run(seed: u64, dir: Option<&std::path::Path>) -> u64 {
         if now < chaos_end {
             if rng.random_bool(0.05) {
                 let n = rng.random_range(0..3);
-                nodes[n].edit(&mut rng, now, &ids);
+                nodes[n].edit(&mut rng, now, ids);
+            }
+            if rng.random_bool(0.06) {
+                let node = &nodes[rng.random_range(0..3)];
+                let id = items[rng.random_range(0..items.len())];
+                match rng.random_range(0..10) {
+                    0..6 => {
+                        if let Some((s, f)) = node.feedback(&mut rng, now, id) {
+                            let e = acked.entry(id).or_default();
+                            *e = (e.0 + s, e.1 + f);
+                        }
+                    }
+                    6..8 => node.merge(&mut rng, now, items),
+                    _ => {
+                        let text = format!("{} edited at {now}", node.origin);
+                        node.write_item(&mut rng, now, id, |_| Some(Some(text)));
+                    }
+                }
             }
             if rng.random_bool(0.01) {
                 let (a, b) = (rng.random_range(0..3), rng.random_range(0..3));
@@ -403,6 +687,9 @@ fn run(seed: u64, dir: Option<&std::path::Path>) -> u64 {
                     let a = nodes[0].contents();
                     assert_eq!(a, nodes[1].contents(), "seed {seed}: 0 vs 1");
                     assert_eq!(a, nodes[2].contents(), "seed {seed}: 0 vs 2");
+                    for n in &nodes {
+                        n.check_evidence(seed, items, &acked);
+                    }
                     return now;
                 }
                 let (c, s) = CHAIN[heal.len()];
