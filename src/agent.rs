@@ -15,8 +15,8 @@ use crate::memory::{
 };
 use crate::reasoning::{
     ConsolidateOptions, ConsolidationReport, DEFAULT_RECENCY_HALF_LIFE, Distiller, EXPERIENCE_KIND,
-    Feedback, ItemMetadata, Judge, LearnReport, MemoryItem, ReasoningBank, ScoredItem,
-    SynthesizedContext, Trajectory, recency,
+    Feedback, Judge, LearnReport, MemoryItem, ReasoningBank, ScoredItem, SynthesizedContext,
+    Trajectory, recency,
 };
 use crate::{Error, Result};
 
@@ -523,28 +523,39 @@ impl AgentMemory {
             let own = me.agent().clone();
             let mut shards = vec![own.clone()];
             shards.extend(extra.into_iter().filter(|s| *s != own));
-            if shards.len() == 1 {
+            let hits = if shards.len() == 1 {
                 let mut hits = me.inner.shard.search(&q, &so)?;
                 for h in &mut hits {
                     h.shard = Some(own.clone());
                 }
-                return Ok(hits);
-            }
-            for s in &shards[1..] {
-                if !me.inner.shared.store.exists(s) {
-                    return Err(Error::Memory(crate::memory::Error::NoSuchShard {
-                        path: me.inner.shared.store.path_of(s),
-                    }));
+                hits
+            } else {
+                for s in &shards[1..] {
+                    if !me.inner.shared.store.exists(s) {
+                        return Err(Error::Memory(crate::memory::Error::NoSuchShard {
+                            path: me.inner.shared.store.path_of(s),
+                        }));
+                    }
                 }
-            }
-            Ok(me.inner.shared.store.search(&shards, &q, &so)?)
+                me.inner.shared.store.search(&shards, &q, &so)?
+            };
+            // Reliability from the merged evidence of every replica, as the bank ranks with.
+            hits.into_iter()
+                .map(|h| {
+                    let shard = match &h.shard {
+                        Some(s) if *s != own => me.inner.shared.store.shard(s)?,
+                        _ => Arc::clone(&me.inner.shard),
+                    };
+                    let r = me.inner.shared.bank.reliability(&shard, &h.record)?;
+                    Ok((h, r))
+                })
+                .collect::<Result<Vec<_>>>()
         })
         .await??;
         let now = now_ms();
         Ok(hits
             .into_iter()
-            .map(|h| {
-                let reliability = ItemMetadata::of(&h.record).confidence();
+            .map(|(h, reliability)| {
                 let recency = recency(
                     now,
                     h.record.updated_at,

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use reasonbank_memory::{Counters, Record, RecordId, RecordUpdate, ShardId};
+use reasonbank_memory::{Counters, Record, RecordId, RecordUpdate, Shard, ShardId};
 use serde_json::Value;
 
 use crate::bank::{blocking, now_ms, scan_patterns};
-use crate::evidence::{Evidence, counters_of, load_item, merged_evidence, names, totals};
+use crate::evidence::{
+    Evidence, counted, counters_of, effective, load_item, merged_evidence, names, totals,
+};
+use crate::metadata::ItemMetadata;
 use crate::recall::resolve;
 use crate::types::Prior;
 use crate::{Error, Feedback, ItemStatus, MemoryItem, ReasoningBank, Result};
@@ -162,6 +165,21 @@ impl ReasoningBank {
                 .transpose()
         })
         .await
+    }
+
+    /// The reliability of `record`, a record of `shard`: the confidence under the bank's prior
+    /// of its evidence (every replica's counters and the items merged into it, as
+    /// [`item`](Self::item) computes it); `None` for a record no feedback ever reached.
+    /// Blocking: it may read the merged items' rows.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn reliability(&self, shard: &Shard, record: &Record) -> Result<Option<f32>> {
+        if !counted(&record.metadata) && ItemMetadata::of(record).confidence().is_none() {
+            return Ok(None);
+        }
+        let e = effective(shard, record)?;
+        Ok(Some(self.inner.config.prior.mean(e.successes, e.failures)))
     }
 
     /// Every memory item of `shard` (all statuses), oldest first.

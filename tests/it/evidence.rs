@@ -92,6 +92,13 @@ async fn issue_14_concurrent_feedback_through_a_hub_adds_up_on_all_three() {
         let (s, f, c) = totals(m, b).await;
         assert_eq!((s, f), (2.0, 2.0));
         assert!((c - 0.5).abs() < 1e-6, "{c}");
+        // Recall ranks with the same merged evidence, not a cache the last writer left.
+        let mut o = reasonbank::RecallOptions::new();
+        o.k(20).kinds(vec!["pattern".into()]);
+        let hits = m.recall("deploy", &o).await.unwrap();
+        let got = hits.iter().find(|h| h.id == a).expect("item a recalled");
+        let r = got.why.reliability.expect("a has feedback");
+        assert!((r - 4.5 / 8.0).abs() < 1e-6, "recall reliability {r}");
     }
     server.close();
 }
