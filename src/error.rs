@@ -208,7 +208,10 @@ fn sync_code(e: &crate::sync::Error) -> &'static str {
         E::Identity { .. } | E::InvalidFingerprint { .. } | E::InvalidOption { .. } => {
             code::INVALID_INPUT
         }
-        E::UnknownPeer { .. } | E::AccessDenied { .. } | E::Refused { .. } => code::SYNC_DENIED,
+        E::UnknownPeer { .. }
+        | E::AccessDenied { .. }
+        | E::Refused { .. }
+        | E::HandshakeRefused { .. } => code::SYNC_DENIED,
         E::Io(_)
         | E::Connect(_)
         | E::Connection(_)

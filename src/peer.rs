@@ -470,8 +470,10 @@ pub async fn sync_store(
             let client = Arc::clone(&client);
             tokio::spawn(async move {
                 let sid = id.clone();
+                let st = Arc::clone(&store);
+                let existed = store.exists(&id);
                 let result = async {
-                    let shard = tokio::task::spawn_blocking(move || store.shard(&sid)).await??;
+                    let shard = tokio::task::spawn_blocking(move || st.shard(&sid)).await??;
                     Ok(match direction {
                         SyncDirection::Both => client.sync(&id, &shard).await?,
                         SyncDirection::Pull => client.pull(&id, &shard).await?,
@@ -479,6 +481,17 @@ pub async fn sync_store(
                     })
                 }
                 .await;
+                if result.is_err() && !existed {
+                    // A refused or denied sync leaves no empty shard behind.
+                    let sid = id.clone();
+                    match tokio::task::spawn_blocking(move || store.discard_if_empty(&sid)).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::warn!(shard = %id, error = %e,
+                            "could not remove the empty shard a failed sync created"),
+                        Err(e) => tracing::warn!(shard = %id, error = %e,
+                            "could not remove the empty shard a failed sync created"),
+                    }
+                }
                 ShardSync { shard: id, result }
             })
         })

@@ -173,6 +173,49 @@ impl Store {
         }
     }
 
+    /// Removes shard `id` if it holds no row at all (no record, no tombstone) and nobody but
+    /// the store holds it open: closes the store's handle and deletes its files. For an
+    /// operation that created a shard and then failed (a denied sync), so that it leaves
+    /// nothing behind. Returns whether the shard was removed.
+    ///
+    /// # Errors
+    /// SQLite errors reading its counts, [`Error::Io`] deleting its files.
+    pub fn discard_if_empty(&self, id: &ShardId) -> Result<bool> {
+        let slot = {
+            let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            lru.shards.remove(id)
+        };
+        let Some((slot, _)) = slot else {
+            return Ok(false);
+        };
+        let Some(shard) = slot.0.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(false);
+        };
+        let stats = shard.stats()?;
+        if stats.records > 0 || stats.tombstones > 0 || Arc::strong_count(&shard) > 1 {
+            // In use or not empty: only the store's handle is dropped (reopened on next use).
+            return Ok(false);
+        }
+        // Closing joins the shard's threads and checkpoints its WAL.
+        drop(shard);
+        let path = self.path_of(id);
+        for suffix in ["", "-wal", "-shm", "-journal", ".hnsw"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: p.into(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Number of shards the store currently holds open.
     pub fn open_count(&self) -> usize {
         self.open

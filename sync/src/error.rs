@@ -128,6 +128,17 @@ pub enum Error {
         /// `read` or `write`.
         access: &'static str,
     },
+    /// The TLS handshake failed over a certificate: `by` ("this side" or "the peer") did not
+    /// accept the other's, and `reason` says whose and what to do.
+    #[error("{by} refused the connection to {addr}: {reason}")]
+    HandshakeRefused {
+        /// The peer's address.
+        addr: std::net::SocketAddr,
+        /// Which side refused: "this side" or "the peer".
+        by: &'static str,
+        /// Why, in words: the fingerprints involved and the fix.
+        reason: String,
+    },
     /// The peer refused the stream or the connection (access denied, protocol error, frame
     /// error); the code is one of the `CODE_*` constants of [`crate::quic`].
     #[error("peer closed the stream: {} (error code {code})", crate::quic::code_reason(*code))]

@@ -320,8 +320,11 @@ impl SyncServer {
             while let Some(incoming) = ep.accept().await {
                 let store = Arc::clone(&store);
                 let config = Arc::clone(&config);
+                let remote = incoming.remote_address();
                 tokio::spawn(async move {
-                    let _ = serve_connection(incoming, store, config).await;
+                    if let Err(e) = serve_connection(incoming, store, config).await {
+                        tracing::warn!(%remote, error = %e, "peer refused");
+                    }
                 });
             }
         });
@@ -369,6 +372,7 @@ async fn serve_connection(
             return Err(Error::UnknownPeer { fingerprint: other });
         }
     };
+    tracing::info!(remote = %conn.remote_address(), %peer, "peer connected");
     loop {
         let (send, recv) = match conn.accept_bi().await {
             Ok(s) => s,
@@ -385,14 +389,32 @@ async fn serve_connection(
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             let mut io = io;
-            if let Err(e) = serve_stream(&mut io, peer, store).await {
-                io.abort(&e);
+            match serve_stream(&mut io, peer, store).await {
+                Ok((shard, s)) => tracing::info!(
+                    %peer,
+                    %shard,
+                    sent = s.changes_sent,
+                    received = s.changes_received,
+                    applied = s.changes_applied,
+                    bytes_in = io.report.bytes_received,
+                    bytes_out = io.report.bytes_sent,
+                    "shard synced"
+                ),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "shard session failed");
+                    io.abort(&e);
+                }
             }
         });
     }
 }
 
-async fn serve_stream(io: &mut FrameIo, peer: Fingerprint, store: Arc<Store>) -> Result<()> {
+/// Serves one shard session; returns the shard and what moved.
+async fn serve_stream(
+    io: &mut FrameIo,
+    peer: Fingerprint,
+    store: Arc<Store>,
+) -> Result<(ShardId, crate::proto::Stats)> {
     let start = Instant::now();
     let Message::Open(open) = io.read().await? else {
         return Err(Error::Protocol {
@@ -418,6 +440,7 @@ async fn serve_stream(io: &mut FrameIo, peer: Fingerprint, store: Arc<Store>) ->
         io.config.check_reembedder(&open.model_id, open.dims)?;
     }
     let id = open.shard.clone();
+    let open_shard_id = id.clone();
     let shard = tokio::task::spawn_blocking(move || store.shard(&id)).await??;
     let mut session = Session::server(LocalShard::of(&shard), io.config.limits());
     let shard = Arc::new(PeerShard { shard, peer });
@@ -431,7 +454,10 @@ async fn serve_stream(io: &mut FrameIo, peer: Fingerprint, store: Arc<Store>) ->
         session = s;
         out?
     };
-    drive(io, session, shard, first, start).await.map(|_| ())
+    let id = open_shard_id;
+    drive(io, session, shard, first, start)
+        .await
+        .map(|s| (id, s.stats().clone()))
 }
 
 /// A connection to one peer, over which shards sync on parallel streams.
@@ -472,10 +498,13 @@ impl SyncClient {
             (Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let mut endpoint = quinn::Endpoint::client(bind)?;
-        endpoint.set_default_client_config(client_config(&config)?);
+        let (client, verifier) = client_config(&config)?;
+        endpoint.set_default_client_config(client);
         let config = Arc::new(config);
         let connecting = endpoint.connect(addr, SERVER_NAME)?;
-        let conn = handshake(connecting, &config).await?;
+        let conn = handshake(connecting, &config)
+            .await
+            .map_err(|e| in_words(e, addr, &config, verifier.refused()))?;
         let peer = peer_fingerprint(&conn)
             .filter(|p| config.is_allowed(p))
             .ok_or(Error::UnknownPeer { fingerprint: None })?;
@@ -598,6 +627,19 @@ impl SyncClient {
     }
 
     async fn run(&self, id: &ShardId, local: &Arc<Shard>, dir: Direction) -> Result<SyncReport> {
+        // In TLS 1.3 the server checks our certificate after our side of the handshake is
+        // done: its refusal arrives on the first stream.
+        self.run_shard(id, local, dir)
+            .await
+            .map_err(|e| in_words(e, self.addr, &self.config, None))
+    }
+
+    async fn run_shard(
+        &self,
+        id: &ShardId,
+        local: &Arc<Shard>,
+        dir: Direction,
+    ) -> Result<SyncReport> {
         let need = match dir {
             Direction::Pull => [false, true],
             Direction::Push => [true, false],
@@ -735,6 +777,64 @@ impl SyncClient {
 impl Drop for SyncClient {
     fn drop(&mut self) {
         self.conn.close(0u32.into(), b"client dropped");
+    }
+}
+
+/// A failed client handshake as [`Error::HandshakeRefused`] when a certificate was the
+/// reason: ours refused by the peer, or the peer's by us (`refused`, what it presented).
+fn in_words(
+    e: Error,
+    addr: SocketAddr,
+    config: &SyncConfig,
+    refused: Option<Fingerprint>,
+) -> Error {
+    let pinned = || {
+        let mut p: Vec<String> = config
+            .allowed_peers()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        p.sort();
+        p.join(", ")
+    };
+    if let Some(presented) = refused {
+        return Error::HandshakeRefused {
+            addr,
+            by: "this side",
+            reason: format!(
+                "the peer's certificate fingerprint is {presented}, you pinned {} (check --trust)",
+                pinned()
+            ),
+        };
+    }
+    match &e {
+        // A TLS alert from the peer: it did not accept our certificate.
+        Error::Connection(quinn::ConnectionError::ConnectionClosed(c))
+            if (0x100..0x200).contains(&u64::from(c.error_code)) =>
+        {
+            Error::HandshakeRefused {
+                addr,
+                by: "the peer",
+                reason: format!(
+                    "this side's certificate (fingerprint {}) is not in the peer's list of \
+                     peers; add it to the hub's config (`peers`), or check --identity",
+                    config.fingerprint()
+                ),
+            }
+        }
+        Error::Connection(quinn::ConnectionError::ApplicationClosed(c))
+            if u64::from(c.error_code) == u64::from(CODE_DENIED) =>
+        {
+            Error::HandshakeRefused {
+                addr,
+                by: "the peer",
+                reason: format!(
+                    "this side (fingerprint {}) is not in the peer's list of peers",
+                    config.fingerprint()
+                ),
+            }
+        }
+        _ => e,
     }
 }
 

@@ -22,20 +22,30 @@ pub const ALPN: &[u8] = b"reasonbank-sync/1";
 
 /// Accepts exactly the certificates whose fingerprint is in the allowlist.
 #[derive(Debug)]
-struct PinnedPeers {
+pub(crate) struct PinnedPeers {
     allowed: HashSet<Fingerprint>,
     algorithms: WebPkiSupportedAlgorithms,
+    /// The fingerprint of the last certificate this verifier refused, so that a failed
+    /// handshake can say in words whose certificate it was.
+    refused: std::sync::Mutex<Option<Fingerprint>>,
 }
 
 impl PinnedPeers {
     fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-        if self.allowed.contains(&Fingerprint::of_der(end_entity)) {
+        let presented = Fingerprint::of_der(end_entity);
+        if self.allowed.contains(&presented) {
             Ok(())
         } else {
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(presented);
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
             ))
         }
+    }
+
+    /// The fingerprint of the last certificate refused, if any.
+    pub(crate) fn refused(&self) -> Option<Fingerprint> {
+        *self.refused.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn tls13(
@@ -133,6 +143,7 @@ fn pinned(config: &SyncConfig, provider: &CryptoProvider) -> Arc<PinnedPeers> {
     Arc::new(PinnedPeers {
         allowed: config.allowed_peers(),
         algorithms: provider.signature_verification_algorithms,
+        refused: std::sync::Mutex::new(None),
     })
 }
 
@@ -179,13 +190,17 @@ pub(crate) fn server_config(config: &SyncConfig) -> Result<quinn::ServerConfig> 
 
 /// The QUIC client configuration: TLS 1.3 only, the server certificate pinned, our
 /// certificate presented, session resumption (and 0-RTT if enabled) on.
-pub(crate) fn client_config(config: &SyncConfig) -> Result<quinn::ClientConfig> {
+/// Also returns the verifier, which remembers a server certificate it refused.
+pub(crate) fn client_config(
+    config: &SyncConfig,
+) -> Result<(quinn::ClientConfig, Arc<PinnedPeers>)> {
     let provider = provider();
+    let verifier = pinned(config, &provider);
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls)?
         .dangerous()
-        .with_custom_certificate_verifier(pinned(config, &provider))
+        .with_custom_certificate_verifier(Arc::clone(&verifier) as _)
         .with_client_auth_cert(vec![config.cert.clone()], config.key.clone_key())
         .map_err(tls)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
@@ -193,7 +208,7 @@ pub(crate) fn client_config(config: &SyncConfig) -> Result<quinn::ClientConfig> 
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(quic_config)?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     client.transport_config(transport(config)?);
-    Ok(client)
+    Ok((client, verifier))
 }
 
 /// The fingerprint of the peer's end-entity certificate on an established connection.

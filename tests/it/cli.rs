@@ -501,6 +501,27 @@ fn sync_keygen_serve_and_peer_sync() {
         ],
     );
     assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("the peer refused") && err.contains("not in the peer's list of peers"),
+        "{err}"
+    );
+    assert!(err.contains("RB_SYNC_DENIED"), "{err}");
+    // A pinned fingerprint that is not the hub's: this side refuses, and says both.
+    let wrong_pin = "ab".repeat(32);
+    let mistrust = rb(
+        edge.path(),
+        &[
+            "--agent", "team", "sync", "--peer", &addr, "--trust", &wrong_pin,
+        ],
+    );
+    assert_eq!(mistrust.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&mistrust.stderr);
+    assert!(
+        err.contains("this side refused")
+            && err.contains(&format!("fingerprint is {hub_fp}, you pinned {wrong_pin}")),
+        "{err}"
+    );
     let denied = rb(
         edge.path(),
         &[
@@ -508,6 +529,36 @@ fn sync_keygen_serve_and_peer_sync() {
         ],
     );
     assert_eq!(denied.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(err.contains("access denied"), "{err}");
+    assert!(
+        !edge.path().join("other.sqlite").exists(),
+        "a denied sync leaves no empty shard"
+    );
+    // A peer that does not answer fails within the handshake timeout, with a clear message.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let started = std::time::Instant::now();
+    let dead = rb(
+        edge.path(),
+        &[
+            "--agent",
+            "team",
+            "sync",
+            "--peer",
+            &silent.local_addr().unwrap().to_string(),
+            "--trust",
+            &hub_fp,
+            "--timeout",
+            "2",
+        ],
+    );
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert!(
+        String::from_utf8_lossy(&dead.stderr).contains("handshake"),
+        "{}",
+        String::from_utf8_lossy(&dead.stderr)
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

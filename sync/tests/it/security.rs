@@ -71,7 +71,16 @@ async fn unknown_server_certificate_is_rejected() {
     let err = SyncClient::connect(server.local_addr().unwrap(), client_peer.config.clone())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Connection(_)), "{err:?}");
+    // Refused by this side, in words: what the server presented and what was pinned.
+    let Error::HandshakeRefused { by, reason, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*by, "this side");
+    let presented = server_peer.config.fingerprint().to_string();
+    assert!(
+        reason.contains(&presented) && reason.contains("you pinned"),
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
