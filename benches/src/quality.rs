@@ -456,5 +456,8 @@ fn naive_rrf(a: &[String], b: &[String], k: usize) -> Vec<String> {
     }
     let mut all: Vec<(&str, f64)> = score.into_iter().collect();
     all.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
-    all.into_iter().take(k).map(|(id, _)| id.to_owned()).collect()
+    all.into_iter()
+        .take(k)
+        .map(|(id, _)| id.to_owned())
+        .collect()
 }

@@ -40,18 +40,21 @@ impl Sweep {
         keep: impl Fn(Vec<String>) -> Vec<String>,
     ) -> anyhow::Result<()> {
         let vector = crate::quality::cosine(ag, qv, N);
-        let text: Vec<(usize, f32)> =
-            match ag.mem.shard().search(&Query::text(&q.text), &SearchOptions::new(N)) {
-                Ok(hits) => hits
-                    .into_iter()
-                    .filter_map(|h| {
-                        let rid = h.record.metadata.get("rid")?.as_str()?;
-                        Some((*ag.index.get(rid)?, h.bm25?))
-                    })
-                    .collect(),
-                // A query of stop words only has no text ranking.
-                Err(_) => Vec::new(),
-            };
+        let text: Vec<(usize, f32)> = match ag
+            .mem
+            .shard()
+            .search(&Query::text(&q.text), &SearchOptions::new(N))
+        {
+            Ok(hits) => hits
+                .into_iter()
+                .filter_map(|h| {
+                    let rid = h.record.metadata.get("rid")?.as_str()?;
+                    Some((*ag.index.get(rid)?, h.bm25?))
+                })
+                .collect(),
+            // A query of stop words only has no text ranking.
+            Err(_) => Vec::new(),
+        };
         let mut cands: HashMap<usize, Cand> = HashMap::new();
         for (rank, (idx, cos)) in vector.iter().enumerate() {
             cands.insert(
@@ -84,12 +87,7 @@ impl Sweep {
         let bmin = text.last().map_or(0.0, |t| t.1);
         // Agreement of the two rankings: the share of the top 10 they have in common.
         let vtop: HashSet<usize> = vector.iter().take(10).map(|v| v.0).collect();
-        let overlap = text
-            .iter()
-            .take(10)
-            .filter(|t| vtop.contains(&t.0))
-            .count() as f32
-            / 10.0;
+        let overlap = text.iter().take(10).filter(|t| vtop.contains(&t.0)).count() as f32 / 10.0;
         let norm_cos = |c: &Cand| {
             if vmax > vmin {
                 ((c.cos - vmin) / (vmax - vmin)).max(0.0)
@@ -117,7 +115,11 @@ impl Sweep {
         ];
         // How much BM25's best candidates stand out from the rest of its list: 1 when the
         // last candidate scores nothing, 0 when the list is flat.
-        let spread = if bmax > 0.0 { (bmax - bmin) / bmax } else { 0.0 };
+        let spread = if bmax > 0.0 {
+            (bmax - bmin) / bmax
+        } else {
+            0.0
+        };
         for b in [0.1f32, 0.2, 0.3, 0.5] {
             variants.push((
                 format!("rawcos+bm/max*{b}"),

@@ -480,7 +480,12 @@ pub(crate) fn fuse(rankings: &[Rankings], opts: &SearchOptions) -> Vec<(usize, C
                 // hybrid query has; the vector list holds each row once, so every fused
                 // candidate gets its cosine once, from whichever list has it first.
                 for (i, c) in &vector {
-                    merge(&mut fused, *i, c, opts.vector_weight * c.similarity.unwrap_or(-1.0));
+                    merge(
+                        &mut fused,
+                        *i,
+                        c,
+                        opts.vector_weight * c.similarity.unwrap_or(-1.0),
+                    );
                 }
                 for (i, c) in &text {
                     let cosine = if fused.contains_key(&(*i, c.hit.rowid)) {
@@ -539,6 +544,129 @@ mod tests {
             let err = "bogus".parse::<SearchMode>().unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    /// A candidate of row `rowid` (record key `rowid` too) with a cosine and, if it matched
+    /// the text, a BM25; its ranking score is the one of the list it is put in.
+    fn cand(rowid: i64, cos: f32, bm25: Option<f32>, by_text: bool) -> Candidate {
+        Candidate {
+            hit: Scored {
+                score: if by_text { bm25.unwrap() } else { cos },
+                key: rowid as u128,
+                rowid,
+            },
+            similarity: Some(cos),
+            bm25,
+        }
+    }
+
+    /// One shard's hybrid rankings from (rowid, cosine, bm25) triples: every triple is a
+    /// vector candidate, and those with a BM25 are text candidates too, each list best first.
+    fn rankings(rows: &[(i64, f32, Option<f32>)], vector: &[i64]) -> Rankings {
+        let mut r = Rankings {
+            hybrid: true,
+            ..Rankings::default()
+        };
+        for &(rowid, cos, bm25) in rows {
+            if vector.contains(&rowid) {
+                r.vector.push(cand(rowid, cos, bm25, false));
+            }
+            if bm25.is_some() {
+                r.text.push(cand(rowid, cos, bm25, true));
+            }
+        }
+        r.vector.sort_unstable_by_key(|c| c.hit);
+        r.text.sort_unstable_by_key(|c| c.hit);
+        r
+    }
+
+    fn order(picks: &[(usize, Candidate)]) -> Vec<i64> {
+        picks.iter().map(|(_, c)| c.hit.rowid).collect()
+    }
+
+    /// The score fusion keeps a clear semantic winner ahead of a record that only shares a
+    /// word, where RRF hands the top to the record that is second by meaning but first by
+    /// words (the conversational-memory failure of issue #16).
+    #[test]
+    fn score_fusion_keeps_a_clear_semantic_winner_ahead_of_a_word_match() {
+        let rows = [(1, 0.9, None), (2, 0.5, Some(10.0)), (3, 0.3, Some(2.0))];
+        let r = rankings(&rows, &[1, 2]);
+        let o = SearchOptions::new(3);
+        let picks = fuse(std::slice::from_ref(&r), &o);
+        assert_eq!(order(&picks), [1, 2, 3]);
+        // cosine + 0.3 · (bm25 − min) / (max − min); the last text candidate gets no bonus.
+        let scores: Vec<f32> = picks.iter().map(|(_, c)| c.hit.score).collect();
+        assert!((scores[0] - 0.9).abs() < 1e-6 && (scores[1] - 0.8).abs() < 1e-6);
+        assert!((scores[2] - 0.3).abs() < 1e-6);
+        assert_eq!(picks[1].1.bm25, Some(10.0));
+        assert_eq!(picks[0].1.bm25, None);
+        let mut rrf = SearchOptions::new(3);
+        rrf.fusion(Fusion::Rrf);
+        assert_eq!(order(&fuse(std::slice::from_ref(&r), &rrf)), [2, 1, 3]);
+    }
+
+    /// A strong word match (a name, a date) still decides between near-equal meanings, and
+    /// the text weight scales the bonus down to pure cosine order.
+    #[test]
+    fn score_fusion_lets_a_word_match_break_a_near_tie() {
+        let rows = [(1, 0.61, None), (2, 0.58, Some(7.0)), (3, 0.2, Some(1.0))];
+        let r = rankings(&rows, &[1, 2]);
+        assert_eq!(
+            order(&fuse(std::slice::from_ref(&r), &SearchOptions::new(3))),
+            [2, 1, 3]
+        );
+        let mut o = SearchOptions::new(3);
+        o.text_weight(0.0);
+        assert_eq!(order(&fuse(std::slice::from_ref(&r), &o)), [1, 2, 3]);
+        // A lone text candidate is the best match there is: it gets the whole bonus.
+        let r = rankings(&[(1, 0.61, None), (2, 0.2, Some(3.0))], &[1]);
+        let picks = fuse(std::slice::from_ref(&r), &SearchOptions::new(2));
+        assert_eq!(order(&picks), [1, 2]);
+        assert!((picks[1].1.hit.score - 0.5).abs() < 1e-6);
+    }
+
+    /// Split over shards, the candidates fuse as they would in one shard: BM25 is normalised
+    /// over every shard's text candidates together, not per shard.
+    #[test]
+    fn score_fusion_across_shards_equals_one_shard() {
+        let rows = [
+            (1, 0.70, Some(2.0)),
+            (2, 0.66, Some(9.0)),
+            (3, 0.64, None),
+            (4, 0.50, Some(5.0)),
+            (5, 0.45, Some(1.0)),
+            (6, 0.30, Some(8.5)),
+        ];
+        let all = [1, 2, 3, 4, 5];
+        let one = fuse(&[rankings(&rows, &all)], &SearchOptions::new(6));
+        let (a, b): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.0 % 2 == 0);
+        let split = fuse(
+            &[rankings(&a, &all), rankings(&b, &all)],
+            &SearchOptions::new(6),
+        );
+        assert_eq!(order(&one), order(&split));
+        assert_eq!(order(&one), [2, 1, 4, 3, 6, 5]);
+        for ((_, x), (i, y)) in one.iter().zip(&split) {
+            assert_eq!(x.hit.score, y.hit.score);
+            assert_eq!(*i, usize::from(y.hit.rowid % 2 == 1));
+        }
+    }
+
+    #[test]
+    fn fusion_bonus_must_be_finite_and_not_negative() {
+        let q = Query::text("words");
+        for bad in [-0.1, f32::NAN, f32::INFINITY] {
+            let mut o = SearchOptions::new(3);
+            o.fusion(Fusion::Score { bonus: bad });
+            assert!(o.validate(&q).is_err(), "{bad}");
+        }
+        let mut o = SearchOptions::new(3);
+        o.fusion(Fusion::Score { bonus: 0.0 });
+        assert!(o.validate(&q).is_ok());
+        assert_eq!(
+            SearchOptions::new(3).fusion,
+            Fusion::Score { bonus: TEXT_BONUS }
+        );
     }
 
     #[test]
