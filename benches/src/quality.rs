@@ -397,12 +397,10 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
 /// The text a record is stored with: the dataset's, or without its leading `[date] ` with
 /// `--undated`.
 fn stored_text(r: &RecordSpec, undated: bool) -> String {
-    if undated && r.metadata.contains_key("date") {
-        if let Some((_, rest)) = r.text.split_once("] ") {
-            return rest.to_owned();
-        }
+    match r.text.split_once("] ") {
+        Some((_, rest)) if undated && r.metadata.contains_key("date") => rest.to_owned(),
+        _ => r.text.clone(),
     }
-    r.text.clone()
 }
 
 /// FTS5 `bm25()` over the shard's `records_fts`: the query's words, each quoted, OR-ed.

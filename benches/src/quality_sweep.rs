@@ -12,6 +12,9 @@ use crate::quality::{Loaded, QuerySpec, Score};
 /// Candidates per ranking.
 const N: usize = 40;
 
+/// A fused score of one candidate.
+type Variant<'a> = Box<dyn Fn(&Cand) -> f32 + 'a>;
+
 /// The scores of every variant.
 #[derive(Default)]
 pub struct Sweep {
@@ -109,7 +112,7 @@ impl Sweep {
             c.vrank.map_or(0.0, |r| wv / (k + r as f32 + 1.0))
                 + c.trank.map_or(0.0, |r| wt / (k + r as f32 + 1.0))
         };
-        let mut variants: Vec<(String, Box<dyn Fn(&Cand) -> f32>)> = vec![
+        let mut variants: Vec<(String, Variant<'_>)> = vec![
             ("rrf60".into(), Box::new(move |c| rrf(c, 1.0, 1.0, 60.0))),
             ("rrf10".into(), Box::new(move |c| rrf(c, 1.0, 1.0, 10.0))),
         ];
