@@ -5,7 +5,7 @@
 //! checked) into a cache directory, never into the repository: `api-docs` (a numpy, pandas or
 //! scipy docstring's one-line summary → the object's extended description) and `chitchat` (real chat
 //! histories, one agent per person: a question → the other person's answer; "when did we talk
-//! about …" and "what did we talk about on <date>" → that conversation's or day's turns). Each
+//! about …" and "what did we talk about on YYYY-MM-DD" → that conversation's or day's turns). Each
 //! dataset's queries are split once into a dev half (for choosing fusion parameters; `--split
 //! dev`) and a test half (reported by default).
 //!
