@@ -7,6 +7,8 @@
 mod data;
 mod embed;
 mod memory;
+mod quality;
+mod quality_sweep;
 mod sync;
 mod vectors;
 
@@ -28,6 +30,9 @@ enum Cmd {
     VectorsCold(vectors::ColdArgs),
     /// AgentMemory end to end: remember throughput, recall latency with query embedding.
     Memory(memory::Args),
+    /// Recall quality on real text (document retrieval, conversational memory): FTS5, cosine,
+    /// naive RRF and each recall mode, recall@1/5/10, MRR and p50 latency in one run.
+    Quality(quality::Args),
     /// QUIC shard sync between two peers on loopback: fresh handshake and 0-RTT reconnect.
     Sync(sync::Args),
     /// Embedding throughput, latency, cold start and memory, against Python fastembed.
@@ -42,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Vectors(a) => vectors::run(&a),
         Cmd::VectorsCold(a) => vectors::cold(&a),
         Cmd::Memory(a) => memory::run(&a),
+        Cmd::Quality(a) => quality::run(&a),
         Cmd::Sync(a) => sync::run(&a),
         Cmd::Embed(a) => embed::run(&a),
         Cmd::EmbedCold(a) => embed::cold(&a),

@@ -65,8 +65,8 @@ pub use replication::{
 };
 pub use schema::{APPLICATION_ID, Durability, PAGE_SIZE, SCHEMA_VERSION};
 pub use search::{
-    AUTO_QUANTIZED_ROWS, BINARY_RESCORE, BINARY_RESCORE_PER_HIT, MAX_K, QUANTIZED_RESCORE, Query,
-    STOP_WORDS, SearchHit, SearchMode, SearchOptions,
+    AUTO_QUANTIZED_ROWS, BINARY_RESCORE, BINARY_RESCORE_PER_HIT, Fusion, MAX_K, QUANTIZED_RESCORE,
+    Query, STOP_WORDS, SearchHit, SearchMode, SearchOptions, TEXT_BONUS,
 };
 pub use shard::{MAX_DIMENSIONS, Shard, ShardOptions, ShardStats};
 pub use store::{SHARD_SUFFIX, Store, StoreOptions};

@@ -1,4 +1,5 @@
-//! Search requests and results: vector, full-text (BM25) and hybrid (reciprocal-rank fusion).
+//! Search requests and results: vector, full-text (BM25) and hybrid (cosine plus a normalised
+//! BM25 bonus by default, or reciprocal-rank fusion).
 
 use serde::Serialize;
 
@@ -6,7 +7,7 @@ use crate::arena::Scored;
 use crate::{Embedding, Error, Filter, Record, RecordId, Result, ShardId};
 
 /// What to search for. A vector alone ranks by cosine similarity, text alone by BM25, and
-/// both by reciprocal-rank fusion of the two rankings.
+/// both by fusing the two rankings as [`SearchOptions::fusion`] says.
 #[derive(Clone, Debug)]
 pub struct Query {
     pub(crate) vector: Option<Embedding>,
@@ -129,6 +130,49 @@ impl std::str::FromStr for SearchMode {
     }
 }
 
+/// Default [`Fusion::Score`] bonus: the most BM25 can add to a hybrid candidate's cosine.
+///
+/// Chosen on the dev half of `reasonbank-bench quality` (numpy, pandas and scipy docstrings;
+/// chitchat conversations; all-MiniLM-L6-v2): 0.2–0.3 beat reciprocal-rank fusion on both
+/// datasets; 0.3 was best on the conversations, where BM25 alone is weaker than cosine, and
+/// within 0.01 MRR of 0.2 on the documents. Larger bonuses let a weak word match outvote
+/// meaning; smaller ones waste the matches that matter (names, dates, rare words).
+pub const TEXT_BONUS: f32 = 0.3;
+
+/// How a hybrid query combines its cosine and BM25 rankings.
+///
+/// Both work on the candidates of every searched shard together (see
+/// [`SearchOptions::candidates`]), so a cross-shard search ranks exactly as one shard holding
+/// the same candidates would.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "fusion")]
+#[non_exhaustive]
+pub enum Fusion {
+    /// `vector_weight · cosine + text_weight · bonus · (bm25 − min) / (max − min)`, where min
+    /// and max are the lowest and highest BM25 of the text candidates and a candidate that is
+    /// not among them adds nothing (the default, with `bonus` = [`TEXT_BONUS`]).
+    ///
+    /// The cosine is kept as it is because it means the same from query to query; BM25 is
+    /// not (its scale depends on the query's words and the corpus), so only its place
+    /// between the best and the last text candidate counts, and a word match can lift a hit
+    /// by at most `bonus`. Unlike reciprocal-rank fusion this never throws the cosine's
+    /// margins away: a clear semantic winner stays ahead of a document that merely shares
+    /// a word, while a strong word match (a name, a date) still moves a near-tie.
+    Score {
+        /// The largest BM25 contribution, at `text_weight` 1. Finite and >= 0.
+        bonus: f32,
+    },
+    /// Reciprocal-rank fusion `Σ w / (c + rank)` with [`SearchOptions::rrf_k`] as `c` and the
+    /// two weights as `w` (Cormack et al., 2009): ranks only, scores ignored.
+    Rrf,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion::Score { bonus: TEXT_BONUS }
+    }
+}
+
 /// Options of one search.
 ///
 /// ```
@@ -141,6 +185,7 @@ pub struct SearchOptions {
     pub(crate) k: usize,
     pub(crate) threshold: Option<f32>,
     pub(crate) filter: Option<Filter>,
+    pub(crate) fusion: Fusion,
     pub(crate) rrf_k: f32,
     pub(crate) vector_weight: f32,
     pub(crate) text_weight: f32,
@@ -166,6 +211,7 @@ impl SearchOptions {
             k,
             threshold: None,
             filter: None,
+            fusion: Fusion::default(),
             rrf_k: 60.0,
             vector_weight: 1.0,
             text_weight: 1.0,
@@ -191,18 +237,27 @@ impl SearchOptions {
         self.filter = Some(f);
         self
     }
-    /// The constant `c` of reciprocal-rank fusion, `score = Σ w / (c + rank)`. Larger values
-    /// flatten the influence of top ranks. Defaults to 60 (Cormack et al., 2009).
+    /// How hybrid queries combine the two rankings. Defaults to [`Fusion::Score`] with a
+    /// bonus of [`TEXT_BONUS`] (0.3).
+    pub fn fusion(&mut self, f: Fusion) -> &mut Self {
+        self.fusion = f;
+        self
+    }
+    /// The constant `c` of reciprocal-rank fusion ([`Fusion::Rrf`]), `score = Σ w / (c +
+    /// rank)`. Larger values flatten the influence of top ranks. Defaults to 60 (Cormack et
+    /// al., 2009).
     pub fn rrf_k(&mut self, c: f32) -> &mut Self {
         self.rrf_k = c;
         self
     }
-    /// Weight of the vector ranking in hybrid fusion. Defaults to 1.0.
+    /// Weight of the vector ranking in hybrid fusion (of the cosine in [`Fusion::Score`]).
+    /// Defaults to 1.0.
     pub fn vector_weight(&mut self, w: f32) -> &mut Self {
         self.vector_weight = w;
         self
     }
-    /// Weight of the BM25 ranking in hybrid fusion. Defaults to 1.0.
+    /// Weight of the BM25 ranking in hybrid fusion (a factor on the bonus in
+    /// [`Fusion::Score`]; 0 ranks by cosine alone). Defaults to 1.0.
     pub fn text_weight(&mut self, w: f32) -> &mut Self {
         self.text_weight = w;
         self
@@ -262,7 +317,12 @@ impl SearchOptions {
                 return bad("threshold is a cosine similarity and needs a query vector".into());
             }
         }
+        let bonus = match self.fusion {
+            Fusion::Score { bonus } => bonus,
+            Fusion::Rrf => 0.0,
+        };
         for (name, w) in [
+            ("fusion bonus", bonus),
             ("rrf_k", self.rrf_k),
             ("vector_weight", self.vector_weight),
             ("text_weight", self.text_weight),
@@ -288,7 +348,7 @@ pub struct SearchHit {
     /// The record's id.
     pub id: RecordId,
     /// The ranking score: the cosine similarity for vector queries, BM25 (higher is better)
-    /// for text queries, the fused reciprocal-rank score for hybrid queries.
+    /// for text queries, the fused score for hybrid queries (see [`Fusion`]).
     pub score: f32,
     /// Cosine similarity to the query vector, when there was one.
     pub similarity: Option<f32>,
@@ -347,11 +407,13 @@ pub(crate) struct Rankings {
 /// Merges the rankings of one or more shards into the final top-k, best first; each pick
 /// names the index of the ranking (shard) it came from.
 ///
-/// Plain vector and text queries merge by score (cosine, or BM25). Hybrid queries rank every
-/// shard's vector candidates *together* by cosine and every shard's text candidates together
-/// by BM25, then fuse the two global rankings: `Σ w / (c + rank)`. Fusing per shard and merging
-/// the fused scores would make each shard's best hit tie at `1 / (c + 1)` regardless of how
-/// good it is. Ties break on record id.
+/// Plain vector and text queries merge by score (cosine, or BM25). Hybrid queries gather every
+/// shard's vector candidates *together* and every shard's text candidates together, then fuse
+/// the two global lists as [`SearchOptions::fusion`] says: [`Fusion::Score`] normalises BM25
+/// over the global text list, [`Fusion::Rrf`] ranks each global list, `Σ w / (c + rank)`.
+/// Fusing per shard and merging the fused scores would make each shard's best hit look alike
+/// (`1 / (c + 1)` for RRF, a full bonus for the score fusion) regardless of how good it is.
+/// Ties break on record id.
 pub(crate) fn fuse(rankings: &[Rankings], opts: &SearchOptions) -> Vec<(usize, Candidate)> {
     let hybrid = rankings.iter().any(|r| r.hybrid);
     let mut picks: Vec<(usize, Candidate)> = if !hybrid {
@@ -361,29 +423,78 @@ pub(crate) fn fuse(rankings: &[Rankings], opts: &SearchOptions) -> Vec<(usize, C
             .flat_map(|(i, r)| r.vector.iter().chain(&r.text).map(move |c| (i, *c)))
             .collect()
     } else {
-        let mut fused: std::collections::HashMap<(usize, i64), Candidate> = Default::default();
-        for (list, weight) in [(0, opts.vector_weight), (1, opts.text_weight)] {
+        let global = |text: bool| -> Vec<(usize, Candidate)> {
             let mut all: Vec<(usize, Candidate)> = rankings
                 .iter()
                 .enumerate()
                 .flat_map(|(i, r)| {
-                    let l = if list == 0 { &r.vector } else { &r.text };
+                    let l = if text { &r.text } else { &r.vector };
                     l.iter().map(move |c| (i, *c))
                 })
                 .collect();
             all.sort_unstable_by_key(|(_, c)| c.hit);
-            for (rank, (i, c)) in all.into_iter().enumerate() {
-                let e = fused.entry((i, c.hit.rowid)).or_insert(Candidate {
-                    hit: Scored {
-                        score: 0.0,
-                        ..c.hit
-                    },
-                    similarity: None,
-                    bm25: None,
-                });
-                e.hit.score += weight / (opts.rrf_k + rank as f32 + 1.0);
-                e.similarity = e.similarity.or(c.similarity);
-                e.bm25 = e.bm25.or(c.bm25);
+            all
+        };
+        let (vector, text) = (global(false), global(true));
+        type Fused = std::collections::HashMap<(usize, i64), Candidate>;
+        let mut fused = Fused::default();
+        // Adds `add` to the fused score of shard `i`'s candidate `c`.
+        let merge = |fused: &mut Fused, i: usize, c: &Candidate, add: f32| {
+            let e = fused.entry((i, c.hit.rowid)).or_insert(Candidate {
+                hit: Scored {
+                    score: 0.0,
+                    ..c.hit
+                },
+                similarity: None,
+                bm25: None,
+            });
+            e.hit.score += add;
+            e.similarity = e.similarity.or(c.similarity);
+            e.bm25 = e.bm25.or(c.bm25);
+        };
+        match opts.fusion {
+            Fusion::Rrf => {
+                for (list, weight) in [(&vector, opts.vector_weight), (&text, opts.text_weight)] {
+                    for (rank, (i, c)) in list.iter().enumerate() {
+                        merge(&mut fused, *i, c, weight / (opts.rrf_k + rank as f32 + 1.0));
+                    }
+                }
+            }
+            Fusion::Score { bonus } => {
+                let bm25 = |c: &Candidate| c.bm25.unwrap_or(0.0);
+                // Sorted best first, so the first and last text candidates bound BM25.
+                let (max, min) = match (text.first(), text.last()) {
+                    (Some(f), Some(l)) => (bm25(&f.1), bm25(&l.1)),
+                    _ => (0.0, 0.0),
+                };
+                let text_bonus = |c: &Candidate| {
+                    let share = if max > min {
+                        (bm25(c) - min) / (max - min)
+                    } else {
+                        // One text candidate, or all equal: each is the best match.
+                        1.0
+                    };
+                    opts.text_weight * bonus * share
+                };
+                // A text candidate carries its cosine when the query has a vector, which a
+                // hybrid query has; the vector list holds each row once, so every fused
+                // candidate gets its cosine once, from whichever list has it first.
+                for (i, c) in &vector {
+                    merge(
+                        &mut fused,
+                        *i,
+                        c,
+                        opts.vector_weight * c.similarity.unwrap_or(-1.0),
+                    );
+                }
+                for (i, c) in &text {
+                    let cosine = if fused.contains_key(&(*i, c.hit.rowid)) {
+                        0.0
+                    } else {
+                        opts.vector_weight * c.similarity.unwrap_or(-1.0)
+                    };
+                    merge(&mut fused, *i, c, cosine + text_bonus(c));
+                }
             }
         }
         fused.into_iter().map(|((i, _), c)| (i, c)).collect()
@@ -433,6 +544,129 @@ mod tests {
             let err = "bogus".parse::<SearchMode>().unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    /// A candidate of row `rowid` (record key `rowid` too) with a cosine and, if it matched
+    /// the text, a BM25; its ranking score is the one of the list it is put in.
+    fn cand(rowid: i64, cos: f32, bm25: Option<f32>, by_text: bool) -> Candidate {
+        Candidate {
+            hit: Scored {
+                score: if by_text { bm25.unwrap() } else { cos },
+                key: rowid as u128,
+                rowid,
+            },
+            similarity: Some(cos),
+            bm25,
+        }
+    }
+
+    /// One shard's hybrid rankings from (rowid, cosine, bm25) triples: every triple is a
+    /// vector candidate, and those with a BM25 are text candidates too, each list best first.
+    fn rankings(rows: &[(i64, f32, Option<f32>)], vector: &[i64]) -> Rankings {
+        let mut r = Rankings {
+            hybrid: true,
+            ..Rankings::default()
+        };
+        for &(rowid, cos, bm25) in rows {
+            if vector.contains(&rowid) {
+                r.vector.push(cand(rowid, cos, bm25, false));
+            }
+            if bm25.is_some() {
+                r.text.push(cand(rowid, cos, bm25, true));
+            }
+        }
+        r.vector.sort_unstable_by_key(|c| c.hit);
+        r.text.sort_unstable_by_key(|c| c.hit);
+        r
+    }
+
+    fn order(picks: &[(usize, Candidate)]) -> Vec<i64> {
+        picks.iter().map(|(_, c)| c.hit.rowid).collect()
+    }
+
+    /// The score fusion keeps a clear semantic winner ahead of a record that only shares a
+    /// word, where RRF hands the top to the record that is second by meaning but first by
+    /// words (the conversational-memory failure of issue #16).
+    #[test]
+    fn score_fusion_keeps_a_clear_semantic_winner_ahead_of_a_word_match() {
+        let rows = [(1, 0.9, None), (2, 0.5, Some(10.0)), (3, 0.3, Some(2.0))];
+        let r = rankings(&rows, &[1, 2]);
+        let o = SearchOptions::new(3);
+        let picks = fuse(std::slice::from_ref(&r), &o);
+        assert_eq!(order(&picks), [1, 2, 3]);
+        // cosine + 0.3 · (bm25 − min) / (max − min); the last text candidate gets no bonus.
+        let scores: Vec<f32> = picks.iter().map(|(_, c)| c.hit.score).collect();
+        assert!((scores[0] - 0.9).abs() < 1e-6 && (scores[1] - 0.8).abs() < 1e-6);
+        assert!((scores[2] - 0.3).abs() < 1e-6);
+        assert_eq!(picks[1].1.bm25, Some(10.0));
+        assert_eq!(picks[0].1.bm25, None);
+        let mut rrf = SearchOptions::new(3);
+        rrf.fusion(Fusion::Rrf);
+        assert_eq!(order(&fuse(std::slice::from_ref(&r), &rrf)), [2, 1, 3]);
+    }
+
+    /// A strong word match (a name, a date) still decides between near-equal meanings, and
+    /// the text weight scales the bonus down to pure cosine order.
+    #[test]
+    fn score_fusion_lets_a_word_match_break_a_near_tie() {
+        let rows = [(1, 0.61, None), (2, 0.58, Some(7.0)), (3, 0.2, Some(1.0))];
+        let r = rankings(&rows, &[1, 2]);
+        assert_eq!(
+            order(&fuse(std::slice::from_ref(&r), &SearchOptions::new(3))),
+            [2, 1, 3]
+        );
+        let mut o = SearchOptions::new(3);
+        o.text_weight(0.0);
+        assert_eq!(order(&fuse(std::slice::from_ref(&r), &o)), [1, 2, 3]);
+        // A lone text candidate is the best match there is: it gets the whole bonus.
+        let r = rankings(&[(1, 0.61, None), (2, 0.2, Some(3.0))], &[1]);
+        let picks = fuse(std::slice::from_ref(&r), &SearchOptions::new(2));
+        assert_eq!(order(&picks), [1, 2]);
+        assert!((picks[1].1.hit.score - 0.5).abs() < 1e-6);
+    }
+
+    /// Split over shards, the candidates fuse as they would in one shard: BM25 is normalised
+    /// over every shard's text candidates together, not per shard.
+    #[test]
+    fn score_fusion_across_shards_equals_one_shard() {
+        let rows = [
+            (1, 0.70, Some(2.0)),
+            (2, 0.66, Some(9.0)),
+            (3, 0.64, None),
+            (4, 0.50, Some(5.0)),
+            (5, 0.45, Some(1.0)),
+            (6, 0.30, Some(8.5)),
+        ];
+        let all = [1, 2, 3, 4, 5];
+        let one = fuse(&[rankings(&rows, &all)], &SearchOptions::new(6));
+        let (a, b): (Vec<_>, Vec<_>) = rows.iter().partition(|r| r.0 % 2 == 0);
+        let split = fuse(
+            &[rankings(&a, &all), rankings(&b, &all)],
+            &SearchOptions::new(6),
+        );
+        assert_eq!(order(&one), order(&split));
+        assert_eq!(order(&one), [2, 1, 4, 3, 6, 5]);
+        for ((_, x), (i, y)) in one.iter().zip(&split) {
+            assert_eq!(x.hit.score, y.hit.score);
+            assert_eq!(*i, usize::from(y.hit.rowid % 2 == 1));
+        }
+    }
+
+    #[test]
+    fn fusion_bonus_must_be_finite_and_not_negative() {
+        let q = Query::text("words");
+        for bad in [-0.1, f32::NAN, f32::INFINITY] {
+            let mut o = SearchOptions::new(3);
+            o.fusion(Fusion::Score { bonus: bad });
+            assert!(o.validate(&q).is_err(), "{bad}");
+        }
+        let mut o = SearchOptions::new(3);
+        o.fusion(Fusion::Score { bonus: 0.0 });
+        assert!(o.validate(&q).is_ok());
+        assert_eq!(
+            SearchOptions::new(3).fusion,
+            Fusion::Score { bonus: TEXT_BONUS }
+        );
     }
 
     #[test]
