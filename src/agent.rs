@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use crate::embedders::{EmbedKind, Embedder, provision::ProvisionOptions};
 use crate::memories::{Memories, Shared};
 use crate::memory::{
-    Embedding, Filter, IndexStatus, NewRecord, Query, Record, RecordId, RecordUpdate, SearchMode,
-    SearchOptions, Shard, ShardId, ShardStats, Store, StoreOptions,
+    Embedding, Filter, Fusion, IndexStatus, NewRecord, Query, Record, RecordId, RecordUpdate,
+    SearchMode, SearchOptions, Shard, ShardId, ShardStats, Store, StoreOptions,
 };
 use crate::reasoning::{
     ConsolidateOptions, ConsolidationReport, DEFAULT_RECENCY_HALF_LIFE, Distiller, EXPERIENCE_KIND,
@@ -81,7 +81,8 @@ impl Memory {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecallMode {
-    /// Reciprocal-rank fusion of meaning (cosine) and words (BM25). The default.
+    /// Meaning (cosine) lifted by words (BM25, normalised, at most a bonus): see
+    /// [`Fusion`](crate::memory::Fusion). The default.
     #[default]
     Hybrid,
     /// Meaning only: cosine similarity of embeddings.
@@ -116,6 +117,7 @@ pub struct RecallOptions {
     shards: Vec<ShardId>,
     kinds: Vec<String>,
     include_inactive: bool,
+    fusion: Fusion,
 }
 
 impl Default for RecallOptions {
@@ -129,6 +131,7 @@ impl Default for RecallOptions {
             shards: Vec::new(),
             kinds: Vec::new(),
             include_inactive: false,
+            fusion: Fusion::default(),
         }
     }
 }
@@ -184,6 +187,14 @@ impl RecallOptions {
         self
     }
 
+    /// How hybrid recall fuses meaning and words. Defaults to [`Fusion::default`] (cosine
+    /// plus a normalised BM25 bonus of at most [`TEXT_BONUS`](crate::memory::TEXT_BONUS));
+    /// [`Fusion::Rrf`] is reciprocal-rank fusion.
+    pub fn fusion(&mut self, f: Fusion) -> &mut Self {
+        self.fusion = f;
+        self
+    }
+
     /// The filter a search runs with: the caller's, the kinds, and the active-items rule.
     fn effective_filter(&self) -> Filter {
         let mut all = Vec::with_capacity(3);
@@ -232,7 +243,8 @@ pub struct Recalled {
     pub text: String,
     /// Its metadata.
     pub metadata: Map<String, Value>,
-    /// The ranking score: fused reciprocal rank (hybrid), cosine (vector) or BM25 (text).
+    /// The ranking score: fused (hybrid: cosine plus a bounded BM25 bonus), cosine (vector)
+    /// or BM25 (text).
     pub score: f32,
     /// The parts of the score.
     pub why: Why,
@@ -516,7 +528,7 @@ impl AgentMemory {
         if let Some(t) = opts.threshold {
             so.threshold(t);
         }
-        so.filter(opts.effective_filter());
+        so.filter(opts.effective_filter()).fusion(opts.fusion);
         let me = self.clone();
         let extra = opts.shards.clone();
         let hits = tokio::task::spawn_blocking(move || -> Result<_> {

@@ -380,7 +380,7 @@ export interface Recalled {
   text: string
   /** Its metadata. */
   metadata: Record<string, unknown>
-  /** Fused reciprocal rank (hybrid), cosine (vector) or BM25 (text). */
+  /** Fused score (hybrid: cosine plus a bounded BM25 bonus), cosine (vector) or BM25 (text). */
   score: number
   /** The parts of the score. */
   why: Why

@@ -135,7 +135,7 @@ pub struct Remember {
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Meaning and words combined (reciprocal-rank fusion). The default.
+    /// Meaning and words combined (cosine lifted by a bounded BM25 bonus). The default.
     #[default]
     Hybrid,
     /// Meaning only: cosine similarity of embeddings.

@@ -164,7 +164,7 @@ pub struct Recalled {
     /// Its metadata.
     #[napi(ts_type = "Record<string, unknown>")]
     pub metadata: Map<String, Value>,
-    /// Fused reciprocal rank (hybrid), cosine (vector) or BM25 (text).
+    /// Fused score (hybrid: cosine plus a bounded BM25 bonus), cosine (vector) or BM25 (text).
     pub score: f64,
     /// The parts of the score.
     pub why: Why,

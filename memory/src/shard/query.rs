@@ -90,7 +90,7 @@ impl Shard {
     /// Searches the shard: cosine top-k for a vector query (exact, by an i8 or sign-bit scan,
     /// or through the HNSW graph, as [`SearchOptions::mode`] says; see [`SearchMode`] for what
     /// `Auto` picks), BM25 for a text query,
-    /// reciprocal-rank fusion of both for a hybrid query. A filter is applied before top-k,
+    /// both fused as [`SearchOptions::fusion`] says for a hybrid query. A filter is applied before top-k,
     /// so when at least `k` live rows match it (and reach the threshold), `k` hits return
     /// (approximate modes may miss a row whose score is just above the threshold).
     ///

@@ -1,4 +1,4 @@
-//! BM25 full-text search and reciprocal-rank fusion with vector search.
+//! BM25 full-text search and its fusion with vector search.
 
 use reasonbank_memory::{Embedding, Error, Filter, NewRecord, Query, SearchOptions};
 
