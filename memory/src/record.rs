@@ -229,7 +229,11 @@ pub(crate) fn metadata_json(metadata: &Value) -> Result<String> {
     let normal = crate::counters::normalize(metadata)?;
     let metadata = normal.as_ref().unwrap_or(metadata);
     // Serializing a `Value` cannot fail: its keys are strings and it holds no non-finite floats.
-    let s = serde_json::to_string(metadata).expect("serializing a serde_json::Value");
+    metadata_within_limit(serde_json::to_string(metadata).expect("serializing a serde_json::Value"))
+}
+
+/// `s`, serialized metadata, unless it is over [`MAX_METADATA_BYTES`] ([`Error::TooLarge`]).
+pub(crate) fn metadata_within_limit(s: String) -> Result<String> {
     if s.len() > MAX_METADATA_BYTES {
         return Err(Error::TooLarge {
             what: "metadata",

@@ -254,15 +254,9 @@ fn parse_object(json: &str) -> Result<serde_json::Map<String, serde_json::Value>
 /// Serializes merged metadata, within the size limit.
 fn to_json(m: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
     // Serializing a map of `Value`s cannot fail: string keys, no non-finite floats.
-    let s = serde_json::to_string(m).expect("serializing a serde_json::Map");
-    if s.len() > MAX_METADATA_BYTES {
-        return Err(Error::TooLarge {
-            what: "metadata",
-            size: s.len(),
-            limit: MAX_METADATA_BYTES,
-        });
-    }
-    Ok(s)
+    crate::record::metadata_within_limit(
+        serde_json::to_string(m).expect("serializing a serde_json::Map"),
+    )
 }
 
 impl Shard {

@@ -144,23 +144,10 @@ pub fn generate_identity(env: &Env, name: Option<String>) -> napi::Result<types:
 /// `['reasonbank mcp', '--root', dir]`. The package's `reasonbank mcp` command calls it.
 #[napi(ts_return_type = "Promise<number>")]
 pub fn run_mcp_server(env: &Env, argv: Vec<String>) -> napi::Result<PromiseRaw<'_, u32>> {
-    settle(env, async move {
-        // The server runs its own runtime (as the binary does), so it gets a thread of its
-        // own rather than a worker of napi-rs' runtime, where starting a runtime would panic.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("reasonbank-mcp".into())
-            .spawn(move || {
-                let code = reasonbank_mcp::main_with(argv);
-                // The receiver is gone only if the JS side was torn down; nothing to tell.
-                let _ = tx.send(code);
-            })
-            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
-        let code = rx
-            .await
-            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
-        Ok(u32::from(code))
-    })
+    settle(
+        env,
+        on_own_thread("reasonbank-mcp", move || reasonbank_mcp::main_with(argv)),
+    )
 }
 
 /// Runs the `reasonbank` command line (the Rust CLI, `reasonbank::cli::run`) with `argv`
@@ -169,22 +156,32 @@ pub fn run_mcp_server(env: &Env, argv: Vec<String>) -> napi::Result<PromiseRaw<'
 /// The package's `reasonbank` bin calls it, so npm and cargo users run one CLI.
 #[napi(ts_return_type = "Promise<number>")]
 pub fn run_cli(env: &Env, argv: Vec<String>) -> napi::Result<PromiseRaw<'_, u32>> {
-    settle(env, async move {
-        // Like the MCP server, the CLI runs its own runtime, so it gets a thread of its own.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("reasonbank-cli".into())
-            .spawn(move || {
-                let code = reasonbank::cli::run(argv);
-                // The receiver is gone only if the JS side was torn down; nothing to tell.
-                let _ = tx.send(code);
-            })
-            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
-        let code = rx
-            .await
-            .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
-        Ok(u32::from(code))
-    })
+    settle(
+        env,
+        on_own_thread("reasonbank-cli", move || reasonbank::cli::run(argv)),
+    )
+}
+
+/// Runs `main` (the CLI or the MCP server, each starting a tokio runtime of its own) on a
+/// thread of its own rather than a worker of napi-rs' runtime, where starting a runtime would
+/// panic, and resolves to its exit status.
+async fn on_own_thread(
+    name: &str,
+    main: impl FnOnce() -> u8 + Send + 'static,
+) -> Result<u32, Failure> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let code = main();
+            // The receiver is gone only if the JS side was torn down; nothing to tell.
+            let _ = tx.send(code);
+        })
+        .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
+    let code = rx
+        .await
+        .map_err(|e| Failure::of(error::code::INTERNAL, &e))?;
+    Ok(u32::from(code))
 }
 
 /// Runs blocking work (file hashing, pip, SQLite opens) on tokio's blocking pool.
