@@ -392,6 +392,7 @@ pub fn report_json(shard: &ShardId, r: &SyncReport) -> serde_json::Value {
         "applied": r.changes_applied, "reembedded": r.changes_reembedded,
         "reembed_ms": r.reembed_time.as_secs_f64() * 1e3, "bytes_on_wire": r.bytes_on_wire(),
         "compression_ratio": r.compression_ratio(), "ms": r.elapsed.as_secs_f64() * 1e3,
+        "push_denied": r.push_denied,
     })
 }
 
@@ -410,6 +411,11 @@ impl crate::AgentMemory {
         let reembed = request.text_only.then(|| Arc::clone(self.embedder()));
         sync_store(Arc::clone(self.store()), &request, identity, reembed).await
     }
+}
+
+/// Whether `e` is the peer refusing a stream for lack of a grant.
+fn denied(e: &crate::sync::Error) -> bool {
+    matches!(e, crate::sync::Error::Refused { code } if *code == u64::from(crate::sync::quic::CODE_DENIED))
 }
 
 /// Syncs the request's shards of `store` with a peer over QUIC: mutual TLS as `identity`, the
@@ -475,7 +481,15 @@ pub async fn sync_store(
                 let result = async {
                     let shard = tokio::task::spawn_blocking(move || st.shard(&sid)).await??;
                     Ok(match direction {
-                        SyncDirection::Both => client.sync(&id, &shard).await?,
+                        SyncDirection::Both => match client.sync(&id, &shard).await {
+                            // A read-only grant: pull what we may, and say the push was denied.
+                            Err(e) if denied(&e) => {
+                                let mut r = client.pull(&id, &shard).await?;
+                                r.push_denied = true;
+                                r
+                            }
+                            other => other?,
+                        },
                         SyncDirection::Pull => client.pull(&id, &shard).await?,
                         SyncDirection::Push => client.push(&id, &shard).await?,
                     })

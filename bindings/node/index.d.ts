@@ -560,6 +560,8 @@ export interface SyncReport {
   zeroRtt: boolean
   /** Wall time, milliseconds. */
   ms: number
+  /** A two-way sync whose push the peer denied (a read-only grant): only the pull ran. */
+  pushDenied: boolean
 }
 
 /** A prompt-ready block of memory items within a token budget. */

@@ -12,7 +12,7 @@
 //! or of the input it names, and nothing was done; 3 the memory, agent or root asked about
 //! does not exist. Commands that only read never create an agent or a root.
 //!
-//! One file per job: [`args`] (the grammar), `memory` (remember, recall, get, update,
+//! One file per job: `args` (the grammar), `memory` (remember, recall, get, update,
 //! forget), `learning` (learn, feedback, consolidate, patterns, synthesize), `backup` (export
 //! and import), `peer` (sync, keygen, serve), `admin` (stats, models).
 

@@ -69,6 +69,12 @@ pub(super) async fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
                         r.elapsed
                     );
                 }
+                if r.push_denied {
+                    eprintln!(
+                        "{id}: the peer denied the push (its grant for this side is read-only): \
+                         pulled only; `--direction pull` says so up front"
+                    );
+                }
             }
             Err(e) => {
                 eprintln!("{id}: {e}");

@@ -78,6 +78,9 @@ pub struct SyncReport {
     pub reembed_time: Duration,
     /// Wall time of the sync.
     pub elapsed: Duration,
+    /// A two-way sync whose push the peer denied (its grant is read-only), so only the pull
+    /// ran (set by the caller that retried; the sync itself fails on a denied push).
+    pub push_denied: bool,
 }
 
 impl SyncReport {

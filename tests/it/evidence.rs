@@ -102,3 +102,45 @@ async fn issue_14_concurrent_feedback_through_a_hub_adds_up_on_all_three() {
     }
     server.close();
 }
+
+/// Issue #15: a peer whose grant on the hub is read-only gets what a default (two-way) sync
+/// can give it: the pull runs, and the report says the push was denied.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_15_a_read_only_peer_pulls_and_reports_the_push_denied() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let hub = agent(dirs[0].path()).await;
+    let peer = agent(dirs[1].path()).await;
+    hub.remember(
+        "Rotate the TLS certificates before they expire",
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    peer.remember("A note only the peer has", serde_json::json!({}))
+        .await
+        .unwrap();
+    let (cert, key) = generate_identity("hub").unwrap();
+    let mut hub_cfg = SyncConfig::new(&cert, &key).unwrap();
+    let hub_fp = hub_cfg.fingerprint();
+    let (pc, pk) = generate_identity("reader").unwrap();
+    hub_cfg.grant(
+        SyncConfig::new(&pc, &pk).unwrap().fingerprint(),
+        None,
+        Access::READ,
+    );
+    let id = Identity::from_pem(pc, pk);
+    let server = SyncServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::clone(hub.store()),
+        hub_cfg,
+    )
+    .unwrap();
+    let request = SyncRequest::new(server.local_addr().unwrap().to_string(), hub_fp);
+    let out = peer.sync(&request, &id).await.unwrap();
+    let report = out[0].result.as_ref().expect("the pull half succeeds");
+    assert!(report.push_denied);
+    assert_eq!(report.changes_applied, 1);
+    assert_eq!(hub.stats().await.unwrap().records, 1, "nothing was pushed");
+    assert_eq!(peer.stats().await.unwrap().records, 2);
+    server.close();
+}

@@ -738,6 +738,8 @@ pub struct SyncReport {
     pub zero_rtt: bool,
     /// Wall time, milliseconds.
     pub ms: f64,
+    /// A two-way sync whose push the peer denied (a read-only grant): only the pull ran.
+    pub push_denied: bool,
 }
 
 impl SyncReport {
@@ -751,6 +753,7 @@ impl SyncReport {
             compression_ratio: r.compression_ratio(),
             zero_rtt: r.zero_rtt,
             ms: r.elapsed.as_secs_f64() * 1e3,
+            push_denied: r.push_denied,
         }
     }
 }

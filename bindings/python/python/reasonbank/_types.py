@@ -283,6 +283,8 @@ class SyncReport:
     bytes_on_wire: int
     compression_ratio: float
     ms: float
+    push_denied: bool
+    """A two-way sync whose push the peer denied (a read-only grant): only the pull ran."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SyncReport":
