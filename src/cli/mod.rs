@@ -81,7 +81,9 @@ where
             };
         }
     };
-    init_logging(cli.verbose);
+    // `models fetch` shows its progress (what is present, what is downloaded) by default.
+    let progress = matches!(cli.cmd, Cmd::Models(args::Models::Fetch(_)));
+    init_logging(cli.verbose, progress);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -193,16 +195,23 @@ impl std::error::Error for StdoutError {
     }
 }
 
-/// Logs to standard error: `RUST_LOG` if set, else info with `-v`, else warnings.
-fn init_logging(verbose: bool) {
+/// Logs to standard error: `RUST_LOG` if set, else info with `-v` (the model's cold-load
+/// time, the hub's connections, ...), else warnings, plus the model files' progress with
+/// `progress`.
+fn init_logging(verbose: bool, progress: bool) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
     let default = || {
-        Targets::new().with_default(if verbose {
+        let t = Targets::new().with_default(if verbose {
             LevelFilter::INFO
         } else {
             LevelFilter::WARN
-        })
+        });
+        if progress {
+            t.with_target("reasonbank_embedders::provision", LevelFilter::INFO)
+        } else {
+            t
+        }
     };
     let filter = match std::env::var("RUST_LOG") {
         Ok(s) if !s.trim().is_empty() => s.parse::<Targets>().unwrap_or_else(|e| {

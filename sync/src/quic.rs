@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::frame::{self, LEN_BYTES};
 use crate::proto::{Batch, Direction, LocalShard, Message, Replica, Session};
-use crate::tls::{client_config, peer_fingerprint, server_config};
+use crate::tls::{client_config, in_words, peer_fingerprint, server_config};
 use crate::{Error, Fingerprint, Result, SyncConfig};
 
 /// Application error code: the peer or shard is not allowed.
@@ -780,64 +780,6 @@ impl SyncClient {
 impl Drop for SyncClient {
     fn drop(&mut self) {
         self.conn.close(0u32.into(), b"client dropped");
-    }
-}
-
-/// A failed client handshake as [`Error::HandshakeRefused`] when a certificate was the
-/// reason: ours refused by the peer, or the peer's by us (`refused`, what it presented).
-fn in_words(
-    e: Error,
-    addr: SocketAddr,
-    config: &SyncConfig,
-    refused: Option<Fingerprint>,
-) -> Error {
-    let pinned = || {
-        let mut p: Vec<String> = config
-            .allowed_peers()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        p.sort();
-        p.join(", ")
-    };
-    if let Some(presented) = refused {
-        return Error::HandshakeRefused {
-            addr,
-            by: "this side",
-            reason: format!(
-                "the peer's certificate fingerprint is {presented}, you pinned {} (check --trust)",
-                pinned()
-            ),
-        };
-    }
-    match &e {
-        // A TLS alert from the peer: it did not accept our certificate.
-        Error::Connection(quinn::ConnectionError::ConnectionClosed(c))
-            if (0x100..0x200).contains(&u64::from(c.error_code)) =>
-        {
-            Error::HandshakeRefused {
-                addr,
-                by: "the peer",
-                reason: format!(
-                    "this side's certificate (fingerprint {}) is not in the peer's list of \
-                     peers; add it to the hub's config (`peers`), or check --identity",
-                    config.fingerprint()
-                ),
-            }
-        }
-        Error::Connection(quinn::ConnectionError::ApplicationClosed(c))
-            if u64::from(c.error_code) == u64::from(CODE_DENIED) =>
-        {
-            Error::HandshakeRefused {
-                addr,
-                by: "the peer",
-                reason: format!(
-                    "this side (fingerprint {}) is not in the peer's list of peers",
-                    config.fingerprint()
-                ),
-            }
-        }
-        _ => e,
     }
 }
 

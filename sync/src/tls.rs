@@ -4,9 +4,11 @@
 //! certificate is accepted when the SHA-256 of its DER is in the allowlist, and the handshake
 //! signature is then checked against its public key (so the peer holds the private key).
 //! Validity dates are not checked: the pinned fingerprint is the trust decision, and a peer
-//! is revoked by removing it from the allowlist.
+//! is revoked by removing it from the allowlist. A handshake that fails over a certificate is
+//! reported in words by [`in_words`]: which side refused, the fingerprints, the fix.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -222,4 +224,69 @@ pub(crate) fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> 
         .downcast::<Vec<CertificateDer<'static>>>()
         .ok()?;
     certs.first().map(|c| Fingerprint::of_der(c))
+}
+
+/// A failed client handshake as [`Error::HandshakeRefused`] when a certificate was the
+/// reason: ours refused by the peer, or the peer's by us (`refused`, what it presented).
+pub(crate) fn in_words(
+    e: Error,
+    addr: SocketAddr,
+    config: &SyncConfig,
+    refused: Option<Fingerprint>,
+) -> Error {
+    let pinned = || {
+        let mut p: Vec<String> = config
+            .allowed_peers()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        p.sort();
+        p.join(", ")
+    };
+    if let Some(presented) = refused {
+        return Error::HandshakeRefused {
+            addr,
+            by: "this side",
+            reason: format!(
+                "the peer's certificate fingerprint is {presented}, you pinned {} (check --trust)",
+                pinned()
+            ),
+        };
+    }
+    // The connection's end, however the failure surfaced (connecting, writing or reading).
+    let lost = match &e {
+        Error::Connection(c)
+        | Error::Write(quinn::WriteError::ConnectionLost(c))
+        | Error::Read(quinn::ReadError::ConnectionLost(c)) => Some(c),
+        _ => None,
+    };
+    match lost {
+        // A TLS alert from the peer: it did not accept our certificate.
+        Some(quinn::ConnectionError::ConnectionClosed(c))
+            if (0x100..0x200).contains(&u64::from(c.error_code)) =>
+        {
+            Error::HandshakeRefused {
+                addr,
+                by: "the peer",
+                reason: format!(
+                    "this side's certificate (fingerprint {}) is not in the peer's list of \
+                     peers; add it to the hub's config (`peers`), or check --identity",
+                    config.fingerprint()
+                ),
+            }
+        }
+        Some(quinn::ConnectionError::ApplicationClosed(c))
+            if u64::from(c.error_code) == u64::from(crate::quic::CODE_DENIED) =>
+        {
+            Error::HandshakeRefused {
+                addr,
+                by: "the peer",
+                reason: format!(
+                    "this side (fingerprint {}) is not in the peer's list of peers",
+                    config.fingerprint()
+                ),
+            }
+        }
+        _ => e,
+    }
 }

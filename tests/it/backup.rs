@@ -159,7 +159,7 @@ fn issue_14_invalid_lines_write_nothing_and_skip_invalid_imports_the_rest() {
     std::fs::write(&file, lines.join("\n")).unwrap();
 
     let out = rb(root, &["import", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "invalid lines are bad input");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("3 of 300 lines"), "{err}");
     assert!(err.contains("line 5: unknown field `tags`"), "{err}");

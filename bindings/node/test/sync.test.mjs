@@ -70,16 +70,16 @@ test('sync errors: unknown peer, wrong fingerprint, bad options', async () => {
     await me.remember('a note that must not leave')
     const id = { certPem: stranger.certPem, keyPem: stranger.keyPem }
 
-    // The TLS handshake fails (both sides pin certificates): the code is the connection's, the
-    // message says why.
+    // The TLS handshake fails (both sides pin certificates): denied, and the message says
+    // which side refused and why.
     let e = await rejection(me.sync({ peer: server.address, trust: server.fingerprint, ...id }))
-    assert.equal(e.code, 'RB_SYNC_NETWORK')
-    assert.match(e.message, /invalid peer certificate/)
+    assert.equal(e.code, 'RB_SYNC_DENIED')
+    assert.match(e.message, /the peer refused .* not in the peer's list of peers/)
     assert.equal((await hub.stats()).records, 0)
 
     e = await rejection(me.sync({ peer: server.address, trust: stranger.fingerprint, ...id }))
-    assert.equal(e.code, 'RB_SYNC_NETWORK')
-    assert.match(e.message, /invalid peer certificate/)
+    assert.equal(e.code, 'RB_SYNC_DENIED')
+    assert.match(e.message, new RegExp(`fingerprint is ${server.fingerprint}, you pinned ${stranger.fingerprint}`))
 
     e = await rejection(me.sync({ peer: server.address, trust: 'abc', ...id }))
     assert.equal(e.code, 'RB_INVALID_INPUT')

@@ -141,24 +141,6 @@ fn seconds(what: &str, s: f64) -> Result<Duration, Failure> {
     })
 }
 
-/// Unset, the runtime is `ORT_DYLIB_PATH`'s, else the package's (the `onnxruntime` wheel's,
-/// set by `set_default_ort_library`), else the cache's: the order of `provision::resolve`.
-fn provision_options(
-    cache_dir: Option<String>,
-    ort_library: Option<String>,
-    model: Option<String>,
-    tokenizer_dir: Option<String>,
-    allow_fetch: Option<bool>,
-) -> ProvisionOptions {
-    ProvisionOptions::from_parts(
-        cache_dir.map(PathBuf::from),
-        ort_library.map(PathBuf::from),
-        model.map(PathBuf::from),
-        tokenizer_dir.map(PathBuf::from),
-        allow_fetch,
-    )
-}
-
 /// Sets (or with `None` clears) the ONNX Runtime library used when neither `ort_library` nor
 /// `ORT_DYLIB_PATH` names one.
 #[pyfunction]
@@ -183,7 +165,7 @@ fn model_files(
     cache_dir: Option<String>,
     ort_library: Option<String>,
 ) -> PyResult<String> {
-    let p = provision_options(cache_dir, ort_library, None, None, Some(fetch));
+    let p = ProvisionOptions::from_parts(cache_dir, ort_library, None, None, Some(fetch));
     run(py, async move {
         let files = tokio::task::spawn_blocking(move || {
             if fetch {
@@ -256,7 +238,8 @@ impl NativeMemory {
         max_open_shards: Option<usize>,
         recency_half_life_s: Option<f64>,
     ) -> PyResult<NativeMemory> {
-        let p = provision_options(cache_dir, ort_library, model, tokenizer_dir, allow_fetch);
+        let p =
+            ProvisionOptions::from_parts(cache_dir, ort_library, model, tokenizer_dir, allow_fetch);
         run(py, async move {
             let mut b = reasonbank::AgentMemory::builder(&root);
             b.provision(p).agent(agent);
