@@ -139,6 +139,8 @@ export interface ConsolidationReport {
   pruned: Array<Pruned>
   /** Rows written. */
   written: number
+  /** Items that stand again after a merge cycle between replicas (the oldest of each cycle). */
+  revived: Array<string>
 }
 
 /** One item in a synthesized context. */

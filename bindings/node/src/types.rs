@@ -558,6 +558,8 @@ pub struct ConsolidationReport {
     pub pruned: Vec<Pruned>,
     /// Rows written.
     pub written: u32,
+    /// Items that stand again after a merge cycle between replicas (the oldest of each cycle).
+    pub revived: Vec<String>,
 }
 
 fn count(n: usize) -> u32 {
@@ -597,6 +599,7 @@ impl From<RsConsolidationReport> for ConsolidationReport {
                 })
                 .collect(),
             written: count(r.written),
+            revived: r.revived.iter().map(ToString::to_string).collect(),
         }
     }
 }

@@ -190,6 +190,8 @@ class ConsolidationReport:
     decayed: int
     pruned: List[Pruned]
     written: int
+    revived: List[str]
+    """Items that stand again after a merge cycle between replicas (the oldest of each)."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ConsolidationReport":
