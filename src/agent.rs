@@ -4,20 +4,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::embedders::{EmbedKind, Embedder, provision::ProvisionOptions};
 use crate::memories::{Memories, Shared};
 use crate::memory::{
-    Embedding, Filter, Fusion, IndexStatus, NewRecord, Query, Record, RecordId, RecordUpdate,
-    SearchMode, SearchOptions, Shard, ShardId, ShardStats, Store, StoreOptions,
+    Embedding, IndexStatus, NewRecord, Query, Record, RecordId, RecordUpdate, SearchOptions, Shard,
+    ShardId, ShardStats, Store, StoreOptions,
 };
 use crate::reasoning::{
-    ConsolidateOptions, ConsolidationReport, DEFAULT_RECENCY_HALF_LIFE, Distiller, EXPERIENCE_KIND,
-    Feedback, Judge, LearnReport, MemoryItem, ReasoningBank, ScoredItem, SynthesizedContext,
-    Trajectory, recency,
+    ConsolidateOptions, ConsolidationReport, DEFAULT_RECENCY_HALF_LIFE, Distiller, Feedback, Judge,
+    LearnReport, MemoryItem, ReasoningBank, ScoredItem, SynthesizedContext, Trajectory, recency,
 };
+use crate::recall::{RecallMode, RecallOptions, Recalled, Why};
 use crate::{Error, Result};
 
 /// Shard (agent) id used when none is given.
@@ -77,182 +76,8 @@ impl Memory {
     }
 }
 
-/// How [`AgentMemory::recall`] ranks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecallMode {
-    /// Meaning (cosine) lifted by words (BM25, normalised, at most a bonus): see
-    /// [`Fusion`](crate::memory::Fusion). The default.
-    #[default]
-    Hybrid,
-    /// Meaning only: cosine similarity of embeddings.
-    Vector,
-    /// Words only: BM25 over the text.
-    Text,
-}
-
-impl std::str::FromStr for RecallMode {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "hybrid" => Ok(RecallMode::Hybrid),
-            "vector" => Ok(RecallMode::Vector),
-            "text" => Ok(RecallMode::Text),
-            _ => Err(Error::InvalidInput {
-                what: "recall mode",
-                reason: format!("{s:?} is not one of hybrid, vector, text"),
-            }),
-        }
-    }
-}
-
-/// Options of [`AgentMemory::recall`].
-#[derive(Clone, Debug)]
-pub struct RecallOptions {
-    k: usize,
-    threshold: Option<f32>,
-    filter: Option<Filter>,
-    mode: RecallMode,
-    search: SearchMode,
-    shards: Vec<ShardId>,
-    kinds: Vec<String>,
-    include_inactive: bool,
-    fusion: Fusion,
-}
-
-impl Default for RecallOptions {
-    fn default() -> Self {
-        RecallOptions {
-            k: 5,
-            threshold: None,
-            filter: None,
-            mode: RecallMode::Hybrid,
-            search: SearchMode::Auto,
-            shards: Vec::new(),
-            kinds: Vec::new(),
-            include_inactive: false,
-            fusion: Fusion::default(),
-        }
-    }
-}
-
-impl RecallOptions {
-    /// Options with the defaults below.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Number of results. Defaults to 5.
-    pub fn k(&mut self, k: usize) -> &mut Self {
-        self.k = k;
-        self
-    }
-    /// Minimum cosine similarity (vector and hybrid modes). Defaults to none.
-    pub fn threshold(&mut self, t: f32) -> &mut Self {
-        self.threshold = Some(t);
-        self
-    }
-    /// Metadata filter applied before ranking. Defaults to none.
-    pub fn filter(&mut self, f: Filter) -> &mut Self {
-        self.filter = Some(f);
-        self
-    }
-    /// Ranking mode. Defaults to [`RecallMode::Hybrid`].
-    pub fn mode(&mut self, m: RecallMode) -> &mut Self {
-        self.mode = m;
-        self
-    }
-    /// How the vector side is searched: exact, an i8 or sign-bit scan rescored exactly,
-    /// through the HNSW graph, or picked by shard size. Defaults to [`SearchMode::Auto`] (see there for what it picks
-    /// and the recall measured for each mode).
-    pub fn search_mode(&mut self, m: SearchMode) -> &mut Self {
-        self.search = m;
-        self
-    }
-    /// Other agents' shards to search besides this agent's own. Defaults to none.
-    pub fn shards(&mut self, shards: Vec<ShardId>) -> &mut Self {
-        self.shards = shards;
-        self
-    }
-    /// Only records of these kinds (`memory`, `pattern`, `experience`, or your own). Defaults
-    /// to every kind except `experience`: raw trajectories are the evidence learned items
-    /// come from, not something to act on, so they come back only when asked for.
-    pub fn kinds(&mut self, kinds: Vec<String>) -> &mut Self {
-        self.kinds = kinds;
-        self
-    }
-    /// Also return learned items that were merged into another or archived. Defaults to
-    /// false: superseded lessons stay out of recall (they stay readable with `get`).
-    pub fn include_inactive(&mut self, yes: bool) -> &mut Self {
-        self.include_inactive = yes;
-        self
-    }
-
-    /// How hybrid recall fuses meaning and words. Defaults to [`Fusion::default`] (cosine
-    /// plus a normalised BM25 bonus of at most [`TEXT_BONUS`](crate::memory::TEXT_BONUS));
-    /// [`Fusion::Rrf`] is reciprocal-rank fusion.
-    pub fn fusion(&mut self, f: Fusion) -> &mut Self {
-        self.fusion = f;
-        self
-    }
-
-    /// The filter a search runs with: the caller's, the kinds, and the active-items rule.
-    fn effective_filter(&self) -> Filter {
-        let mut all = Vec::with_capacity(3);
-        all.extend(self.filter.clone());
-        if self.kinds.is_empty() {
-            all.push(Filter::Not(Box::new(Filter::Kind(
-                EXPERIENCE_KIND.to_owned(),
-            ))));
-        } else {
-            all.push(Filter::Or(
-                self.kinds.iter().cloned().map(Filter::Kind).collect(),
-            ));
-        }
-        if !self.include_inactive {
-            all.push(crate::reasoning::active_records());
-        }
-        Filter::And(all)
-    }
-}
-
-/// Why a memory scored as it did. Every field that applied is set.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Why {
-    /// Cosine similarity of the query and the memory, when a vector ranking ran.
-    pub similarity: Option<f32>,
-    /// BM25 relevance (higher is better), when the memory shares words with the query.
-    pub bm25: Option<f32>,
-    /// `0.5^(age / half-life)` of the last update, 1.0 for a memory written just now.
-    pub recency: f32,
-    /// The memory's `confidence` metadata in [0, 1] (set by ReasoningBank feedback), if any.
-    pub reliability: Option<f32>,
-}
-
-/// One recalled memory.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Recalled {
-    /// Its id.
-    pub id: RecordId,
-    /// The agent (shard) it belongs to.
-    pub shard: ShardId,
-    /// Its kind.
-    pub kind: String,
-    /// Its text.
-    pub text: String,
-    /// Its metadata.
-    pub metadata: Map<String, Value>,
-    /// The ranking score: fused (hybrid: cosine plus a bounded BM25 bonus), cosine (vector)
-    /// or BM25 (text).
-    pub score: f32,
-    /// The parts of the score.
-    pub why: Why,
-    /// Creation time, Unix milliseconds.
-    pub created_at: i64,
-    /// Last update, Unix milliseconds.
-    pub updated_at: i64,
-}
+/// The environment variable holding the API key of [`AgentMemoryBuilder::llm`]'s chat API.
+pub const LLM_API_KEY_ENV: &str = "REASONBANK_LLM_API_KEY";
 
 impl AgentMemoryBuilder {
     /// Memory rooted at `root` (a directory of shards, created if missing).
@@ -281,6 +106,33 @@ impl AgentMemoryBuilder {
     pub fn distiller(&mut self, d: Arc<dyn Distiller>) -> &mut Self {
         self.distiller = Some(d);
         self
+    }
+
+    /// Learns with an LLM behind an OpenAI-compatible chat API at `base_url` (up to and
+    /// including `/v1`, e.g. llama.cpp's server `http://localhost:8080/v1`) serving `model`,
+    /// with the API key of the environment variable [`LLM_API_KEY_ENV`] if set: the outcome a
+    /// trajectory states wins and the LLM judges the others (the paper's prompt), and the LLM
+    /// distills every trajectory. The CLI's and the MCP server's `--llm-url`/`--llm-model`.
+    /// Defaults to no LLM (stated outcomes and the extractive distiller).
+    ///
+    /// # Errors
+    /// [`Error::Reasoning`] for an empty model or a URL that is not http(s).
+    pub fn llm(&mut self, base_url: &str, model: &str) -> Result<&mut Self> {
+        use crate::reasoning::{ChatClient, ExplicitJudge, LlmDistiller, LlmJudge};
+        let mut c = ChatClient::builder(model);
+        c.base_url(base_url);
+        if let Some(key) = std::env::var(LLM_API_KEY_ENV)
+            .ok()
+            .filter(|k| !k.is_empty())
+        {
+            c.api_key(key);
+        }
+        let client = c.build()?;
+        let mut judge = ExplicitJudge::new();
+        judge.fallback(Arc::new(LlmJudge::new(client.clone())));
+        self.judge = Some(Arc::new(judge));
+        self.distiller = Some(Arc::new(LlmDistiller::new(client)));
+        Ok(self)
     }
     /// The agent: its shard is `<root>/<agent>.sqlite`. Letters, digits, `.`, `_`, `-`.
     /// Defaults to `default`.

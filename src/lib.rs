@@ -43,12 +43,10 @@ pub mod cli;
 pub mod error;
 mod memories;
 mod peer;
+mod recall;
 mod reembed;
 
-pub use agent::{
-    AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, Memory, RecallMode, RecallOptions, Recalled,
-    Why,
-};
+pub use agent::{AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, LLM_API_KEY_ENV, Memory};
 pub use error::{Error, Result};
 pub use memories::Memories;
 pub use peer::{
@@ -59,4 +57,5 @@ pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;
 pub use reasonbank_reasoning as reasoning;
 pub use reasonbank_sync as sync;
+pub use recall::{RecallMode, RecallOptions, Recalled, Why};
 pub use reembed::EmbedderReembedder;

@@ -59,6 +59,14 @@ pub struct Args {
     /// The agent whose memory tools act on when a call names no agent.
     #[arg(long, env = "REASONBANK_AGENT", default_value = reasonbank::DEFAULT_AGENT)]
     pub agent: String,
+    /// An OpenAI-compatible chat API for `memory_learn`'s LLM judge and distiller, up to and
+    /// including `/v1` (e.g. llama.cpp's server: http://localhost:8080/v1); needs --llm-model.
+    /// The API key, if any, comes from REASONBANK_LLM_API_KEY.
+    #[arg(long, env = "REASONBANK_LLM_URL", requires = "llm_model")]
+    pub llm_url: Option<String>,
+    /// The model the LLM API serves (with --llm-url).
+    #[arg(long, env = "REASONBANK_LLM_MODEL", requires = "llm_url")]
+    pub llm_model: Option<String>,
 }
 
 /// Runs the server as its own process would: parses `argv` (with the program name first),
@@ -141,7 +149,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await?
     .context("loading the embedding model")?;
-    let server = server::Server::open(root.clone(), agent.clone(), Arc::clone(&embedder)).await?;
+    let llm = args.llm_url.clone().zip(args.llm_model.clone());
+    let server =
+        server::Server::open(root.clone(), agent.clone(), Arc::clone(&embedder), llm).await?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         agent = agent.as_str(),

@@ -72,15 +72,19 @@ impl Server {
         root: PathBuf,
         default_agent: ShardId,
         embedder: Arc<dyn Embedder>,
+        llm: Option<(String, String)>,
     ) -> anyhow::Result<Server> {
         let mut opts = StoreOptions::new();
         opts.max_open(64)
             .shard_options(ShardOptions::new().create(false).clone());
         let raw = Store::open(&root, opts)
             .with_context(|| format!("opening shard root {}", root.display()))?;
-        let memories = Memories::builder(&root)
-            .embedder(embedder)
-            .max_open_shards(MAX_OPEN_AGENTS)
+        let mut builder = Memories::builder(&root);
+        builder.embedder(embedder).max_open_shards(MAX_OPEN_AGENTS);
+        if let Some((url, model)) = &llm {
+            builder.llm(url, model).context("--llm-url/--llm-model")?;
+        }
+        let memories = builder
             .build_memories()
             .await
             .with_context(|| format!("opening shard root {}", root.display()))?;

@@ -26,6 +26,25 @@ pub(crate) struct Cli {
     /// Log what happens on standard error (info level; `RUST_LOG` sets the filter too).
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// An OpenAI-compatible chat API for the LLM judge and distiller of `learn`, up to and
+    /// including `/v1` (e.g. llama.cpp's server: http://localhost:8080/v1); needs --llm-model.
+    /// The API key, if any, comes from REASONBANK_LLM_API_KEY. Default: no LLM (the outcome
+    /// the trajectory states, and the extractive distiller).
+    #[arg(
+        long,
+        global = true,
+        env = "REASONBANK_LLM_URL",
+        requires = "llm_model"
+    )]
+    pub llm_url: Option<String>,
+    /// The model the LLM API serves (with --llm-url).
+    #[arg(
+        long,
+        global = true,
+        env = "REASONBANK_LLM_MODEL",
+        requires = "llm_url"
+    )]
+    pub llm_model: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }

@@ -255,6 +255,8 @@ struct Ctx {
     root: PathBuf,
     agent: ShardId,
     json: bool,
+    /// The LLM chat API (`--llm-url`, `--llm-model`), if configured.
+    llm: Option<(String, String)>,
 }
 
 impl Ctx {
@@ -277,11 +279,14 @@ impl Ctx {
     }
 
     async fn open_memory(&self) -> anyhow::Result<AgentMemory> {
-        AgentMemory::builder(&self.root)
-            .agent(self.agent.to_string())
+        let mut b = AgentMemory::builder(&self.root);
+        b.agent(self.agent.to_string())
             // Commands that do not embed (feedback, consolidate) never load the model.
-            .load_model_on_first_use(true)
-            .build()
+            .load_model_on_first_use(true);
+        if let Some((url, model)) = &self.llm {
+            b.llm(url, model)?;
+        }
+        b.build()
             .await
             .with_context(|| format!("opening agent {} in {}", self.agent, self.root.display()))
     }
@@ -337,6 +342,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         root,
         agent: cli.agent,
         json: cli.json,
+        llm: cli.llm_url.zip(cli.llm_model),
     };
     match cli.cmd {
         Cmd::Remember {

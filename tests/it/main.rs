@@ -4,6 +4,7 @@
 mod agent;
 mod backup;
 mod cli;
+mod cli_llm;
 mod cli_usage;
 mod end_to_end;
 mod evidence;
