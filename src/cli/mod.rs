@@ -293,7 +293,12 @@ impl Ctx {
 
     /// [`Fail::NotFound`] unless the root and `agent`'s shard exist.
     fn require_agent(&self, agent: &ShardId) -> anyhow::Result<()> {
-        if !self.existing_store()?.exists(agent) {
+        self.require_in(&self.existing_store()?, agent)
+    }
+
+    /// [`Fail::NotFound`] unless `agent` has a shard in `store` (the root's).
+    fn require_in(&self, store: &Store, agent: &ShardId) -> anyhow::Result<()> {
+        if !store.exists(agent) {
             return Err(Fail::NotFound(format!(
                 "agent {agent} has no memories in {} (commands that write create it)",
                 self.root.display()
@@ -322,13 +327,7 @@ impl Ctx {
     /// An existing agent's shard, opened without the embedder (for commands that do not embed).
     fn existing_shard(&self, agent: &ShardId) -> anyhow::Result<Arc<crate::memory::Shard>> {
         let store = self.existing_store()?;
-        if !store.exists(agent) {
-            return Err(Fail::NotFound(format!(
-                "agent {agent} has no memories in {}",
-                self.root.display()
-            ))
-            .into());
-        }
+        self.require_in(&store, agent)?;
         Ok(store.shard(agent).map_err(Error::from)?)
     }
 }
