@@ -454,7 +454,8 @@ impl AgentMemory {
         Ok(tokio::task::spawn_blocking(move || shard.get(id)).await??)
     }
 
-    /// Changes a memory's text (re-embedding it) and/or metadata.
+    /// Changes a memory's text (re-embedding it) and/or metadata; an unknown id is refused
+    /// before any text is embedded.
     ///
     /// # Errors
     /// [`memory::Error::NotFound`](crate::memory::Error::NotFound) for an unknown id, and as
@@ -467,6 +468,10 @@ impl AgentMemory {
     ) -> Result<()> {
         let mut upd = RecordUpdate::new();
         if let Some(t) = text {
+            // An unknown id fails before its new text is embedded.
+            if self.get(id).await?.is_none() {
+                return Err(crate::memory::Error::NotFound { id }.into());
+            }
             let v = self
                 .inner
                 .shared

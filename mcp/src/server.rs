@@ -633,9 +633,6 @@ impl Server {
                 bail!("give text, metadata or both");
             }
             let memory = self.agent(p.agent, true).await?;
-            if memory.get(id).await?.is_none() {
-                bail!("no memory {id} in agent {:?}", memory.agent().as_str());
-            }
             memory.update(id, p.text.as_deref(), p.metadata).await?;
             Ok(json!({ "agent": memory.agent(), "updated": id }))
         })

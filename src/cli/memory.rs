@@ -108,11 +108,10 @@ pub(super) async fn update(
     if text.is_none() && meta.is_none() {
         return Err(Fail::Usage("update needs --text, --meta or both".into()).into());
     }
-    let mem = ctx.existing().await?;
-    if mem.get(id).await?.is_none() {
-        return Err(no_memory(ctx, id));
-    }
-    mem.update(id, text.as_deref(), meta).await?;
+    ctx.existing()
+        .await?
+        .update(id, text.as_deref(), meta)
+        .await?;
     if ctx.json {
         out!("{}", json!({ "updated": id }));
     } else {
