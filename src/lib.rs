@@ -45,6 +45,7 @@ mod memories;
 mod peer;
 mod recall;
 mod reembed;
+pub mod units;
 
 pub use agent::{AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, LLM_API_KEY_ENV, Memory};
 pub use error::{Error, Result};

@@ -27,6 +27,52 @@ impl std::fmt::Debug for JsonEndpoint {
     }
 }
 
+/// Where and how to reach an OpenAI-compatible API: the base URL, the bearer key and the
+/// timeout of one request. What the embedder's and the chat client's builders share; its
+/// `Debug` never shows the key.
+#[derive(Clone)]
+pub struct ApiSettings {
+    /// The API base, up to and including `/v1` (e.g. `http://localhost:11434/v1` for ollama).
+    pub base_url: String,
+    /// Bearer token sent as `Authorization`; local servers need none.
+    pub api_key: Option<String>,
+    /// Time allowed for a whole request, connection to last byte.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl ApiSettings {
+    /// OpenAI's own API base, the default of every builder.
+    pub const OPENAI_BASE_URL: &'static str = "https://api.openai.com/v1";
+
+    /// OpenAI's API, no key, requests timing out after `timeout`.
+    pub fn openai(timeout: Duration) -> Self {
+        ApiSettings {
+            base_url: Self::OPENAI_BASE_URL.into(),
+            api_key: None,
+            timeout,
+        }
+    }
+
+    /// The endpoint `{base_url}/{path}` with these settings.
+    ///
+    /// # Errors
+    /// As [`JsonEndpoint::new`]: a base URL that is not `http://` or `https://`, or a zero
+    /// timeout.
+    pub fn endpoint(&self, path: &str) -> Result<JsonEndpoint, String> {
+        JsonEndpoint::new(&self.base_url, path, self.api_key.clone(), self.timeout)
+    }
+}
+
 /// Why a request to a [`JsonEndpoint`] failed.
 #[derive(Debug)]
 pub enum HttpFailure {

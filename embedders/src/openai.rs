@@ -12,53 +12,39 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::embedder::{Prefixes, check_texts, finish_vectors};
-use crate::http::{HttpFailure, JsonEndpoint};
+use crate::http::{ApiSettings, HttpFailure, JsonEndpoint};
 use crate::{EmbedKind, Embedder, Error, Result};
 
 /// Largest response body read, in bytes (2048 vectors of 3072 dimensions as JSON fit).
 const MAX_RESPONSE_BYTES: u64 = 512 << 20;
 
 /// Builds an [`OpenAiCompatibleEmbedder`]. Get one from [`OpenAiCompatibleEmbedder::builder`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct OpenAiCompatibleEmbedderBuilder {
-    base_url: String,
+    api: ApiSettings,
     model: String,
     dimensions: usize,
-    api_key: Option<String>,
-    timeout: Duration,
     send_dimensions: bool,
     prefixes: Prefixes,
-}
-
-impl std::fmt::Debug for OpenAiCompatibleEmbedderBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiCompatibleEmbedderBuilder")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("dimensions", &self.dimensions)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 impl OpenAiCompatibleEmbedderBuilder {
     /// The API base, up to and including `/v1`; requests go to `{base_url}/embeddings`.
     /// Defaults to `https://api.openai.com/v1`. For ollama: `http://localhost:11434/v1`.
     pub fn base_url(&mut self, url: impl Into<String>) -> &mut Self {
-        self.base_url = url.into();
+        self.api.base_url = url.into();
         self
     }
 
     /// Bearer token sent as `Authorization`. Defaults to none (local servers need none).
     pub fn api_key(&mut self, key: impl Into<String>) -> &mut Self {
-        self.api_key = Some(key.into());
+        self.api.api_key = Some(key.into());
         self
     }
 
     /// Time allowed for a whole request, connection to last byte. Defaults to 30 seconds.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.timeout = timeout;
+        self.api.timeout = timeout;
         self
     }
 
@@ -82,22 +68,19 @@ impl OpenAiCompatibleEmbedderBuilder {
     /// [`Error::InvalidConfig`] for an empty model name, zero dimensions, a zero timeout or a base
     /// URL that is not `http://` or `https://`.
     pub fn build(&self) -> Result<OpenAiCompatibleEmbedder> {
-        if self.model.is_empty() || self.dimensions == 0 || self.timeout.is_zero() {
+        if self.model.is_empty() || self.dimensions == 0 || self.api.timeout.is_zero() {
             return Err(Error::InvalidConfig(
                 "model must be non-empty; dimensions and timeout non-zero".into(),
             ));
         }
-        let endpoint = JsonEndpoint::new(
-            &self.base_url,
-            "embeddings",
-            self.api_key.clone(),
-            self.timeout,
-        )
-        .map_err(Error::InvalidConfig)?;
+        let endpoint = self
+            .api
+            .endpoint("embeddings")
+            .map_err(Error::InvalidConfig)?;
         Ok(OpenAiCompatibleEmbedder {
             inner: Arc::new(Client {
                 endpoint,
-                model_id: format!("openai-compatible:{}@{}", self.model, self.base_url),
+                model_id: format!("openai-compatible:{}@{}", self.model, self.api.base_url),
                 config: self.clone(),
             }),
         })
@@ -130,11 +113,9 @@ impl OpenAiCompatibleEmbedder {
     /// (see the setters).
     pub fn builder(model: impl Into<String>, dimensions: usize) -> OpenAiCompatibleEmbedderBuilder {
         OpenAiCompatibleEmbedderBuilder {
-            base_url: "https://api.openai.com/v1".into(),
+            api: ApiSettings::openai(Duration::from_secs(30)),
             model: model.into(),
             dimensions,
-            api_key: None,
-            timeout: Duration::from_secs(30),
             send_dimensions: false,
             prefixes: Prefixes::default(),
         }
@@ -173,7 +154,7 @@ impl Client {
             .post(&body, MAX_RESPONSE_BYTES)
             .map_err(|e| match e {
                 HttpFailure::Timeout => Error::Timeout {
-                    after: config.timeout,
+                    after: config.api.timeout,
                 },
                 HttpFailure::Transport(source) => Error::Transport {
                     url: self.endpoint.url().to_owned(),

@@ -1,29 +1,12 @@
 //! Tool arguments into the facade's types, with errors that name the argument: shard ids,
-//! filters, outcomes, and the ranges of consolidation's options.
+//! filters and outcomes.
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use reasonbank::memory::{Filter, ShardId};
 use reasonbank::reasoning::Outcome;
 use serde_json::Value;
 
 use crate::params;
-
-/// A cosine option: a number in [-1, 1].
-pub(crate) fn cosine(name: &str, c: f32) -> anyhow::Result<f32> {
-    if !(-1.0..=1.0).contains(&c) {
-        bail!("{name} must be in [-1, 1], got {c}");
-    }
-    Ok(c)
-}
-
-/// A number of days ≥ 0 as a duration.
-pub(crate) fn days(name: &str, d: f64) -> anyhow::Result<std::time::Duration> {
-    if !(d.is_finite() && d >= 0.0) {
-        bail!("{name} must be a number of days >= 0, got {d}");
-    }
-    std::time::Duration::try_from_secs_f64(d * 86_400.0)
-        .map_err(|_| anyhow!("{name}: {d} days is too long"))
-}
 
 /// The tool's outcome as the reasoning crate's.
 pub(crate) fn outcome(o: params::Outcome) -> Outcome {

@@ -15,6 +15,7 @@ use reasonbank::memory::{
     StoreOptions,
 };
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
+use reasonbank::units::{TimeUnit, duration};
 use reasonbank::{AgentMemory, Memories, Memory, RecallMode, RecallOptions};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -22,7 +23,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 
-use crate::convert::{cosine, days, outcome, parse_filter, parse_shard_id, parse_shard_ids};
+use crate::convert::{outcome, parse_filter, parse_shard_id, parse_shard_ids};
 use crate::describe::*;
 use crate::params;
 
@@ -554,31 +555,26 @@ impl Server {
     ) -> CallToolResult {
         reply(async {
             let memory = self.agent(p.agent, true).await?;
+            // ConsolidateOptions checks every value, naming it; only the unit is ours.
             let mut o = ConsolidateOptions::new();
             o.dry_run(p.dry_run);
             if let Some(t) = p.duplicate_threshold {
-                o.duplicate_threshold(cosine("duplicate_threshold", t)?);
+                o.duplicate_threshold(t);
             }
             if let Some(t) = p.contradiction_threshold {
-                o.contradiction_threshold(cosine("contradiction_threshold", t)?);
+                o.contradiction_threshold(t);
             }
             if let Some(d) = p.decay_half_life_days {
-                o.evidence_half_life(days("decay_half_life_days", d)?);
+                o.evidence_half_life(duration("decay_half_life_days", d, TimeUnit::Days)?);
             }
             if let Some(c) = p.prune_below_confidence {
-                if !(0.0..=1.0).contains(&c) {
-                    bail!("prune_below_confidence must be in [0, 1], got {c}");
-                }
                 o.prune_below_confidence(c);
             }
             if let Some(n) = p.prune_min_evidence {
-                if !(n.is_finite() && n >= 0.0) {
-                    bail!("prune_min_evidence must be a number >= 0, got {n}");
-                }
                 o.prune_min_evidence(n);
             }
             if let Some(d) = p.prune_idle_days {
-                o.prune_idle(days("prune_idle_days", d)?);
+                o.prune_idle(duration("prune_idle_days", d, TimeUnit::Days)?);
             }
             let report = memory.consolidate(&o).await?;
             let mut v = serde_json::to_value(&report)?;

@@ -133,6 +133,23 @@ impl ConsolidateOptions {
                 });
             }
         }
+        if let Some(c) = self.prune_below_confidence
+            && !(0.0..=1.0).contains(&c)
+        {
+            return Err(Error::InvalidInput {
+                what: "consolidate options",
+                reason: format!("prune_below_confidence must be in [0, 1], got {c}"),
+            });
+        }
+        if !(self.prune_min_evidence.is_finite() && self.prune_min_evidence >= 0.0) {
+            return Err(Error::InvalidInput {
+                what: "consolidate options",
+                reason: format!(
+                    "prune_min_evidence must be a number >= 0, got {}",
+                    self.prune_min_evidence
+                ),
+            });
+        }
         if self.evidence_half_life.is_some_and(|d| d.is_zero()) {
             return Err(Error::InvalidInput {
                 what: "consolidate options",

@@ -10,49 +10,36 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use reasonbank_embedders::http::{HttpFailure, JsonEndpoint, excerpt};
+use reasonbank_embedders::http::{ApiSettings, HttpFailure, JsonEndpoint, excerpt};
 
 use crate::{Error, Result};
 
 const MAX_RESPONSE_BYTES: u64 = 16 << 20;
 
 /// Settings of a [`ChatClient`]. Every setter documents its default.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ChatClientBuilder {
-    base_url: String,
+    api: ApiSettings,
     model: String,
-    api_key: Option<String>,
-    timeout: Duration,
     temperature: f32,
     max_tokens: u32,
-}
-
-impl std::fmt::Debug for ChatClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatClientBuilder")
-            .field("base_url", &self.base_url)
-            .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 impl ChatClientBuilder {
     /// The API base, up to and including `/v1`; requests go to `{base_url}/chat/completions`.
     /// Defaults to `https://api.openai.com/v1`. For ollama: `http://localhost:11434/v1`.
     pub fn base_url(&mut self, url: impl Into<String>) -> &mut Self {
-        self.base_url = url.into();
+        self.api.base_url = url.into();
         self
     }
     /// Bearer token sent as `Authorization`. Defaults to none (local servers need none).
     pub fn api_key(&mut self, key: impl Into<String>) -> &mut Self {
-        self.api_key = Some(key.into());
+        self.api.api_key = Some(key.into());
         self
     }
     /// Time allowed for a whole request, connection to last byte. Defaults to 60 seconds.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.timeout = timeout;
+        self.api.timeout = timeout;
         self
     }
     /// Sampling temperature. Defaults to 0.0 (the paper's judge and extractor are run
@@ -78,7 +65,7 @@ impl ChatClientBuilder {
                 reason,
             })
         };
-        if self.model.is_empty() || self.timeout.is_zero() {
+        if self.model.is_empty() || self.api.timeout.is_zero() {
             return bad("model must be non-empty and the timeout non-zero".into());
         }
         if !self.temperature.is_finite() || self.temperature < 0.0 {
@@ -87,12 +74,7 @@ impl ChatClientBuilder {
                 self.temperature
             ));
         }
-        let endpoint = match JsonEndpoint::new(
-            &self.base_url,
-            "chat/completions",
-            self.api_key.clone(),
-            self.timeout,
-        ) {
+        let endpoint = match self.api.endpoint("chat/completions") {
             Ok(e) => e,
             Err(reason) => return bad(reason),
         };
@@ -155,10 +137,8 @@ impl ChatClient {
     /// A builder for `model`; other settings default (see the setters).
     pub fn builder(model: impl Into<String>) -> ChatClientBuilder {
         ChatClientBuilder {
-            base_url: "https://api.openai.com/v1".into(),
+            api: ApiSettings::openai(Duration::from_secs(60)),
             model: model.into(),
-            api_key: None,
-            timeout: Duration::from_secs(60),
             temperature: 0.0,
             max_tokens: 1024,
         }
@@ -203,7 +183,7 @@ impl Inner {
             .map_err(|e| match e {
                 HttpFailure::Timeout => Error::Timeout {
                     url: url(),
-                    after: c.timeout,
+                    after: c.api.timeout,
                 },
                 HttpFailure::Transport(source) => Error::Transport {
                     url: url(),

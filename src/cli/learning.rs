@@ -1,15 +1,12 @@
 //! `learn`, `feedback`, `consolidate`, `patterns` and `synthesize`: the ReasoningBank.
 
 use std::path::Path;
-use std::time::Duration;
 
 use super::args::ConsolidateArgs;
 use super::{Ctx, Fail};
 use crate::memory::{RecordId, ShardId};
 use crate::reasoning::{ConsolidateOptions, Feedback, Trajectory};
-
-/// A day, for the options given in days.
-const DAY: f64 = 86_400.0;
+use crate::units::{TimeUnit, duration};
 
 pub(super) async fn learn(ctx: &Ctx, file: &Path, contrastive: bool) -> anyhow::Result<()> {
     let text = super::read_input(file)?;
@@ -122,7 +119,7 @@ pub(super) async fn consolidate(ctx: &Ctx, a: ConsolidateArgs) -> anyhow::Result
         o.contradiction_threshold(t);
     }
     if let Some(d) = a.decay_half_life_days {
-        o.evidence_half_life(days(d, "--decay-half-life-days")?);
+        o.evidence_half_life(duration("--decay-half-life-days", d, TimeUnit::Days)?);
     }
     if let Some(c) = a.prune_below_confidence {
         o.prune_below_confidence(c);
@@ -131,7 +128,7 @@ pub(super) async fn consolidate(ctx: &Ctx, a: ConsolidateArgs) -> anyhow::Result
         o.prune_min_evidence(n);
     }
     if let Some(d) = a.prune_idle_days {
-        o.prune_idle(days(d, "--prune-idle-days")?);
+        o.prune_idle(duration("--prune-idle-days", d, TimeUnit::Days)?);
     }
     let r = ctx.existing().await?.consolidate(&o).await?;
     if ctx.json {
@@ -183,12 +180,6 @@ pub(super) async fn contradictions(ctx: &Ctx) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `d` days as a duration ([`Fail::Usage`] if it does not fit one).
-fn days(d: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(d * DAY)
-        .map_err(|_| Fail::Usage(format!("{flag} {d} is not a usable number of days")).into())
 }
 
 pub(super) async fn patterns(

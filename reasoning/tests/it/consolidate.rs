@@ -419,3 +419,41 @@ async fn recall_in_either_mode_and_synthesis_leave_out_merged_and_archived_items
     assert_eq!(ids, [f1.id]);
     assert!(!ids.contains(&merged) && !ids.contains(&archived));
 }
+
+#[tokio::test]
+async fn consolidate_refuses_out_of_range_options_naming_them_and_writes_nothing() {
+    let fx = Fixture::new().await;
+    let bank = fx.bank();
+    let agent = shard("deployer");
+    bank.learn(&agent, &failed_deploy()).await.unwrap();
+    let before = fx.store.shard(&agent).unwrap().stats().unwrap();
+    let cases: [(&str, fn(&mut ConsolidateOptions)); 5] = [
+        ("duplicate_threshold", |o| {
+            o.duplicate_threshold(1.5);
+        }),
+        ("contradiction_threshold", |o| {
+            o.contradiction_threshold(f32::NAN);
+        }),
+        ("prune_below_confidence", |o| {
+            o.prune_below_confidence(3.0);
+        }),
+        ("prune_min_evidence", |o| {
+            o.prune_min_evidence(-1.0);
+        }),
+        ("evidence_half_life", |o| {
+            o.evidence_half_life(Duration::ZERO);
+        }),
+    ];
+    for (name, set) in cases {
+        let mut o = ConsolidateOptions::new();
+        set(&mut o);
+        let e = bank.consolidate(&agent, &o).await.unwrap_err();
+        assert!(
+            matches!(e, reasonbank_reasoning::Error::InvalidInput { .. }),
+            "{name}: {e:?}"
+        );
+        assert!(e.to_string().contains(name), "{name}: {e}");
+    }
+    let after = fx.store.shard(&agent).unwrap().stats().unwrap();
+    assert_eq!(before, after);
+}
