@@ -1,8 +1,10 @@
 //! [`Store`]: a directory of shards, with a bounded cache of open ones.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 use crate::search::{Candidate, fuse};
 use crate::{Error, Query, Result, SearchHit, SearchOptions, Shard, ShardId, ShardOptions};
@@ -59,13 +61,9 @@ impl StoreOptions {
 pub struct Store {
     root: PathBuf,
     opts: StoreOptions,
-    open: Mutex<Lru>,
-}
-
-#[derive(Default)]
-struct Lru {
-    tick: u64,
-    shards: HashMap<ShardId, (Arc<Slot>, u64)>,
+    /// The open shards, least recently used first out (the `lru` crate the embedders' cache
+    /// uses too).
+    open: Mutex<LruCache<ShardId, Arc<Slot>>>,
 }
 
 /// One shard of the LRU, open or being opened. Opening happens under the slot's own lock, not
@@ -92,10 +90,11 @@ impl Store {
             path: root.clone(),
             source,
         })?;
+        let capacity = NonZeroUsize::new(opts.max_open).unwrap_or(NonZeroUsize::MIN);
         Ok(Store {
             root,
             opts,
-            open: Mutex::new(Lru::default()),
+            open: Mutex::new(LruCache::new(capacity)),
         })
     }
 
@@ -119,28 +118,17 @@ impl Store {
     /// # Errors
     /// As [`Shard::open`].
     pub fn shard(&self, id: &ShardId) -> Result<Arc<Shard>> {
-        let mut evicted = None;
-        let slot = {
+        let (slot, evicted) = {
             let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            lru.tick += 1;
-            let tick = lru.tick;
-            if let Some((slot, used)) = lru.shards.get_mut(id) {
-                *used = tick;
-                Arc::clone(slot)
-            } else {
-                if lru.shards.len() >= self.opts.max_open
-                    && let Some(oldest) = lru
-                        .shards
-                        .iter()
-                        .min_by_key(|(_, (_, used))| *used)
-                        .map(|(k, _)| k.clone())
-                {
-                    // Handles already given out stay valid; the shard closes with the last.
-                    evicted = lru.shards.remove(&oldest);
+            match lru.get(id) {
+                Some(slot) => (Arc::clone(slot), None),
+                None => {
+                    let slot = Arc::new(Slot::default());
+                    // Full: the least recently used goes. Handles already given out stay
+                    // valid; that shard closes with the last of them.
+                    let evicted = lru.push(id.clone(), Arc::clone(&slot));
+                    (slot, evicted)
                 }
-                let slot = Arc::new(Slot::default());
-                lru.shards.insert(id.clone(), (Arc::clone(&slot), tick));
-                slot
             }
         };
         // Closing a shard joins its index thread, which may write the index file: not while
@@ -161,12 +149,8 @@ impl Store {
                 // tries again, e.g. once the file exists.
                 drop(open);
                 let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
-                if lru
-                    .shards
-                    .get(id)
-                    .is_some_and(|(s, _)| Arc::ptr_eq(s, &slot))
-                {
-                    lru.shards.remove(id);
+                if lru.peek(id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                    lru.pop(id);
                 }
                 Err(e)
             }
@@ -183,9 +167,9 @@ impl Store {
     pub fn discard_if_empty(&self, id: &ShardId) -> Result<bool> {
         let slot = {
             let mut lru = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            lru.shards.remove(id)
+            lru.pop(id)
         };
-        let Some((slot, _)) = slot else {
+        let Some(slot) = slot else {
             return Ok(false);
         };
         let Some(shard) = slot.0.lock().unwrap_or_else(|p| p.into_inner()).take() else {
@@ -218,11 +202,7 @@ impl Store {
 
     /// Number of shards the store currently holds open.
     pub fn open_count(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .shards
-            .len()
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Ids of all shards on disk, sorted. Files whose names are not valid shard ids are

@@ -36,6 +36,29 @@ fn many_shards_bounded_open_files() {
 }
 
 #[test]
+fn the_least_recently_used_shard_is_the_one_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = StoreOptions::new();
+    opts.max_open(2)
+        .shard_options_mut()
+        .dimensions(4)
+        .model_id("m");
+    let store = Store::open(dir.path(), opts).unwrap();
+    let id = |s: &str| ShardId::new(s).unwrap();
+    // Weak handles: alive exactly while the store keeps the shard open.
+    let a = std::sync::Arc::downgrade(&store.shard(&id("a")).unwrap());
+    let b = std::sync::Arc::downgrade(&store.shard(&id("b")).unwrap());
+    store.shard(&id("a")).unwrap(); // a is now the most recently used
+    store.shard(&id("c")).unwrap();
+    assert_eq!(store.open_count(), 2);
+    assert!(a.upgrade().is_some(), "the recently used shard stays open");
+    assert!(
+        b.upgrade().is_none(),
+        "the least recently used shard is closed"
+    );
+}
+
+#[test]
 fn cross_shard_search_merges_top_k() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = StoreOptions::new();
