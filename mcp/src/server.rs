@@ -455,9 +455,6 @@ impl Server {
     )]
     async fn memory_learn(&self, Parameters(p): Parameters<params::Learn>) -> CallToolResult {
         reply(async {
-            if p.steps.is_empty() {
-                bail!("steps must hold at least one {{action, observation}}");
-            }
             let mut t = Trajectory::new(p.task);
             for s in p.steps {
                 t.step(s.action, s.observation);
@@ -469,11 +466,10 @@ impl Server {
                 t.outcome(outcome(o));
             }
             if let Some(r) = p.reward {
-                if !(0.0..=1.0).contains(&r) {
-                    bail!("reward must be in [0, 1], got {r}");
-                }
                 t.reward(r);
             }
+            // Checked before the agent is opened (and maybe created).
+            t.validate()?;
             let memory = self.agent(p.agent, false).await?;
             let report = memory.learn(&t).await?;
             let mut v = serde_json::to_value(&report)?;

@@ -344,8 +344,8 @@ impl ReasoningBank {
     /// configured.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] for an empty task or a reward outside [0, 1]; the judge's and
-    /// distiller's errors (nothing is stored then); embedder and storage errors.
+    /// [`Error::InvalidInput`] for a trajectory that [`Trajectory::validate`] refuses; the
+    /// judge's and distiller's errors (nothing is stored then); embedder and storage errors.
     pub async fn learn(&self, shard: &ShardId, trajectory: &Trajectory) -> Result<LearnReport> {
         trajectory.validate()?;
         let verdict = self.inner.judge.judge(trajectory).await?;
@@ -360,7 +360,8 @@ impl ReasoningBank {
     /// are linked from all of them.
     ///
     /// # Errors
-    /// As [`learn`](Self::learn); [`Error::InvalidInput`] for no trajectories.
+    /// As [`learn`](Self::learn) (the reason says which attempt); [`Error::InvalidInput`] for
+    /// no trajectories or an attempt at another task.
     pub async fn learn_contrastive(
         &self,
         shard: &ShardId,
@@ -373,9 +374,24 @@ impl ReasoningBank {
                 reason: "needs a task and at least one trajectory".into(),
             });
         }
+        for (i, t) in trajectories.iter().enumerate() {
+            let attempt = |reason: String| Error::InvalidInput {
+                what: "trajectory",
+                reason: format!("attempt {}: {reason}", i + 1),
+            };
+            t.validate().map_err(|e| match e {
+                Error::InvalidInput { reason, .. } => attempt(reason),
+                other => other,
+            })?;
+            if t.task != task {
+                return Err(attempt(format!(
+                    "`task` is {:?}, not {task:?}: every attempt is at one task",
+                    t.task
+                )));
+            }
+        }
         let mut runs = Vec::with_capacity(trajectories.len());
         for t in trajectories {
-            t.validate()?;
             let v = self.inner.judge.judge(t).await?;
             runs.push((t.clone(), v));
         }

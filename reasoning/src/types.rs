@@ -196,20 +196,43 @@ impl Trajectory {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.task.trim().is_empty() {
-            return Err(Error::InvalidInput {
+    /// Checks what every learner needs, naming the field at fault: a task, at least one step,
+    /// an action in every step (its observation may be empty: a command that succeeded
+    /// silently), a reward in [0, 1]. [`learn`] and
+    /// [`learn_contrastive`] call it before judging; front ends call it before they open (or
+    /// create) an agent's memory.
+    ///
+    /// [`learn`]: crate::ReasoningBank::learn
+    /// [`learn_contrastive`]: crate::ReasoningBank::learn_contrastive
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] whose reason names the field (`task`, `steps`,
+    /// `steps[2].action`, `reward`).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: String| {
+            Err(Error::InvalidInput {
                 what: "trajectory",
-                reason: "the task is empty".into(),
-            });
+                reason,
+            })
+        };
+        if self.task.trim().is_empty() {
+            return bad("`task` is empty".into());
+        }
+        if self.steps.is_empty() {
+            return bad(
+                "`steps` is empty: a trajectory needs at least one {\"action\", \"observation\"}"
+                    .into(),
+            );
+        }
+        for (j, s) in self.steps.iter().enumerate() {
+            if s.action.trim().is_empty() {
+                return bad(format!("`steps[{j}].action` is empty"));
+            }
         }
         if let Some(r) = self.reward
             && !(0.0..=1.0).contains(&r)
         {
-            return Err(Error::InvalidInput {
-                what: "trajectory",
-                reason: format!("reward must be in [0, 1], got {r}"),
-            });
+            return bad(format!("`reward` must be in [0, 1], got {r}"));
         }
         Ok(())
     }

@@ -59,23 +59,15 @@ fn parse_trajectories(text: &str, contrastive: bool) -> anyhow::Result<Vec<Traje
         } else {
             String::new()
         };
-        if t.task.trim().is_empty() {
-            return Err(usage(format!("{at}`task` is empty")));
+        // The rules every front end shares, naming the field; then the command line's own
+        // for a hand-written file, where a step without its observation is most likely a slip.
+        if let Err(crate::reasoning::Error::InvalidInput { reason, .. }) = t.validate() {
+            return Err(usage(format!("{at}{reason}")));
         }
-        if t.steps.is_empty() {
+        if let Some(j) = t.steps.iter().position(|s| s.observation.trim().is_empty()) {
             return Err(usage(format!(
-                "{at}`steps` is empty: a trajectory needs at least one {{\"action\", \"observation\"}}"
+                "{at}`steps[{j}].observation` is missing or empty: what came back from the action"
             )));
-        }
-        for (j, s) in t.steps.iter().enumerate() {
-            if s.action.trim().is_empty() {
-                return Err(usage(format!("{at}`steps[{j}].action` is empty")));
-            }
-            if s.observation.trim().is_empty() {
-                return Err(usage(format!(
-                    "{at}`steps[{j}].observation` is missing or empty: what came back from the action"
-                )));
-            }
         }
         if contrastive && t.outcome.is_none() && t.reward.is_none() {
             return Err(usage(format!(

@@ -427,7 +427,8 @@ async fn consolidate_refuses_out_of_range_options_naming_them_and_writes_nothing
     let agent = shard("deployer");
     bank.learn(&agent, &failed_deploy()).await.unwrap();
     let before = fx.store.shard(&agent).unwrap().stats().unwrap();
-    let cases: [(&str, fn(&mut ConsolidateOptions)); 5] = [
+    type Set = fn(&mut ConsolidateOptions);
+    let cases: [(&str, Set); 5] = [
         ("duplicate_threshold", |o| {
             o.duplicate_threshold(1.5);
         }),

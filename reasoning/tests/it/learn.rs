@@ -139,11 +139,34 @@ async fn bad_trajectories_are_refused_before_anything_is_stored() {
         Err(Error::InvalidInput { .. })
     ));
     let mut t = Trajectory::new("x");
-    t.reward(1.5);
+    t.step("ls", "a.txt").reward(1.5);
     assert!(matches!(
         bank.learn(&agent, &t).await,
         Err(Error::InvalidInput { .. })
     ));
+    // Every refusal names the field, and contrastive learning which attempt.
+    let reason = |r: Result<_, Error>| match r {
+        Err(Error::InvalidInput { reason, .. }) => reason,
+        other => panic!("{other:?}"),
+    };
+    assert!(reason(bank.learn(&agent, &Trajectory::new("x")).await).contains("`steps` is empty"));
+    let mut no_action = Trajectory::new("x");
+    no_action.step("ls", "a.txt").step(" ", "");
+    assert!(reason(bank.learn(&agent, &no_action).await).contains("`steps[1].action` is empty"));
+    let mut silent = Trajectory::new("x");
+    silent.step("touch a.txt", "").outcome(Outcome::Success);
+    let mut other_task = Trajectory::new("y");
+    other_task.step("ls", "a.txt");
+    let r = reason(
+        bank.learn_contrastive(&agent, "x", &[silent.clone(), Trajectory::new("x")])
+            .await,
+    );
+    assert!(r.starts_with("attempt 2: `steps` is empty"), "{r}");
+    let r = reason(
+        bank.learn_contrastive(&agent, "x", &[silent, other_task])
+            .await,
+    );
+    assert!(r.starts_with("attempt 2: `task` is \"y\""), "{r}");
     // An explicit judge without a fallback does not guess.
     let bank = fx
         .builder()
@@ -152,8 +175,10 @@ async fn bad_trajectories_are_refused_before_anything_is_stored() {
         ))
         .build()
         .unwrap();
+    let mut undecided = Trajectory::new("x");
+    undecided.step("ls", "a.txt");
     assert!(matches!(
-        bank.learn(&agent, &Trajectory::new("x")).await,
+        bank.learn(&agent, &undecided).await,
         Err(Error::NoOutcome { .. })
     ));
     assert!(bank.items(&agent).await.unwrap().is_empty());

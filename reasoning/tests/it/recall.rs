@@ -221,7 +221,7 @@ async fn a_shard_of_another_model_is_an_error() {
     let bank = ReasoningBank::builder(store, Arc::clone(&fx.embedder))
         .build()
         .unwrap();
-    let t = trajectory("x", &[], Some("y"), Some(Outcome::Success));
+    let t = trajectory("x", &[("ls", "a.txt")], Some("y"), Some(Outcome::Success));
     assert!(matches!(
         bank.learn(&shard("a"), &t).await,
         Err(Error::ModelMismatch { .. })
