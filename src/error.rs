@@ -213,6 +213,7 @@ fn sync_code(e: &crate::sync::Error) -> &'static str {
         | E::Refused { .. }
         | E::HandshakeRefused { .. } => code::SYNC_DENIED,
         E::Io(_)
+        | E::Unreachable { .. }
         | E::Connect(_)
         | E::Connection(_)
         | E::Write(_)

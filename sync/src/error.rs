@@ -128,6 +128,18 @@ pub enum Error {
         /// `read` or `write`.
         access: &'static str,
     },
+    /// Nothing answered the handshake: no server on that address and UDP port, a firewall,
+    /// or a host that is down.
+    #[error(
+        "no answer from {addr} within {millis} ms: is a reasonbank server (`reasonbank serve`) \
+         listening on that UDP port, and can this host reach it?"
+    )]
+    Unreachable {
+        /// The peer's address.
+        addr: std::net::SocketAddr,
+        /// How long this side waited (the handshake timeout).
+        millis: u64,
+    },
     /// The TLS handshake failed over a certificate: `by` ("this side" or "the peer") did not
     /// accept the other's, and `reason` says whose and what to do.
     #[error("{by} refused the connection to {addr}: {reason}")]

@@ -253,6 +253,13 @@ pub(crate) fn in_words(
             ),
         };
     }
+    if let Error::Timeout {
+        what: "the handshake",
+        millis,
+    } = e
+    {
+        return Error::Unreachable { addr, millis };
+    }
     // The connection's end, however the failure surfaced (connecting, writing or reading).
     let lost = match &e {
         Error::Connection(c)

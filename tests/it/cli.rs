@@ -349,10 +349,13 @@ fn sync_keygen_serve_and_peer_sync() {
     );
     assert_eq!(dead.status.code(), Some(1));
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let said = String::from_utf8_lossy(&dead.stderr);
+    let addr = silent.local_addr().unwrap().to_string();
     assert!(
-        String::from_utf8_lossy(&dead.stderr).contains("handshake"),
-        "{}",
-        String::from_utf8_lossy(&dead.stderr)
+        said.contains(&format!("no answer from {addr} within 2000 ms"))
+            && said.contains("reasonbank serve")
+            && said.contains("RB_SYNC_NETWORK"),
+        "{said}"
     );
     server.kill().unwrap();
     server.wait().unwrap();
