@@ -75,6 +75,8 @@ mod onnx;
 mod openai;
 #[cfg(feature = "onnx")]
 pub mod provision;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 
 pub use cache::{CachedEmbedder, CachedEmbedderBuilder, DEFAULT_CACHE_CAPACITY};
 pub use embedder::{EmbedKind, Embedder, Prefixes, check_texts, finish_vectors, normalize};

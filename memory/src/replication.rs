@@ -50,6 +50,10 @@ const CURSOR_PREFIX: &str = "sync.cursor.";
 /// byte-for-byte as it was written.
 ///
 /// Not `#[non_exhaustive]`: it is a wire type, and a new field is a protocol change anyway.
+/// Nor is it a [`Record`](crate::Record) with a `seq`: a record is the reader's view (metadata
+/// parsed, no vector in search hits, open to new fields), a change the replication contract
+/// (metadata as stored, vector always carried, fixed layout). Both are decoded from one row
+/// by the same code (`shard/decode.rs`) and checked by the same rules (`record.rs`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     /// Record id.

@@ -3,64 +3,14 @@
 //! the verdict and the items are the LLM's, and malformed output is a clear error that
 //! writes nothing.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-
+use reasonbank::embedders::test_server::{Reply, TestServer};
 use serde_json::{Value, json};
 
 use crate::cli::{ok, rb};
 
-/// Serves `reply(request)` as chat completions on 127.0.0.1; returns the `/v1` base URL.
-fn serve(reply: Arc<dyn Fn(&Value) -> String + Send + Sync>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for sock in listener.incoming() {
-            let Ok(mut sock) = sock else { return };
-            let reply = Arc::clone(&reply);
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head_end, len) = loop {
-                    let n = sock.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..p]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                        break (p + 4, len);
-                    }
-                };
-                while buf.len() < head_end + len {
-                    let n = sock.read(&mut chunk).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let req: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
-                let body = json!({
-                    "id": "chatcmpl-test", "object": "chat.completion",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": reply(&req)}}]
-                })
-                .to_string();
-                let _ = write!(
-                    sock,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    url
+/// Serves `reply(request)` as chat completions on 127.0.0.1.
+fn serve(reply: impl Fn(&Value) -> String + Send + Sync + 'static) -> TestServer {
+    TestServer::start(move |r| Reply::chat(&reply(&r.json())))
 }
 
 fn system(req: &Value) -> &str {
@@ -82,7 +32,7 @@ fn issue_15_learn_with_an_llm_judge_and_distiller_by_configuration() {
     .unwrap();
     let t = trajectory.to_str().unwrap();
 
-    let good = serve(Arc::new(|req: &Value| {
+    let good_server = serve(|req: &Value| {
         if system(req).contains("evaluating the performance") {
             "Thoughts: the file was produced as asked.\nStatus: \"success\"".to_owned()
         } else {
@@ -91,7 +41,8 @@ fn issue_15_learn_with_an_llm_judge_and_distiller_by_configuration() {
              contents.\"}]\n```"
                 .to_owned()
         }
-    }));
+    });
+    let good = good_server.base_url();
     let out = ok(&rb(
         root,
         &[
@@ -111,7 +62,8 @@ fn issue_15_learn_with_an_llm_judge_and_distiller_by_configuration() {
 
     // Output the judge's prompt asks for, but not in its form: an error naming the LLM, and
     // nothing learned.
-    let bad = serve(Arc::new(|_req: &Value| "I cannot tell.".to_owned()));
+    let bad_server = serve(|_req: &Value| "I cannot tell.".to_owned());
+    let bad = bad_server.base_url();
     let other = root.join("other");
     let out = rb(
         &other,

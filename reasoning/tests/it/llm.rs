@@ -1,132 +1,48 @@
-//! The LLM judge and distiller against an in-test server speaking the OpenAI
-//! chat-completions protocol (minimal HTTP/1.1 over a tokio `TcpListener`), including its
-//! failure modes.
+//! The LLM judge and distiller against the in-process `TestServer` speaking the OpenAI
+//! chat-completions protocol, including its failure modes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use reasonbank_embedders::test_server::{Reply, Request, TestServer};
 use reasonbank_reasoning::{
     ChatClient, Error, ExplicitJudge, ItemKind, LlmDistiller, LlmJudge, Outcome, ReasoningBank,
     RuleJudge,
 };
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use serde_json::Value;
 
 use crate::common::{Fixture, shard, trajectory};
 
-/// What the server answers to one request.
-struct Reply {
-    status: u16,
-    body: String,
-    delay: Duration,
-}
-
-impl Reply {
-    /// A 200 chat completion whose message content is `content`.
-    fn content(content: &str) -> Reply {
-        Reply::raw(
-            200,
-            json!({
-                "id": "chatcmpl-test",
-                "object": "chat.completion",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}]
-            })
-            .to_string(),
-        )
-    }
-    fn raw(status: u16, body: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            body: body.into(),
-            delay: Duration::ZERO,
-        }
-    }
-}
-
 type Handler = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
 
-/// A server on 127.0.0.1 answering every request with `handler(request JSON)`; records the
-/// requests it saw.
-struct Server {
-    base_url: String,
-    requests: Arc<Mutex<Vec<Value>>>,
-}
+/// The shared in-process test server, answering every request with `handler(request JSON)`.
+struct Server(TestServer);
 
 impl Server {
-    async fn start(handler: Handler) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let handler = Arc::clone(&handler);
-                let seen = Arc::clone(&seen);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    // Headers, then Content-Length bytes of body.
-                    let (head_end, len) = loop {
-                        let n = sock.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..p]).to_lowercase();
-                            assert!(head.starts_with("post /v1/chat/completions "), "{head}");
-                            let len = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:"))
-                                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                            break (p + 4, len);
-                        }
-                    };
-                    while buf.len() < head_end + len {
-                        let n = sock.read(&mut chunk).await.unwrap_or(0);
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                    let req: Value =
-                        serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
-                    let reply = handler(&req);
-                    seen.lock().unwrap().push(req);
-                    tokio::time::sleep(reply.delay).await;
-                    let resp = format!(
-                        "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-                        reply.status,
-                        reply.body.len(),
-                        reply.body
-                    );
-                    let _ = sock.write_all(resp.as_bytes()).await;
-                    let _ = sock.shutdown().await;
-                });
-            }
-        });
-        Server {
-            base_url: format!("http://{addr}/v1"),
-            requests,
-        }
+    fn start(handler: Handler) -> Server {
+        Server(TestServer::start(move |r| handler(&r.json())))
     }
 
     fn client(&self, timeout: Duration) -> ChatClient {
         ChatClient::builder("test-model")
-            .base_url(&self.base_url)
+            .base_url(self.0.base_url())
             .api_key("sk-test")
             .timeout(timeout)
             .build()
             .unwrap()
     }
 
+    /// The requests seen, as JSON; every one a chat completion request.
     fn requests(&self) -> Vec<Value> {
-        self.requests.lock().unwrap().clone()
+        let seen = self.0.requests();
+        for r in &seen {
+            assert!(
+                r.head.starts_with("POST /v1/chat/completions "),
+                "{}",
+                r.head
+            );
+        }
+        seen.iter().map(Request::json).collect()
     }
 }
 
@@ -142,21 +58,21 @@ fn good_llm() -> Handler {
         let user = req["messages"][1]["content"].as_str().unwrap_or("");
         if system.contains("evaluating the performance") {
             if user.to_lowercase().contains("error") {
-                Reply::content("Thoughts: the last command failed.\nStatus: \"failure\"")
+                Reply::chat("Thoughts: the last command failed.\nStatus: \"failure\"")
             } else {
-                Reply::content("Thoughts: the file was produced as asked.\nStatus: \"success\"")
+                Reply::chat("Thoughts: the file was produced as asked.\nStatus: \"success\"")
             }
         } else if system.contains("multiple trajectories") {
-            Reply::content(
+            Reply::chat(
                 r#"[{"kind": "strategy", "title": "Back up before schema changes", "description": "Successful runs dumped the table first.", "content": "Take a dump before altering a table so a bad migration can be undone."},
                     {"kind": "pitfall", "title": "NOT NULL on populated tables", "description": "Adding a NOT NULL column without a default fails.", "content": "Add the column nullable, backfill, then add the constraint."}]"#,
             )
         } else if system.contains("successfully accomplished") {
-            Reply::content(
+            Reply::chat(
                 "Here are the items:\n```json\n[{\"title\": \"Verify outputs\", \"description\": \"Check the produced file before answering.\", \"content\": \"After generating an artifact, open it and confirm its contents.\"},\n {\"title\": \"Prefer dry runs\", \"description\": \"Use dry runs first.\", \"content\": \"Run tools with --dry-run before the real run.\"}]\n```",
             )
         } else {
-            Reply::content(
+            Reply::chat(
                 "# Memory Item 1\n## Title\nCheck permissions first\n## Description\nWrites fail in read-only directories.\n## Content\nBefore writing, check that the target directory is writable.",
             )
         }
@@ -173,7 +89,7 @@ fn llm_bank(fx: &Fixture, client: ChatClient) -> ReasoningBank {
 
 #[tokio::test]
 async fn llm_judge_and_distiller_learn_from_success_and_failure() {
-    let server = Server::start(good_llm()).await;
+    let server = Server::start(good_llm());
     let fx = Fixture::new().await;
     let bank = llm_bank(&fx, server.client(Duration::from_secs(10)));
     let agent = shard("llm");
@@ -235,7 +151,7 @@ async fn llm_judge_and_distiller_learn_from_success_and_failure() {
 
 #[tokio::test]
 async fn llm_contrastive_distillation_uses_the_matts_prompt() {
-    let server = Server::start(good_llm()).await;
+    let server = Server::start(good_llm());
     let fx = Fixture::new().await;
     let client = server.client(Duration::from_secs(10));
     // The caller's outcomes first; the LLM judges only trajectories without one.
@@ -284,7 +200,7 @@ async fn llm_contrastive_distillation_uses_the_matts_prompt() {
 }
 
 async fn learn_err(handler: Handler, timeout: Duration) -> (Error, Fixture) {
-    let server = Server::start(handler).await;
+    let server = Server::start(handler);
     let fx = Fixture::new().await;
     let bank = llm_bank(&fx, server.client(timeout));
     let t = trajectory("x task", &[("do it", "done")], Some("ok"), None);
@@ -298,7 +214,7 @@ async fn learn_err(handler: Handler, timeout: Duration) -> (Error, Fixture) {
 async fn an_llm_that_does_not_answer_in_time_is_a_timeout() {
     let slow: Handler = Arc::new(|_req: &Value| Reply {
         delay: Duration::from_secs(3),
-        ..Reply::content("Thoughts: late.\nStatus: success")
+        ..Reply::chat("Thoughts: late.\nStatus: success")
     });
     let started = std::time::Instant::now();
     let (err, _fx) = learn_err(slow, Duration::from_millis(300)).await;
@@ -312,7 +228,7 @@ async fn an_llm_that_does_not_answer_in_time_is_a_timeout() {
 #[tokio::test]
 async fn http_500_is_a_typed_http_error() {
     let (err, _fx) = learn_err(
-        Arc::new(|_req: &Value| Reply::raw(500, r#"{"error": {"message": "overloaded"}}"#)),
+        Arc::new(|_req: &Value| Reply::new(500, r#"{"error": {"message": "overloaded"}}"#)),
         Duration::from_secs(5),
     )
     .await;
@@ -329,7 +245,7 @@ async fn http_500_is_a_typed_http_error() {
 async fn malformed_responses_and_missing_fields_are_typed_errors() {
     // Not JSON at all.
     let (err, _fx) = learn_err(
-        Arc::new(|_req: &Value| Reply::raw(200, "<html>oops</html>")),
+        Arc::new(|_req: &Value| Reply::new(200, "<html>oops</html>")),
         Duration::from_secs(5),
     )
     .await;
@@ -345,7 +261,7 @@ async fn malformed_responses_and_missing_fields_are_typed_errors() {
     );
     // JSON, but no choices.
     let (err, _fx) = learn_err(
-        Arc::new(|_req: &Value| Reply::raw(200, r#"{"choices": []}"#)),
+        Arc::new(|_req: &Value| Reply::new(200, r#"{"choices": []}"#)),
         Duration::from_secs(5),
     )
     .await;
@@ -361,7 +277,7 @@ async fn malformed_responses_and_missing_fields_are_typed_errors() {
     );
     // A judge answer without a status line.
     let (err, _fx) = learn_err(
-        Arc::new(|_req: &Value| Reply::content("I think it went fine.")),
+        Arc::new(|_req: &Value| Reply::chat("I think it went fine.")),
         Duration::from_secs(5),
     )
     .await;
@@ -372,9 +288,9 @@ async fn malformed_responses_and_missing_fields_are_typed_errors() {
     // Distilled items missing a field.
     let missing: Handler = Arc::new(|req: &Value| {
         if system_prompt(req).contains("evaluating the performance") {
-            Reply::content("Thoughts: fine.\nStatus: success")
+            Reply::chat("Thoughts: fine.\nStatus: success")
         } else {
-            Reply::content(r#"[{"title": "Only a title", "description": "and a description"}]"#)
+            Reply::chat(r#"[{"title": "Only a title", "description": "and a description"}]"#)
         }
     });
     let (err, _fx) = learn_err(missing, Duration::from_secs(5)).await;
@@ -391,9 +307,9 @@ async fn malformed_responses_and_missing_fields_are_typed_errors() {
     // Broken JSON in the content.
     let broken: Handler = Arc::new(|req: &Value| {
         if system_prompt(req).contains("evaluating the performance") {
-            Reply::content("Thoughts: fine.\nStatus: success")
+            Reply::chat("Thoughts: fine.\nStatus: success")
         } else {
-            Reply::content(r#"[{"title": "x", "description": "y", "content": "z""#)
+            Reply::chat(r#"[{"title": "x", "description": "y", "content": "z""#)
         }
     });
     let (err, _fx) = learn_err(broken, Duration::from_secs(5)).await;
