@@ -101,7 +101,7 @@ params.n_parallel = 1
 # The context bounds every answer (the CLI asks for up to 1024 tokens, which the server's
 # n_predict does not cap, and a 135M model at temperature 0 often repeats itself until then):
 # with the context shift off, generation stops when prompt plus answer fill 768 tokens (the
-# prompts here take 230-380), so each request stays well inside the CLI's 60 s chat timeout
+# prompts here take 225-371), so each request stays well inside the CLI's 60 s chat timeout
 # on a busy two-core machine. A cut-off answer is malformed output, reported as such.
 params.n_ctx = 768
 params.ctx_shift = False
