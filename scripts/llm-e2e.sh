@@ -181,7 +181,8 @@ EOF
       echo ok
       ;;
     1)
-      if ! grep -q 'code: RB_LLM' "$work/err.txt" || ! grep -q 'malformed LLM output' "$work/err.txt"; then
+      if ! grep -q 'code: RB_LLM' "$work/err.txt" || ! grep -q 'malformed LLM output' "$work/err.txt" ||
+        ! grep -q 'the output began: ' "$work/err.txt"; then
         cat "$work/err.txt" >&2
         fail "$agent: exit 1, but not a malformed-output error of the LLM"
       fi

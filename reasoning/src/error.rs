@@ -64,7 +64,10 @@ pub enum Error {
     },
 
     /// The LLM answered, but not in the shape the prompt asked for.
-    #[error("malformed LLM output ({what}): {reason}")]
+    #[error(
+        "malformed LLM output ({what}): {reason}; the output began: {:?}",
+        output_start(excerpt)
+    )]
     MalformedLlmOutput {
         /// Which call produced it (`judge`, `distill`, `chat response`).
         what: &'static str,
@@ -134,3 +137,13 @@ pub enum Error {
 
 /// At most 1 KiB of `text`, cut at a character boundary.
 pub(crate) use reasonbank_embedders::http::excerpt;
+
+/// The first 200 characters of an LLM's output, for an error message (the whole excerpt stays
+/// in the error's `excerpt` field).
+fn output_start(excerpt: &str) -> String {
+    const SHOWN: usize = 200;
+    match excerpt.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &excerpt[..end]),
+        None => excerpt.to_owned(),
+    }
+}

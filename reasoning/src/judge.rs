@@ -360,6 +360,11 @@ pub(crate) fn parse_judgement(text: &str) -> Result<Verdict> {
             .unwrap_or_default()
             .to_owned();
     }
+    // A small model may answer with the verdict alone ("Success"): that is a verdict too,
+    // with no reasons. Anything longer without a status line is not.
+    if status.is_none() {
+        status = word(text);
+    }
     let outcome = status.ok_or_else(|| malformed("no `Status:` line"))?;
     Ok(Verdict::new(outcome, thoughts, "llm"))
 }
@@ -406,6 +411,13 @@ mod tests {
             parse_judgement("Status: maybe"),
             Err(Error::MalformedLlmOutput { .. })
         ));
+        // The verdict alone is a verdict (small models answer so); a sentence is not.
+        assert_eq!(
+            parse_judgement(" \"Success\".\n").unwrap().outcome,
+            Outcome::Success
+        );
+        assert_eq!(parse_judgement("failed").unwrap().outcome, Outcome::Failure);
+        assert!(parse_judgement("Success, I believe").is_err());
     }
 
     #[tokio::test]

@@ -72,6 +72,10 @@ fn issue_15_learn_with_an_llm_judge_and_distiller_by_configuration() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("RB_LLM"), "{err}");
+    assert!(
+        err.contains(r#"the output began: "I cannot tell.""#),
+        "the error shows what the model said: {err}"
+    );
     let learned = rb(
         &other,
         &[
