@@ -60,6 +60,21 @@ impl Memory {
             namespace: None,
         }
     }
+    /// The memory the front ends' optional arguments describe: no metadata is `{}`, no kind
+    /// or namespace the defaults.
+    pub fn from_parts(
+        text: impl Into<String>,
+        metadata: Option<Value>,
+        kind: Option<String>,
+        namespace: Option<String>,
+    ) -> Self {
+        Memory {
+            text: text.into(),
+            metadata: metadata.unwrap_or_else(|| Value::Object(Map::new())),
+            kind,
+            namespace,
+        }
+    }
     /// Sets the metadata object.
     pub fn metadata(mut self, metadata: Value) -> Self {
         self.metadata = metadata;

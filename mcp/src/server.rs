@@ -381,13 +381,7 @@ impl Server {
     async fn memory_remember(&self, Parameters(p): Parameters<params::Remember>) -> CallToolResult {
         reply(async {
             let memory = self.agent(p.agent, false).await?;
-            let mut m = Memory::new(p.text).metadata(p.metadata.unwrap_or_else(|| json!({})));
-            if let Some(k) = p.kind {
-                m = m.kind(k);
-            }
-            if let Some(n) = p.namespace {
-                m = m.namespace(n);
-            }
+            let m = Memory::from_parts(p.text, p.metadata, p.kind, p.namespace);
             let ids = memory.remember_batch(vec![m]).await?;
             Ok(json!({ "agent": memory.agent(), "id": ids.first() }))
         })

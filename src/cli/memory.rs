@@ -14,13 +14,7 @@ pub(super) async fn remember(
     kind: Option<String>,
     namespace: Option<String>,
 ) -> anyhow::Result<()> {
-    let mut m = Memory::new(text).metadata(meta.unwrap_or_else(|| json!({})));
-    if let Some(k) = kind {
-        m = m.kind(k);
-    }
-    if let Some(n) = namespace {
-        m = m.namespace(n);
-    }
+    let m = Memory::from_parts(text, meta, kind, namespace);
     let id = ctx.create().await?.remember_batch(vec![m]).await?[0];
     if ctx.json {
         out!("{}", json!({ "id": id }));

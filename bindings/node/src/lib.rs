@@ -18,11 +18,11 @@ pub mod error;
 mod open;
 mod types;
 
+use reasonbank::units::{TimeUnit, duration};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use napi::bindgen_prelude::{Either, Env, Float32Array, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
@@ -33,7 +33,7 @@ use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{Feedback, Trajectory};
 use reasonbank::sync::Fingerprint;
 use reasonbank::{Grant, Memory, PeerGrant, RecallMode, ShardSync, SyncDirection, SyncRequest};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use error::Failure;
 use open::OpenOptions;
@@ -189,24 +189,12 @@ fn shard_ids(ids: Option<Vec<String>>) -> Result<Vec<ShardId>, Failure> {
 
 /// Metadata as the facade takes it: absent means `{}`; anything else is passed on (the facade
 /// rejects what is not an object).
-fn metadata(m: Option<Value>) -> Value {
-    m.unwrap_or_else(|| json!({}))
-}
-
 fn filter(f: Value) -> Result<Filter, Failure> {
     let text = match f {
         Value::String(s) => s,
         other => other.to_string(),
     };
     Ok(text.parse::<Filter>()?)
-}
-
-fn millis(what: &str, ms: f64) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(ms / 1e3).map_err(|e| {
-        Failure::invalid(format!(
-            "{what} must be a non-negative number of milliseconds: {e}"
-        ))
-    })
 }
 
 /// One agent's memory: text remembered and recalled by meaning and words, plus the
@@ -278,13 +266,7 @@ impl JsAgentMemory {
         let mem = self.inner.clone();
         let o = options.unwrap_or_default();
         settle(env, async move {
-            let mut m = Memory::new(text).metadata(self::metadata(metadata));
-            if let Some(k) = o.kind {
-                m = m.kind(k);
-            }
-            if let Some(n) = o.namespace {
-                m = m.namespace(n);
-            }
+            let m = Memory::from_parts(text, metadata, o.kind, o.namespace);
             let ids = mem.remember_batch(vec![m]).await?;
             ids.first()
                 .map(ToString::to_string)
@@ -303,16 +285,7 @@ impl JsAgentMemory {
         settle(env, async move {
             let batch = memories
                 .into_iter()
-                .map(|i| {
-                    let mut m = Memory::new(i.text).metadata(metadata(i.metadata));
-                    if let Some(k) = i.kind {
-                        m = m.kind(k);
-                    }
-                    if let Some(n) = i.namespace {
-                        m = m.namespace(n);
-                    }
-                    m
-                })
+                .map(|i| Memory::from_parts(i.text, i.metadata, i.kind, i.namespace))
                 .collect();
             let ids = mem.remember_batch(batch).await?;
             Ok(ids.iter().map(ToString::to_string).collect())
@@ -501,7 +474,7 @@ impl JsAgentMemory {
                 co.contradiction_threshold(t as f32);
             }
             if let Some(h) = o.evidence_half_life_ms {
-                co.evidence_half_life(millis("evidenceHalfLifeMs", h)?);
+                co.evidence_half_life(duration("evidenceHalfLifeMs", h, TimeUnit::Milliseconds)?);
             }
             if let Some(c) = o.prune_below_confidence {
                 co.prune_below_confidence(c as f32);
@@ -510,7 +483,7 @@ impl JsAgentMemory {
                 co.prune_min_evidence(n);
             }
             if let Some(i) = o.prune_idle_ms {
-                co.prune_idle(millis("pruneIdleMs", i)?);
+                co.prune_idle(duration("pruneIdleMs", i, TimeUnit::Milliseconds)?);
             }
             Ok(mem.consolidate(&co).await?.into())
         })

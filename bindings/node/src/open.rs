@@ -69,7 +69,11 @@ impl OpenOptions {
             b.max_open_shards(n as usize);
         }
         if let Some(h) = self.recency_half_life_ms {
-            b.recency_half_life(crate::millis("recencyHalfLifeMs", h)?);
+            b.recency_half_life(reasonbank::units::duration(
+                "recencyHalfLifeMs",
+                h,
+                reasonbank::units::TimeUnit::Milliseconds,
+            )?);
         }
         if let Some(c) = self.create {
             b.create(c);

@@ -10,10 +10,10 @@
 //!
 //! The Python API is `bindings/python/python/reasonbank/__init__.py`; use that, not this module.
 
+use reasonbank::units::{TimeUnit, duration};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -133,14 +133,6 @@ fn shard_ids(ids: Option<Vec<String>>) -> Result<Vec<ShardId>, Failure> {
         .collect()
 }
 
-fn seconds(what: &str, s: f64) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(s).map_err(|e| {
-        Failure::invalid(format!(
-            "{what} must be a non-negative number of seconds: {e}"
-        ))
-    })
-}
-
 /// Sets (or with `None` clears) the ONNX Runtime library used when neither `ort_library` nor
 /// `ORT_DYLIB_PATH` names one.
 #[pyfunction]
@@ -252,7 +244,7 @@ impl NativeMemory {
                 b.max_open_shards(n);
             }
             if let Some(h) = recency_half_life_s {
-                b.recency_half_life(seconds("recency_half_life_s", h)?);
+                b.recency_half_life(duration("recency_half_life_s", h, TimeUnit::Seconds)?);
             }
             if let Some(c) = create {
                 b.create(c);
@@ -314,17 +306,7 @@ impl NativeMemory {
         run(py, async move {
             let batch = inputs
                 .into_iter()
-                .map(|i| {
-                    let mut m =
-                        Memory::new(i.text).metadata(i.metadata.unwrap_or_else(|| json!({})));
-                    if let Some(k) = i.kind {
-                        m = m.kind(k);
-                    }
-                    if let Some(n) = i.namespace {
-                        m = m.namespace(n);
-                    }
-                    m
-                })
+                .map(|i| Memory::from_parts(i.text, i.metadata, i.kind, i.namespace))
                 .collect();
             let ids = mem.remember_batch(batch).await?;
             Ok(ids.iter().map(ToString::to_string).collect())
@@ -505,7 +487,9 @@ impl NativeMemory {
             co.contradiction_threshold(t);
         }
         if let Some(h) = evidence_half_life_s {
-            co.evidence_half_life(seconds("evidence_half_life_s", h)?);
+            co.evidence_half_life(
+                duration("evidence_half_life_s", h, TimeUnit::Seconds).map_err(Failure::from)?,
+            );
         }
         if let Some(c) = prune_below_confidence {
             co.prune_below_confidence(c);
@@ -514,7 +498,7 @@ impl NativeMemory {
             co.prune_min_evidence(n);
         }
         if let Some(i) = prune_idle_s {
-            co.prune_idle(seconds("prune_idle_s", i)?);
+            co.prune_idle(duration("prune_idle_s", i, TimeUnit::Seconds).map_err(Failure::from)?);
         }
         let mem = self.inner.clone();
         run(py, async move { to_json(&mem.consolidate(&co).await?) })
