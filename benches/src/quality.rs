@@ -229,6 +229,8 @@ pub(crate) struct Loaded {
     pub(crate) index: HashMap<String, usize>,
     /// The records' embeddings, in the same order.
     pub(crate) vectors: Vec<Vec<f32>>,
+    /// The records' stored texts, in the same order.
+    pub(crate) texts: Vec<String>,
 }
 
 async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> anyhow::Result<()> {
@@ -277,6 +279,7 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
                     .map(|(i, r)| (r.id.clone(), i))
                     .collect(),
                 vectors,
+                texts,
             },
         );
     }
