@@ -125,6 +125,30 @@ impl AgentMemoryBuilder {
         self
     }
 
+    /// [`llm`](Self::llm) from a front end's two optional settings, named `names` in its own
+    /// words (`["llmUrl", "llmModel"]`): both set is an LLM, neither is none.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when only one is set; as [`llm`](Self::llm) otherwise.
+    pub fn llm_options(
+        &mut self,
+        base_url: Option<&str>,
+        model: Option<&str>,
+        names: [&str; 2],
+    ) -> Result<&mut Self> {
+        match (base_url, model) {
+            (Some(url), Some(model)) => self.llm(url, model),
+            (None, None) => Ok(self),
+            _ => Err(Error::InvalidInput {
+                what: "LLM options",
+                reason: format!(
+                    "{} and {} go together: give both or neither",
+                    names[0], names[1]
+                ),
+            }),
+        }
+    }
+
     /// Learns with an LLM behind an OpenAI-compatible chat API at `base_url` (up to and
     /// including `/v1`, e.g. llama.cpp's server `http://localhost:8080/v1`) serving `model`,
     /// with the API key of the environment variable [`LLM_API_KEY_ENV`] if set: the outcome a

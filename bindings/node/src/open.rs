@@ -78,17 +78,11 @@ impl OpenOptions {
         if let Some(c) = self.create {
             b.create(c);
         }
-        match (self.llm_url, self.llm_model) {
-            (Some(url), Some(model)) => {
-                b.llm(&url, &model)?;
-            }
-            (None, None) => {}
-            _ => {
-                return Err(Failure::invalid(
-                    "llmUrl and llmModel go together: give both or neither",
-                ));
-            }
-        }
+        b.llm_options(
+            self.llm_url.as_deref(),
+            self.llm_model.as_deref(),
+            ["llmUrl", "llmModel"],
+        )?;
         Ok(b)
     }
 }

@@ -249,17 +249,11 @@ impl NativeMemory {
             if let Some(c) = create {
                 b.create(c);
             }
-            match (llm_url, llm_model) {
-                (Some(url), Some(model)) => {
-                    b.llm(&url, &model)?;
-                }
-                (None, None) => {}
-                _ => {
-                    return Err(Failure::invalid(
-                        "llm_url and llm_model go together: give both or neither",
-                    ));
-                }
-            }
+            b.llm_options(
+                llm_url.as_deref(),
+                llm_model.as_deref(),
+                ["llm_url", "llm_model"],
+            )?;
             Ok(NativeMemory {
                 inner: b.build().await?,
                 root: PathBuf::from(root),
