@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::embedders::{EmbedKind, Embedder, provision::ProvisionOptions};
+use crate::embedders::{EmbedKind, Embedder, Reranker, provision::ProvisionOptions};
 use crate::memories::{Memories, Shared};
 use crate::memory::{
     Embedding, IndexStatus, NewRecord, Query, Record, RecordId, RecordUpdate, SearchOptions, Shard,
@@ -35,6 +35,7 @@ pub struct AgentMemoryBuilder {
     distiller: Option<Arc<dyn Distiller>>,
     load_model_on_first_use: bool,
     create: bool,
+    pub(crate) reranker: Option<Arc<dyn Reranker>>,
 }
 
 /// What to remember: text plus optional metadata, kind and namespace.
@@ -109,6 +110,7 @@ impl AgentMemoryBuilder {
             distiller: None,
             load_model_on_first_use: false,
             create: true,
+            reranker: None,
         }
     }
     /// How [`AgentMemory::learn`] judges a trajectory. Defaults to the trajectory's own
@@ -291,12 +293,16 @@ impl AgentMemoryBuilder {
         if let Some(d) = &self.distiller {
             bank.distiller(Arc::clone(d));
         }
+        if let Some(r) = &self.reranker {
+            bank.reranker(Arc::clone(r));
+        }
         Ok(Memories {
             shared: Arc::new(Shared {
                 root: self.root.clone(),
                 bank: bank.build()?,
                 store,
                 embedder,
+                reranker: self.reranker.clone(),
                 recency_half_life: self.recency_half_life,
             }),
         })
@@ -449,7 +455,8 @@ impl AgentMemory {
             (Some(v), _) => Query::hybrid(v, query),
             (None, _) => Query::text(query),
         };
-        let mut so = SearchOptions::new(opts.k);
+        let reranker = opts.reranker(&self.inner.shared)?;
+        let mut so = SearchOptions::new(opts.rerank.unwrap_or(opts.k));
         so.mode(opts.search);
         if let Some(t) = opts.threshold {
             so.threshold(t);
@@ -491,7 +498,7 @@ impl AgentMemory {
         })
         .await??;
         let now = now_ms();
-        Ok(hits
+        let recalled = hits
             .into_iter()
             .map(|(h, reliability)| {
                 let recency = recency(
@@ -511,12 +518,17 @@ impl AgentMemory {
                         bm25: h.bm25,
                         recency,
                         reliability,
+                        rerank: None,
                     },
                     created_at: h.record.created_at,
                     updated_at: h.record.updated_at,
                 }
             })
-            .collect())
+            .collect();
+        match reranker {
+            Some(r) => crate::rerank::rerank(r.as_ref(), query, recalled, opts.k).await,
+            None => Ok(recalled),
+        }
     }
 
     /// The memory `id` of this agent, with its embedding; `None` if absent or forgotten.

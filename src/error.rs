@@ -13,6 +13,15 @@ pub enum Error {
     /// Turning text into vectors failed (missing model, runtime, empty text, ...).
     #[error(transparent)]
     Embedder(#[from] crate::embedders::Error),
+    /// The reranker of a reranked recall failed or answered nonsense.
+    #[error("the reranker {model} failed")]
+    Rerank {
+        /// The reranker's model id.
+        model: String,
+        /// Why.
+        #[source]
+        source: crate::embedders::Error,
+    },
     /// Judging, distilling, ranking or consolidating memory items failed.
     #[error(transparent)]
     Reasoning(#[from] crate::reasoning::Error),
@@ -66,6 +75,7 @@ impl Error {
         match self {
             Error::Memory(m) => memory_code(m),
             Error::Embedder(m) => embedder_code(m),
+            Error::Rerank { source, .. } => rerank_code(source),
             Error::Reasoning(m) => reasoning_code(m),
             Error::Sync(m) => sync_code(m),
             Error::ShardSync { source, .. } => source.code(),
@@ -138,6 +148,8 @@ pub mod code {
     pub const EMBEDDER: &str = "RB_EMBEDDER";
     /// An LLM judge or distiller failed or answered nonsense.
     pub const LLM: &str = "RB_LLM";
+    /// The reranker failed or answered nonsense (unreachable, HTTP error, a score missing).
+    pub const RERANK: &str = "RB_RERANK";
     /// The peer refused: unknown fingerprint, no grant for the shard.
     pub const SYNC_DENIED: &str = "RB_SYNC_DENIED";
     /// The peer cannot be reached or the connection broke.
@@ -186,11 +198,21 @@ fn embedder_code(e: &crate::embedders::Error) -> &'static str {
     }
 }
 
+fn rerank_code(e: &crate::embedders::Error) -> &'static str {
+    use crate::embedders::Error as E;
+    match e {
+        E::InvalidConfig(_) => code::INVALID_INPUT,
+        E::Join(_) => code::INTERNAL,
+        _ => code::RERANK,
+    }
+}
+
 fn reasoning_code(e: &crate::reasoning::Error) -> &'static str {
     use crate::reasoning::Error as E;
     match e {
         E::Memory(m) => memory_code(m),
         E::Embedder(m) => embedder_code(m),
+        E::Rerank { source, .. } => rerank_code(source),
         E::NoSuchItem { .. } => code::NOT_FOUND,
         E::NoOutcome { .. } | E::InvalidInput { .. } => code::INVALID_INPUT,
         E::ModelMismatch { .. } => code::MODEL_MISMATCH,

@@ -45,6 +45,7 @@ mod memories;
 mod peer;
 mod recall;
 mod reembed;
+mod rerank;
 pub mod units;
 
 pub use agent::{AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, LLM_API_KEY_ENV, Memory};
@@ -60,3 +61,4 @@ pub use reasonbank_reasoning as reasoning;
 pub use reasonbank_sync as sync;
 pub use recall::{RecallMode, RecallOptions, Recalled, Why};
 pub use reembed::EmbedderReembedder;
+pub use rerank::RERANK_API_KEY_ENV;

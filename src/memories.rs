@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::embedders::Embedder;
+use crate::embedders::{Embedder, Reranker};
 use crate::memory::{ShardId, Store};
 use crate::reasoning::ReasoningBank;
 use crate::{AgentMemory, AgentMemoryBuilder, Result};
@@ -17,6 +17,7 @@ pub(crate) struct Shared {
     pub(crate) bank: ReasoningBank,
     pub(crate) store: Arc<Store>,
     pub(crate) embedder: Arc<dyn Embedder>,
+    pub(crate) reranker: Option<Arc<dyn Reranker>>,
     pub(crate) recency_half_life: Duration,
 }
 
@@ -89,6 +90,12 @@ impl Memories {
     /// The embedder.
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.shared.embedder
+    }
+
+    /// The reranker, when one was configured
+    /// ([`AgentMemoryBuilder::reranker`](crate::AgentMemoryBuilder::reranker)).
+    pub fn reranker(&self) -> Option<&Arc<dyn Reranker>> {
+        self.shared.reranker.as_ref()
     }
 
     /// The ReasoningBank over every shard of the root.

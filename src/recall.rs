@@ -51,6 +51,7 @@ pub struct RecallOptions {
     pub(crate) kinds: Vec<String>,
     pub(crate) include_inactive: bool,
     pub(crate) fusion: Fusion,
+    pub(crate) rerank: Option<usize>,
 }
 
 impl Default for RecallOptions {
@@ -65,6 +66,7 @@ impl Default for RecallOptions {
             kinds: Vec::new(),
             include_inactive: false,
             fusion: Fusion::default(),
+            rerank: None,
         }
     }
 }
@@ -128,6 +130,50 @@ impl RecallOptions {
         self
     }
 
+    /// Rerank: the first ranking (as [`mode`](Self::mode) says) keeps its best `n`, the
+    /// memory's reranker ([`AgentMemoryBuilder::reranker`](crate::AgentMemoryBuilder::reranker))
+    /// scores each of them together with the query, and the best `k` by that score come
+    /// back, with it as [`Recalled::score`] and [`Why::rerank`]. `n` is at least `k` and at
+    /// most [`MAX_K`](crate::memory::MAX_K); the reranker reads `n` texts per recall, so its
+    /// latency grows with `n`. Defaults to none (no reranking).
+    pub fn rerank(&mut self, n: usize) -> &mut Self {
+        self.rerank = Some(n);
+        self
+    }
+
+    /// The reranker a recall with these options uses: none without [`rerank`](Self::rerank).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `rerank` is set but out of `k..=MAX_K`, or the memory has
+    /// no reranker.
+    pub(crate) fn reranker(
+        &self,
+        shared: &crate::memories::Shared,
+    ) -> Result<Option<std::sync::Arc<dyn crate::embedders::Reranker>>> {
+        let Some(n) = self.rerank else {
+            return Ok(None);
+        };
+        if n < self.k || n > crate::memory::MAX_K {
+            return Err(Error::InvalidInput {
+                what: "rerank",
+                reason: format!(
+                    "the number of candidates to rerank must be in k..={} (k = {}), got {n}",
+                    crate::memory::MAX_K,
+                    self.k
+                ),
+            });
+        }
+        match &shared.reranker {
+            Some(r) => Ok(Some(std::sync::Arc::clone(r))),
+            None => Err(Error::InvalidInput {
+                what: "rerank",
+                reason: "this memory has no reranker: configure one (AgentMemoryBuilder::\
+                         rerank_server, or --rerank-url and --rerank-model)"
+                    .into(),
+            }),
+        }
+    }
+
     /// The filter a search runs with: the caller's, the kinds, and the active-items rule.
     pub(crate) fn effective_filter(&self) -> Filter {
         let mut all = Vec::with_capacity(3);
@@ -160,6 +206,11 @@ pub struct Why {
     pub recency: f32,
     /// The memory's `confidence` metadata in [0, 1] (set by ReasoningBank feedback), if any.
     pub reliability: Option<f32>,
+    /// The reranker's score of the memory against the query, when the recall was reranked
+    /// ([`RecallOptions::rerank`]); its scale is the reranker model's.
+    /// Left out of JSON when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<f32>,
 }
 
 /// One recalled memory.
@@ -177,7 +228,7 @@ pub struct Recalled {
     /// Its metadata.
     pub metadata: Map<String, Value>,
     /// The ranking score: fused (hybrid: cosine plus a bounded BM25 bonus), cosine (vector)
-    /// or BM25 (text).
+    /// or BM25 (text); the reranker's score when the recall was reranked.
     pub score: f32,
     /// The parts of the score.
     pub why: Why,

@@ -15,7 +15,7 @@ pub const FIX_COMMAND: &str = "reasonbank models fetch";
 /// Backends are boxed so that the shape of [`Error`] does not depend on which features are on.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Errors returned by embedders, the cache and provisioning.
+/// Errors returned by embedders, rerankers, the cache and provisioning.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -156,7 +156,7 @@ pub enum Error {
     },
 
     /// The HTTP server answered with a non-success status.
-    #[error("embedding server answered HTTP {status}: {body}")]
+    #[error("the model server answered HTTP {status}: {body}")]
     Http {
         /// The status code.
         status: u16,
@@ -165,14 +165,14 @@ pub enum Error {
     },
 
     /// The HTTP request did not complete in time.
-    #[error("embedding request timed out after {after:?}")]
+    #[error("the request to the model server timed out after {after:?}")]
     Timeout {
         /// The configured timeout.
         after: Duration,
     },
 
     /// The HTTP request failed below the HTTP level (connection refused, TLS, DNS …).
-    #[error("embedding request to {url} failed")]
+    #[error("the request to {url} failed")]
     Transport {
         /// The URL requested.
         url: String,
@@ -182,7 +182,7 @@ pub enum Error {
     },
 
     /// The server's answer was not the expected JSON.
-    #[error("malformed embedding response: {reason}")]
+    #[error("malformed response from the model server: {reason}")]
     MalformedResponse {
         /// What was wrong.
         reason: String,

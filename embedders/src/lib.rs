@@ -35,6 +35,9 @@
 //!   on a dynamically loaded ONNX Runtime. Its files come from [`provision`].
 //! - [`OpenAiCompatibleEmbedder`] (feature `openai`, default): any `/v1/embeddings` server
 //!   (OpenAI, ollama, vLLM, llama.cpp).
+//! - [`Reranker`], the object-safe async trait of cross-encoders (a query and a document
+//!   scored together), and [`HttpReranker`] (feature `openai`): any `/v1/rerank` server
+//!   (llama.cpp with `--reranking`, vLLM, Jina, Cohere).
 //! - [`CachedEmbedder`]: wraps any embedder so one text is embedded once; in memory (LRU), and
 //!   with feature `sqlite` (default) optionally in a SQLite file.
 //!
@@ -43,7 +46,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `onnx` | yes | [`OnnxEmbedder`], [`provision`] (`ort`, `tokenizers`, `zip`) |
-//! | `openai` | yes | [`OpenAiCompatibleEmbedder`] (`ureq` with rustls) |
+//! | `openai` | yes | [`OpenAiCompatibleEmbedder`], [`HttpReranker`] (`ureq` with rustls) |
 //! | `sqlite` | yes | persistent cache for [`CachedEmbedder`] (`rusqlite`) |
 //!
 //! With `default-features = false` the crate is the trait, [`CachedEmbedder`] (memory only) and
@@ -75,6 +78,7 @@ mod onnx;
 mod openai;
 #[cfg(feature = "onnx")]
 pub mod provision;
+mod rerank;
 #[cfg(feature = "test-server")]
 pub mod test_server;
 
@@ -90,6 +94,9 @@ pub use onnx::{
 };
 #[cfg(feature = "openai")]
 pub use openai::{OpenAiCompatibleEmbedder, OpenAiCompatibleEmbedderBuilder};
+#[cfg(feature = "openai")]
+pub use rerank::{HttpReranker, HttpRerankerBuilder};
+pub use rerank::{Reranker, check_pair_texts};
 
 /// The default embedder (all-MiniLM-L6-v2 on ONNX Runtime, provisioned with `opts`) behind an
 /// in-memory [`CachedEmbedder`], ready to share.

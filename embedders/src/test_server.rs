@@ -1,5 +1,6 @@
 //! [`TestServer`]: an in-process HTTP/1.1 server on loopback for the tests of clients of
-//! OpenAI-compatible APIs (the embedder, the chat client, the CLI's `--llm-url`). Feature
+//! OpenAI-compatible APIs (the embedder, the chat client, the reranker, the CLI's `--llm-url`
+//! and `--rerank-url`). Feature
 //! `test-server`; the workspace's crates enable it for their tests only.
 //!
 //! It answers each request with what a handler makes of it, optionally after a delay, and
@@ -78,6 +79,28 @@ impl Reply {
             })
             .to_string(),
         )
+    }
+
+    /// 200 with a rerank answer (`/v1/rerank`, llama.cpp's shape): `results` of `index` and
+    /// `relevance_score`, best first, scoring each of the request's `documents` with
+    /// `score(query, document)`. A request without a `query` and `documents` gets 400.
+    pub fn rerank(request: &Request, score: impl Fn(&str, &str) -> f32) -> Reply {
+        let body = request.json();
+        let (Some(query), Some(docs)) = (body["query"].as_str(), body["documents"].as_array())
+        else {
+            return Reply::new(400, r#"{"error":"query and documents are required"}"#);
+        };
+        let mut results: Vec<(usize, f32)> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i, score(query, d.as_str().unwrap_or_default())))
+            .collect();
+        results.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let results: Vec<Value> = results
+            .into_iter()
+            .map(|(index, s)| json!({"index": index, "relevance_score": s}))
+            .collect();
+        Reply::ok(json!({"model": "test-reranker", "results": results}).to_string())
     }
 
     /// This reply after `delay`.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reasonbank_embedders::{EmbedKind, Embedder};
+use reasonbank_embedders::{EmbedKind, Embedder, Reranker};
 use reasonbank_memory::{Embedding, Filter, NewRecord, Record, RecordId, Shard, ShardId, Store};
 use serde::Serialize;
 
@@ -83,6 +83,7 @@ pub struct BankBuilder {
     embedder: Arc<dyn Embedder>,
     judge: Arc<dyn Judge>,
     distiller: Arc<dyn Distiller>,
+    reranker: Option<Arc<dyn Reranker>>,
     config: Config,
 }
 
@@ -186,6 +187,17 @@ impl BankBuilder {
         self
     }
 
+    /// A reranker (a cross-encoder) that rescores recall's and synthesis' best
+    /// [`candidates`](Self::candidates) against the task before scoring: it decides their
+    /// order of relevance, the cosine keeps the scale, so the weights and the relevance floor
+    /// keep their meaning ([`ScoredItem::rerank`](crate::ScoredItem::rerank) holds its score).
+    /// One call per recall or synthesis, so its latency adds to each. Defaults to none
+    /// (cosine similarity alone).
+    pub fn reranker(&mut self, r: Arc<dyn Reranker>) -> &mut Self {
+        self.reranker = Some(r);
+        self
+    }
+
     /// The bank.
     ///
     /// # Errors
@@ -227,6 +239,7 @@ impl BankBuilder {
                 embedder: Arc::clone(&self.embedder),
                 judge: Arc::clone(&self.judge),
                 distiller: Arc::clone(&self.distiller),
+                reranker: self.reranker.clone(),
                 config: self.config.clone(),
             }),
         })
@@ -263,6 +276,7 @@ pub(crate) struct Inner {
     pub embedder: Arc<dyn Embedder>,
     judge: Arc<dyn Judge>,
     distiller: Arc<dyn Distiller>,
+    pub reranker: Option<Arc<dyn Reranker>>,
     pub config: Config,
 }
 
@@ -277,6 +291,7 @@ impl ReasoningBank {
             embedder,
             judge: Arc::new(judge),
             distiller: Arc::new(ExtractiveDistiller::new()),
+            reranker: None,
             config: Config {
                 weights: Weights::default(),
                 mmr_lambda: DEFAULT_MMR_LAMBDA,

@@ -22,6 +22,17 @@ pub enum Error {
     #[error(transparent)]
     Embedder(#[from] reasonbank_embedders::Error),
 
+    /// The reranker ([`BankBuilder::reranker`](crate::BankBuilder::reranker)) failed or
+    /// answered nonsense; nothing was recalled rather than an order it did not make.
+    #[error("the reranker {model} failed")]
+    Rerank {
+        /// The reranker's model id.
+        model: String,
+        /// Why.
+        #[source]
+        source: reasonbank_embedders::Error,
+    },
+
     /// A read-modify-write kept losing to concurrent writers of the same records.
     #[error(
         "{what}: the records kept changing under concurrent writers; gave up after {attempts} attempts"

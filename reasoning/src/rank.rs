@@ -107,6 +107,26 @@ pub(crate) fn relevance_floor(similarities: &[f32], ratio: f32) -> Option<f32> {
     Some(ratio * best)
 }
 
+/// The relevance of reranked candidates: the reranker decides their order, the cosine keeps
+/// the scale. The highest of `similarities` goes to the candidate the reranker scored
+/// highest, the second highest to the second, and so on (ties keep the input order), so the
+/// weights of [`Weights::score`] and the relevance floor mean what they mean without a
+/// reranker, whatever scale its scores have (logits or probabilities). `scores[i]` is the
+/// reranker's score of the candidate with cosine `similarities[i]`; both have one entry per
+/// candidate.
+pub(crate) fn rerank_relevance(similarities: &[f32], scores: &[f32]) -> Vec<f32> {
+    debug_assert_eq!(similarities.len(), scores.len());
+    let mut sims = similarities.to_vec();
+    sims.sort_by(|a, b| b.total_cmp(a));
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    let mut out = vec![0.0; scores.len()];
+    for (place, i) in order.into_iter().enumerate() {
+        out[i] = sims[place];
+    }
+    out
+}
+
 /// Cosine similarity of two unit vectors.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -171,6 +191,16 @@ mod tests {
         assert_eq!(relevance_floor(&[-0.2, -0.1], 0.5), Some(0.0));
         assert_eq!(relevance_floor(&[], 0.5), Some(0.0));
         assert_eq!(relevance_floor(&[0.46], 0.0), None);
+    }
+
+    #[test]
+    fn reranked_relevance_follows_the_reranker_with_the_cosines_scale() {
+        // The reranker prefers the third candidate, then the first, then the second.
+        let r = rerank_relevance(&[0.6, 0.5, 0.3], &[1.5, -2.0, 7.0]);
+        assert_eq!(r, vec![0.5, 0.3, 0.6]);
+        // Ties keep the input order; nothing in, nothing out.
+        assert_eq!(rerank_relevance(&[0.2, 0.9], &[1.0, 1.0]), vec![0.9, 0.2]);
+        assert!(rerank_relevance(&[], &[]).is_empty());
     }
 
     #[test]

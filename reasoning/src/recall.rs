@@ -96,10 +96,17 @@ pub struct ScoredItem {
     pub item: MemoryItem,
     /// The shard it lives in.
     pub shard: ShardId,
-    /// `w_sim·similarity + w_rec·recency + w_rel·reliability`.
+    /// `w_sim·relevance + w_rec·recency + w_rel·reliability`, where the relevance is the
+    /// similarity, or with a reranker ([`BankBuilder::reranker`](crate::BankBuilder::reranker))
+    /// the similarity of the candidate at this item's place in the reranker's order.
     pub score: f32,
     /// Cosine similarity to the task (in task-query mode: of its source task).
     pub similarity: f32,
+    /// The reranker's score of the item against the task, when a reranker is configured and
+    /// the item was among the candidates it scored. Its scale is the reranker model's.
+    /// Left out of JSON when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<f32>,
     /// `2^(-age / half_life)`.
     pub recency: f32,
     /// The item's confidence.
@@ -114,6 +121,10 @@ pub(crate) struct Candidate {
     pub shard: ShardId,
     pub vector: Vec<f32>,
     pub similarity: f32,
+    /// What ranking uses for similarity: the similarity itself, or after reranking the
+    /// reranker's order on the similarities' scale (`rank::rerank_relevance`).
+    pub relevance: f32,
+    pub rerank: Option<f32>,
     pub via_task: Option<RecordId>,
 }
 
@@ -163,6 +174,7 @@ impl ReasoningBank {
             });
         }
         let cands = self.candidates(task, o, o.k).await?;
+        let cands = self.rerank(task, cands).await?;
         let Ranking {
             items: mut ranked,
             below_floor,
@@ -278,6 +290,41 @@ impl ReasoningBank {
         .await
     }
 
+    /// With a reranker configured, rescores the best [`candidates`](crate::BankBuilder::candidates)
+    /// of `cands` by similarity against `task` in one call and sets their relevance
+    /// (`rank::rerank_relevance`); the others keep their similarity, below all of those.
+    /// Without one, `cands` as they are.
+    pub(crate) async fn rerank(
+        &self,
+        task: &str,
+        mut cands: Vec<Candidate>,
+    ) -> Result<Vec<Candidate>> {
+        let Some(reranker) = &self.inner.reranker else {
+            return Ok(cands);
+        };
+        cands.sort_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then(a.item.id.cmp(&b.item.id))
+        });
+        let n = cands.len().min(self.inner.config.candidates);
+        let texts: Vec<String> = cands[..n].iter().map(|c| c.item.embedded_text()).collect();
+        let scores = reranker
+            .rerank(task, &texts)
+            .await
+            .map_err(|source| Error::Rerank {
+                model: reranker.model_id().to_owned(),
+                source,
+            })?;
+        let sims: Vec<f32> = cands[..n].iter().map(|c| c.similarity).collect();
+        let relevance = rank::rerank_relevance(&sims, &scores);
+        for ((c, r), s) in cands.iter_mut().zip(relevance).zip(scores) {
+            c.relevance = r;
+            c.rerank = Some(s);
+        }
+        Ok(cands)
+    }
+
     /// Scores `cands`, drops near-duplicates, sets aside those below the relevance floor and
     /// orders the rest by MMR, keeping `k`.
     pub(crate) fn rank(&self, cands: Vec<Candidate>, k: usize) -> Ranking {
@@ -290,14 +337,16 @@ impl ReasoningBank {
                 let reliability = cand.item.confidence;
                 Ranked {
                     hit: ScoredItem {
-                        score: c.weights.score(cand.similarity, recency, reliability),
+                        score: c.weights.score(cand.relevance, recency, reliability),
                         similarity: cand.similarity,
+                        rerank: cand.rerank,
                         recency,
                         reliability,
                         item: cand.item,
                         shard: cand.shard,
                         via_task: cand.via_task,
                     },
+                    relevance: cand.relevance,
                     vector: cand.vector,
                 }
             })
@@ -323,10 +372,10 @@ impl ReasoningBank {
         }
         // Only candidates on the task compete in MMR, so diversity cannot promote one off it
         // (issue #14); the rest stay in score order.
-        let similarities: Vec<f32> = kept.iter().map(|r| r.hit.similarity).collect();
+        let relevance: Vec<f32> = kept.iter().map(|r| r.relevance).collect();
         let (on_task, below): (Vec<Ranked>, Vec<Ranked>) =
-            match rank::relevance_floor(&similarities, c.relevance_floor) {
-                Some(floor) => kept.into_iter().partition(|r| r.hit.similarity >= floor),
+            match rank::relevance_floor(&relevance, c.relevance_floor) {
+                Some(floor) => kept.into_iter().partition(|r| r.relevance >= floor),
                 None => (kept, Vec::new()),
             };
         let relevance: Vec<f32> = on_task.iter().map(|r| r.hit.score).collect();
@@ -349,6 +398,8 @@ impl ReasoningBank {
 /// compare.
 struct Ranked {
     hit: ScoredItem,
+    /// The similarity ranking uses (see [`Candidate::relevance`]).
+    relevance: f32,
     vector: Vec<f32>,
 }
 
@@ -399,11 +450,14 @@ fn candidate(
         .as_ref()
         .map(|e| e.as_slice().to_vec())
         .unwrap_or_default();
+    let similarity = similarity.unwrap_or(0.0);
     Ok(Candidate {
         item,
         shard: shard.clone(),
         vector,
-        similarity: similarity.unwrap_or(0.0),
+        similarity,
+        relevance: similarity,
+        rerank: None,
         via_task,
     })
 }

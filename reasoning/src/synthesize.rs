@@ -91,6 +91,7 @@ impl ReasoningBank {
             .candidates
             .saturating_mul(shards.len().max(1));
         let cands = self.candidates(task, &o, n).await?;
+        let cands = self.rerank(task, cands).await?;
         let total = cands.len();
         let Ranking {
             items: ranked,

@@ -8,5 +8,6 @@ mod cli_llm;
 mod cli_usage;
 mod end_to_end;
 mod evidence;
+mod rerank;
 mod sync;
 mod tidy;

@@ -10,3 +10,5 @@ mod onnx;
 mod openai;
 #[cfg(feature = "onnx")]
 mod provision;
+#[cfg(feature = "openai")]
+mod rerank;

@@ -144,3 +144,86 @@ async fn issue_14_synthesis_spends_no_budget_off_the_task_and_refuses_unknown_sh
     );
     assert!(!fx.store.exists(&shard("no-such-agent")));
 }
+
+/// Issue #16: a configured reranker decides the order of recall's and synthesis' candidates
+/// (here one that prefers the recovery lesson), the cosine keeps the scale, and a failing
+/// reranker is an error, not a silent fallback to the cosine order.
+#[tokio::test]
+async fn a_reranker_orders_recall_and_synthesis_and_its_failure_is_an_error() {
+    use reasonbank_embedders::HttpReranker;
+    use reasonbank_embedders::test_server::{Reply, TestServer};
+    use std::sync::Arc;
+
+    let server = TestServer::start(|r| {
+        Reply::rerank(r, |_, doc| {
+            if doc.starts_with("Recover") {
+                10.0
+            } else if doc.contains("staging") {
+                1.0
+            } else {
+                -5.0
+            }
+        })
+    });
+    let mut rr = HttpReranker::builder("test-reranker");
+    rr.base_url(server.base_url());
+    let fx = Fixture::new().await;
+    let bank = fx
+        .builder()
+        .record_usage(false)
+        .reranker(Arc::new(rr.build().unwrap()))
+        .build()
+        .unwrap();
+    deploy_and_parser(&bank).await;
+    let agent = shard("newcomer");
+    let recover = "Recover from a failed `run deploy.sh`";
+
+    let hits = bank
+        .find_similar_patterns(std::slice::from_ref(&agent), QUERY, 0.0, 3)
+        .await
+        .unwrap();
+    let titles: Vec<&str> = hits.iter().map(|h| h.item.title.as_str()).collect();
+    assert_eq!(
+        titles[..2],
+        [recover, "How to: deploy the web app to staging"],
+        "{hits:?}"
+    );
+    assert_eq!(hits[0].rerank, Some(10.0));
+    assert_eq!(hits[1].rerank, Some(1.0));
+    // The similarity reported is still the item's own cosine.
+    assert!(hits[0].similarity < hits[1].similarity, "{hits:?}");
+    // One call per recall, with every candidate (the shard holds fewer than 40).
+    let calls = server.requests();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].json()["query"], QUERY);
+
+    let ctx = bank
+        .synthesize_context(QUERY, std::slice::from_ref(&agent), 1000)
+        .await
+        .unwrap();
+    let titles: Vec<&str> = ctx.items.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [recover, "How to: deploy the web app to staging"],
+        "{ctx:?}"
+    );
+
+    let down = TestServer::always(Reply::new(500, r#"{"error":"model not loaded"}"#));
+    let mut rr = HttpReranker::builder("test-reranker");
+    rr.base_url(down.base_url());
+    let failing = fx
+        .builder()
+        .record_usage(false)
+        .reranker(Arc::new(rr.build().unwrap()))
+        .build()
+        .unwrap();
+    let err = failing
+        .find_similar_patterns(std::slice::from_ref(&agent), QUERY, 0.0, 3)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Rerank { .. }), "{err:?}");
+    assert!(
+        std::error::Error::source(&err).is_some_and(|s| s.to_string().contains("model not loaded")),
+        "{err:?}"
+    );
+}

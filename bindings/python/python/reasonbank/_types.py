@@ -40,6 +40,8 @@ class Why:
     """Recency weight in (0, 1]."""
     reliability: Optional[float]
     """Confidence of a learned item (``None`` for plain memories)."""
+    rerank: Optional[float] = None
+    """The reranker's score against the query, when the recall was reranked."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class ScoredItem:
     recency: float
     reliability: float
     via_task: Optional[str]
+    rerank: Optional[float] = None
+    """The reranker's score, when the memory was opened with a reranker."""
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ScoredItem":
