@@ -56,8 +56,10 @@ pub(crate) const D_RECALL: &str = concat!(
 or when stuck, with the task, question or error message as `query`. Ranks by meaning and words \
 (mode hybrid, the default), meaning only (vector) or words only (text, for exact identifiers). \
 Optional: k (default 5), threshold (minimum cosine, e.g. 0.3), filter, shards (other agents to \
-search too), agent. Returns {results: [{id, agent, kind, text, metadata, score, why: \
-{similarity, bm25, recency, reliability}, created_at, updated_at}]}, best first.",
+search too), agent, rerank (when the server has a reranker: rerank the best N, at least k, \
+and return the best k by its score). Returns {results: [{id, agent, kind, text, metadata, \
+score, why: {similarity, bm25, recency, reliability, rerank (when reranked)}, created_at, \
+updated_at}]}, best first.",
     filter_form!()
 );
 

@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! reasonbank-mcp [--root DIR] [--agent ID] [--llm-url URL --llm-model MODEL]
+//!                [--rerank-url URL --rerank-model MODEL]
 //! ```
 //!
 //! `--root` (env `REASONBANK_ROOT`; default `$XDG_DATA_HOME/reasonbank`, else
@@ -17,7 +18,10 @@
 //! for: its shard is created at startup if missing, and the tools use its memory when a call
 //! names none (reads of other agents without a shard are refused, never create one);
 //! `--llm-url` with `--llm-model` (env `REASONBANK_LLM_URL`, `REASONBANK_LLM_MODEL`; key from
-//! `REASONBANK_LLM_API_KEY`) makes `memory_learn` judge and distill with that LLM. The
+//! `REASONBANK_LLM_API_KEY`) makes `memory_learn` judge and distill with that LLM;
+//! `--rerank-url` with `--rerank-model` (env `REASONBANK_RERANK_URL`, `REASONBANK_RERANK_MODEL`;
+//! key from `REASONBANK_RERANK_API_KEY`) gives `memory_recall` its `rerank` option and lets
+//! the reranker order `memory_find_patterns`' and `memory_synthesize_context`'s candidates. The
 //! embedding model is loaded once at startup (fetched and sha256-checked on first use like the
 //! CLI's `reasonbank models fetch`); if it cannot be had, the server says why on stderr and
 //! exits with status 1 before speaking the protocol.
@@ -73,6 +77,24 @@ pub struct Args {
     /// The model the LLM API serves (with --llm-url).
     #[arg(long, env = "REASONBANK_LLM_MODEL", requires = "llm_url")]
     pub llm_model: Option<String>,
+    /// A rerank API (`POST {url}/rerank`: llama.cpp's server with --reranking, vLLM, Jina,
+    /// Cohere), up to and including `/v1`; needs --rerank-model. `memory_recall`'s `rerank`
+    /// uses it, and `memory_find_patterns` and `memory_synthesize_context` let it order their
+    /// candidates. The API key, if any, comes from REASONBANK_RERANK_API_KEY.
+    #[arg(long, env = "REASONBANK_RERANK_URL", requires = "rerank_model")]
+    pub rerank_url: Option<String>,
+    /// The reranking model the rerank API serves (with --rerank-url).
+    #[arg(long, env = "REASONBANK_RERANK_MODEL", requires = "rerank_url")]
+    pub rerank_model: Option<String>,
+}
+
+/// The models behind HTTP APIs the server is started with: the LLM judge and distiller
+/// (`--llm-url`, `--llm-model`) and the reranker (`--rerank-url`, `--rerank-model`), each a
+/// base URL and a model.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RemoteModels {
+    pub llm: Option<(String, String)>,
+    pub rerank: Option<(String, String)>,
 }
 
 /// Runs the server as its own process would: parses `argv` (with the program name first),
@@ -155,9 +177,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     })
     .await?
     .context("loading the embedding model")?;
-    let llm = args.llm_url.clone().zip(args.llm_model.clone());
+    let models = RemoteModels {
+        llm: args.llm_url.clone().zip(args.llm_model.clone()),
+        rerank: args.rerank_url.clone().zip(args.rerank_model.clone()),
+    };
     let server =
-        server::Server::open(root.clone(), agent.clone(), Arc::clone(&embedder), llm).await?;
+        server::Server::open(root.clone(), agent.clone(), Arc::clone(&embedder), models).await?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         agent = agent.as_str(),

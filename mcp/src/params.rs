@@ -174,6 +174,11 @@ pub struct Recall {
     /// Also return learned items merged into another or archived. Default false.
     #[serde(default)]
     pub include_inactive: Option<bool>,
+    /// Rerank: the server's reranker (started with --rerank-url) scores the first ranking's
+    /// best `rerank` memories (at least k) against the query and the best k by its score come
+    /// back. Default: no reranking.
+    #[serde(default)]
+    pub rerank: Option<usize>,
     /// The agent whose memory to search. Default: the server's agent.
     #[serde(default)]
     pub agent: Option<String>,

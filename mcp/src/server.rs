@@ -73,7 +73,7 @@ impl Server {
         root: PathBuf,
         default_agent: ShardId,
         embedder: Arc<dyn Embedder>,
-        llm: Option<(String, String)>,
+        models: crate::RemoteModels,
     ) -> anyhow::Result<Server> {
         let mut opts = StoreOptions::new();
         opts.max_open(64)
@@ -82,8 +82,13 @@ impl Server {
             .with_context(|| format!("opening shard root {}", root.display()))?;
         let mut builder = Memories::builder(&root);
         builder.embedder(embedder).max_open_shards(MAX_OPEN_AGENTS);
-        if let Some((url, model)) = &llm {
+        if let Some((url, model)) = &models.llm {
             builder.llm(url, model).context("--llm-url/--llm-model")?;
+        }
+        if let Some((url, model)) = &models.rerank {
+            builder
+                .rerank_server(url, model)
+                .context("--rerank-url/--rerank-model")?;
         }
         let memories = builder
             .build_memories()
@@ -408,6 +413,9 @@ impl Server {
                 });
             if let Some(t) = p.threshold {
                 o.threshold(t);
+            }
+            if let Some(n) = p.rerank {
+                o.rerank(n);
             }
             if let Some(f) = parse_filter(p.filter)? {
                 o.filter(f);

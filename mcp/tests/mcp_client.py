@@ -10,10 +10,12 @@ and the traceback is on stderr.
 """
 
 import asyncio
+import http.server
 import json
 import math
 import os
 import sys
+import threading
 import time
 
 from mcp import ClientSession, StdioServerParameters
@@ -65,6 +67,72 @@ async def call_err(session, name, args, *needles):
     for n in needles:
         check(n.lower() in text.lower(), f"{name}: error {text!r} does not mention {n!r}")
     return text
+
+
+class RerankHandler(http.server.BaseHTTPRequestHandler):
+    """`POST /v1/rerank` as llama.cpp's server answers it: a document naming DATABASE_URL
+    scores 5, the others 0 (or, with `server.fail`, HTTP 503)."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append(body)
+        if self.server.fail:
+            status, answer = 503, {"error": "loading model"}
+        else:
+            results = [
+                {"index": i, "relevance_score": 5.0 if "DATABASE_URL" in d else 0.0}
+                for i, d in enumerate(body["documents"])
+            ]
+            status, answer = 200, {"results": sorted(results, key=lambda r: -r["relevance_score"])}
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def rerank_server(fail):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RerankHandler)
+    server.requests, server.fail = [], fail
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def check_rerank(binary, root, env):
+    """`--rerank-url`/`--rerank-model`: memory_recall's `rerank` returns the reranker's best
+    k with `why.rerank`; a failing reranker is a tool error saying so."""
+    for fail in (False, True):
+        server = rerank_server(fail)
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        params = StdioServerParameters(
+            command=binary,
+            args=["--root", root, "--agent", "tester", "--rerank-url", url, "--rerank-model", "tiny"],
+            env=env,
+        )
+        try:
+            async with stdio_client(params) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    args = {"query": "the API request timed out, what now?", "k": 1, "rerank": 4}
+                    if fail:
+                        await call_err(session, "memory_recall", args, "reranker", "loading model")
+                        continue
+                    r = await call_ok(session, "memory_recall", args)
+                    top = r["results"]
+                    check(len(top) == 1 and "DATABASE_URL" in top[0]["text"], f"reranked recall: {r}")
+                    check(top[0]["why"]["rerank"] == 5.0 and top[0]["score"] == 5.0, f"why.rerank: {top}")
+                    sent = server.requests[0]
+                    check(sent["model"] == "tiny" and len(sent["documents"]) == 4, f"rerank request: {sent}")
+                    # Without `rerank` the reranker is not asked.
+                    r = await call_ok(session, "memory_recall", {"query": "api timeout", "k": 2})
+                    check("rerank" not in r["results"][0]["why"], f"plain recall: {r}")
+                    check(len(server.requests) == 1, "plain recall called the reranker")
+        finally:
+            server.shutdown()
 
 
 async def main(binary, root, version):
@@ -309,6 +377,11 @@ async def main(binary, root, version):
             for _ in range(20):
                 await call_ok(session, "memory_recall", {"query": "api timeout", "k": 3})
             summary["recall_ms_avg"] = round((time.perf_counter() - t0) / 20 * 1000, 3)
+
+            # This server has no reranker: `rerank` is refused, saying how to get one.
+            await call_err(session, "memory_recall", {"query": "api", "rerank": 5}, "no reranker")
+    await check_rerank(binary, root, env)
+    summary["rerank"] = "ok"
     summary["ok"] = True
     print(json.dumps(summary))
 

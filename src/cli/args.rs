@@ -45,6 +45,25 @@ pub(crate) struct Cli {
         requires = "llm_url"
     )]
     pub llm_model: Option<String>,
+    /// A rerank API (`POST {url}/rerank`: llama.cpp's server with --reranking, vLLM, Jina,
+    /// Cohere), up to and including `/v1`; needs --rerank-model. `recall --rerank N` uses it,
+    /// and `patterns` and `synthesize` let it order their candidates. The API key, if any,
+    /// comes from REASONBANK_RERANK_API_KEY. Default: no reranker.
+    #[arg(
+        long,
+        global = true,
+        env = "REASONBANK_RERANK_URL",
+        requires = "rerank_model"
+    )]
+    pub rerank_url: Option<String>,
+    /// The reranking model the rerank API serves (with --rerank-url).
+    #[arg(
+        long,
+        global = true,
+        env = "REASONBANK_RERANK_MODEL",
+        requires = "rerank_url"
+    )]
+    pub rerank_model: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -208,6 +227,10 @@ pub(crate) struct RecallArgs {
     /// Also return learned items that were merged into another or archived.
     #[arg(long)]
     pub include_inactive: bool,
+    /// Rerank: the reranker (--rerank-url) scores the first ranking's best N (at least --k)
+    /// against the query, and the best --k by its score come back.
+    #[arg(long, value_name = "N", value_parser = k)]
+    pub rerank: Option<usize>,
 }
 
 /// `recall --mode`.

@@ -38,6 +38,9 @@ pub(super) async fn recall(ctx: &Ctx, a: RecallArgs) -> anyhow::Result<()> {
     if let Some(f) = a.filter {
         o.filter(f);
     }
+    if let Some(n) = a.rerank {
+        o.rerank(n);
+    }
     let hits = ctx.existing().await?.recall(&a.query, &o).await?;
     if ctx.json {
         out!("{}", serde_json::to_string(&hits)?);
@@ -51,6 +54,9 @@ pub(super) async fn recall(ctx: &Ctx, a: RecallArgs) -> anyhow::Result<()> {
             }
             if let Some(b) = h.why.bm25 {
                 why.push(format!("bm25 {b:.2}"));
+            }
+            if let Some(r) = h.why.rerank {
+                why.push(format!("rerank {r:.3}"));
             }
             out!(
                 "{:.4}  {}  [{}/{}] {}",

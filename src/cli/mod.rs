@@ -257,6 +257,8 @@ struct Ctx {
     json: bool,
     /// The LLM chat API (`--llm-url`, `--llm-model`), if configured.
     llm: Option<(String, String)>,
+    /// The rerank API (`--rerank-url`, `--rerank-model`), if configured.
+    rerank: Option<(String, String)>,
 }
 
 impl Ctx {
@@ -285,6 +287,9 @@ impl Ctx {
             .load_model_on_first_use(true);
         if let Some((url, model)) = &self.llm {
             b.llm(url, model)?;
+        }
+        if let Some((url, model)) = &self.rerank {
+            b.rerank_server(url, model)?;
         }
         b.build()
             .await
@@ -342,6 +347,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         agent: cli.agent,
         json: cli.json,
         llm: cli.llm_url.zip(cli.llm_model),
+        rerank: cli.rerank_url.zip(cli.rerank_model),
     };
     match cli.cmd {
         Cmd::Remember {
