@@ -93,6 +93,30 @@ impl Memory {
     }
 }
 
+/// A front end's two optional settings that go together (a URL and a model), named `names`
+/// in its own words: both set is `Some`, neither `None`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] about `what` when only one is set.
+pub(crate) fn both_or_neither<'a>(
+    what: &'static str,
+    first: Option<&'a str>,
+    second: Option<&'a str>,
+    names: [&str; 2],
+) -> Result<Option<(&'a str, &'a str)>> {
+    match (first, second) {
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        (None, None) => Ok(None),
+        _ => Err(Error::InvalidInput {
+            what,
+            reason: format!(
+                "{} and {} go together: give both or neither",
+                names[0], names[1]
+            ),
+        }),
+    }
+}
+
 /// The environment variable holding the API key of [`AgentMemoryBuilder::llm`]'s chat API.
 pub const LLM_API_KEY_ENV: &str = "REASONBANK_LLM_API_KEY";
 
@@ -138,16 +162,9 @@ impl AgentMemoryBuilder {
         model: Option<&str>,
         names: [&str; 2],
     ) -> Result<&mut Self> {
-        match (base_url, model) {
-            (Some(url), Some(model)) => self.llm(url, model),
-            (None, None) => Ok(self),
-            _ => Err(Error::InvalidInput {
-                what: "LLM options",
-                reason: format!(
-                    "{} and {} go together: give both or neither",
-                    names[0], names[1]
-                ),
-            }),
+        match both_or_neither("LLM options", base_url, model, names)? {
+            Some((url, model)) => self.llm(url, model),
+            None => Ok(self),
         }
     }
 

@@ -55,16 +55,9 @@ impl AgentMemoryBuilder {
         model: Option<&str>,
         names: [&str; 2],
     ) -> Result<&mut Self> {
-        match (base_url, model) {
-            (Some(url), Some(model)) => self.rerank_server(url, model),
-            (None, None) => Ok(self),
-            _ => Err(Error::InvalidInput {
-                what: "reranker options",
-                reason: format!(
-                    "{} and {} go together: give both or neither",
-                    names[0], names[1]
-                ),
-            }),
+        match crate::agent::both_or_neither("reranker options", base_url, model, names)? {
+            Some((url, model)) => self.rerank_server(url, model),
+            None => Ok(self),
         }
     }
 }
