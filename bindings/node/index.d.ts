@@ -20,7 +20,8 @@ export declare class AgentMemory {
    * Opens the shard of `agent` (default `default`) in the directory `root`, creating both
    * if missing unless `create: false`, and loads the local embedding model (fetched on
    * first use unless `allowFetch: false`); `llmUrl` with `llmModel` makes `learn` judge
-   * and distill with that LLM.
+   * and distill with that LLM, and `rerankUrl` with `rerankModel` gives `recall`'s
+   * `rerank` and the ReasoningBank's recall a reranker.
    */
   static open(root: string, agent?: string | undefined | null, options?: OpenOptions | undefined | null): Promise<AgentMemory>
   /** The agent's id (its shard). */
@@ -73,7 +74,11 @@ export declare class AgentMemory {
    * once, for review (nothing is resolved automatically).
    */
   contradictions(): Promise<Contradiction[]>
-  /** The memory items most useful for `task` (similarity, recency, reliability; diversified). */
+  /**
+   * The memory items most useful for `task` (similarity, recency, reliability; diversified).
+   * With `open`'s `rerankUrl`, the reranker orders the best candidates, and each item it
+   * scored has that score as `rerank`.
+   */
   findSimilarPatterns(task: string, options?: PatternOptions | undefined | null): Promise<ScoredItem[]>
   /**
    * A prompt-ready block of the items most useful for `task`, from this agent and
@@ -370,6 +375,18 @@ export interface OpenOptions {
   llmUrl?: string
   /** The model the `llmUrl` API serves; with `llmUrl`, never alone. Defaults to none. */
   llmModel?: string
+  /**
+   * A rerank API (`POST {rerankUrl}/rerank`, up to and including `/v1`, e.g. llama.cpp's
+   * server started with `--reranking`: `http://localhost:8080/v1`; vLLM, Jina and Cohere
+   * speak it too) whose cross-encoder reorders recall's candidates when `recall` is given
+   * `rerank`, and the ReasoningBank's best candidates in `findSimilarPatterns` and
+   * `synthesizeContext`; with `rerankModel`, never alone. The API key, if any, comes from
+   * `REASONBANK_RERANK_API_KEY`. Defaults to none: no reranking. A failing reranker
+   * rejects with `RB_RERANK`.
+   */
+  rerankUrl?: string
+  /** The model the `rerankUrl` API serves; with `rerankUrl`, never alone. Defaults to none. */
+  rerankModel?: string
 }
 
 /** Options of `findSimilarPatterns`. */
@@ -400,7 +417,10 @@ export interface Recalled {
   text: string
   /** Its metadata. */
   metadata: Record<string, unknown>
-  /** Fused score (hybrid: cosine plus a bounded BM25 bonus), cosine (vector) or BM25 (text). */
+  /**
+   * Fused score (hybrid: cosine plus a bounded BM25 bonus), cosine (vector) or BM25 (text);
+   * the reranker's score when the recall was reranked.
+   */
   score: number
   /** The parts of the score. */
   why: Why
@@ -439,6 +459,15 @@ export interface RecallOptions {
   kinds?: Array<string>
   /** Also return learned items merged into another or archived. Defaults to false. */
   includeInactive?: boolean
+  /**
+   * Rerank: the first ranking (as `mode` says) keeps its best `rerank` memories, the
+   * reranker of `AgentMemory.open`'s `rerankUrl` scores each against the query, and the
+   * best `k` by that score come back, with it as `score` and `why.rerank`. At least `k`
+   * and at most 10000; the reranker reads that many texts per recall. Without a reranker
+   * rejects with `RB_INVALID_INPUT`, a failing one with `RB_RERANK`. Defaults to none (no
+   * reranking).
+   */
+  rerank?: number
 }
 
 /** Options of `remember`. */
@@ -476,6 +505,12 @@ export interface ScoredItem {
   score: number
   /** Cosine similarity to the task. */
   similarity: number
+  /**
+   * The reranker's score of the item against the task, when `AgentMemory.open` was given
+   * a reranker (`rerankUrl`) and the item was among the candidates it scored; its scale is
+   * the reranker model's.
+   */
+  rerank?: number
   /** `2^(-age / half-life)`. */
   recency: number
   /** The item's confidence. */
@@ -656,4 +691,9 @@ export interface Why {
   recency: number
   /** The memory's `confidence` metadata in [0, 1], if any. */
   reliability?: number
+  /**
+   * The reranker's score of the memory against the query, when the recall was reranked
+   * (`rerank`); its scale is the reranker model's.
+   */
+  rerank?: number
 }

@@ -212,7 +212,8 @@ impl JsAgentMemory {
     /// Opens the shard of `agent` (default `default`) in the directory `root`, creating both
     /// if missing unless `create: false`, and loads the local embedding model (fetched on
     /// first use unless `allowFetch: false`); `llmUrl` with `llmModel` makes `learn` judge
-    /// and distill with that LLM.
+    /// and distill with that LLM, and `rerankUrl` with `rerankModel` gives `recall`'s
+    /// `rerank` and the ReasoningBank's recall a reranker.
     #[napi(ts_return_type = "Promise<AgentMemory>")]
     pub fn open(
         env: &Env,
@@ -325,6 +326,9 @@ impl JsAgentMemory {
             }
             if let Some(i) = o.include_inactive {
                 ro.include_inactive(i);
+            }
+            if let Some(n) = o.rerank {
+                ro.rerank(n as usize);
             }
             let hits = mem.recall(&query, &ro).await?;
             Ok(hits.into_iter().map(Into::into).collect())
@@ -508,6 +512,8 @@ impl JsAgentMemory {
     }
 
     /// The memory items most useful for `task` (similarity, recency, reliability; diversified).
+    /// With `open`'s `rerankUrl`, the reranker orders the best candidates, and each item it
+    /// scored has that score as `rerank`.
     #[napi(ts_return_type = "Promise<ScoredItem[]>")]
     pub fn find_similar_patterns<'env>(
         &self,

@@ -1,5 +1,6 @@
 //! `AgentMemory.open`'s options and the facade builder they configure. Conversion only: the
-//! builder (and the chat client behind `llmUrl`) checks every value.
+//! builder (and the chat and rerank clients behind `llmUrl` and `rerankUrl`) checks every
+//! value.
 
 use napi_derive::napi;
 use reasonbank::AgentMemoryBuilder;
@@ -41,14 +42,25 @@ pub struct OpenOptions {
     pub llm_url: Option<String>,
     /// The model the `llmUrl` API serves; with `llmUrl`, never alone. Defaults to none.
     pub llm_model: Option<String>,
+    /// A rerank API (`POST {rerankUrl}/rerank`, up to and including `/v1`, e.g. llama.cpp's
+    /// server started with `--reranking`: `http://localhost:8080/v1`; vLLM, Jina and Cohere
+    /// speak it too) whose cross-encoder reorders recall's candidates when `recall` is given
+    /// `rerank`, and the ReasoningBank's best candidates in `findSimilarPatterns` and
+    /// `synthesizeContext`; with `rerankModel`, never alone. The API key, if any, comes from
+    /// `REASONBANK_RERANK_API_KEY`. Defaults to none: no reranking. A failing reranker
+    /// rejects with `RB_RERANK`.
+    pub rerank_url: Option<String>,
+    /// The model the `rerankUrl` API serves; with `rerankUrl`, never alone. Defaults to none.
+    pub rerank_model: Option<String>,
 }
 
 impl OpenOptions {
     /// The facade's builder for `agent` (default `default`) in `root`, as these options say.
     ///
     /// # Errors
-    /// `RB_INVALID_INPUT` for `llmUrl` without `llmModel` or the reverse, a URL that is not
-    /// http(s), an empty model or a negative half-life.
+    /// `RB_INVALID_INPUT` for `llmUrl` without `llmModel` (or `rerankUrl` without
+    /// `rerankModel`) or the reverse, a URL that is not http(s), an empty model or a negative
+    /// half-life.
     pub(crate) fn builder(
         self,
         root: &str,
@@ -82,6 +94,11 @@ impl OpenOptions {
             self.llm_url.as_deref(),
             self.llm_model.as_deref(),
             ["llmUrl", "llmModel"],
+        )?;
+        b.rerank_options(
+            self.rerank_url.as_deref(),
+            self.rerank_model.as_deref(),
+            ["rerankUrl", "rerankModel"],
         )?;
         Ok(b)
     }

@@ -112,6 +112,13 @@ pub struct RecallOptions {
     pub kinds: Option<Vec<String>>,
     /// Also return learned items merged into another or archived. Defaults to false.
     pub include_inactive: Option<bool>,
+    /// Rerank: the first ranking (as `mode` says) keeps its best `rerank` memories, the
+    /// reranker of `AgentMemory.open`'s `rerankUrl` scores each against the query, and the
+    /// best `k` by that score come back, with it as `score` and `why.rerank`. At least `k`
+    /// and at most 10000; the reranker reads that many texts per recall. Without a reranker
+    /// rejects with `RB_INVALID_INPUT`, a failing one with `RB_RERANK`. Defaults to none (no
+    /// reranking).
+    pub rerank: Option<u32>,
 }
 
 /// Why a memory scored as it did.
@@ -125,6 +132,9 @@ pub struct Why {
     pub recency: f64,
     /// The memory's `confidence` metadata in [0, 1], if any.
     pub reliability: Option<f64>,
+    /// The reranker's score of the memory against the query, when the recall was reranked
+    /// (`rerank`); its scale is the reranker model's.
+    pub rerank: Option<f64>,
 }
 
 /// One recalled memory.
@@ -141,7 +151,8 @@ pub struct Recalled {
     /// Its metadata.
     #[napi(ts_type = "Record<string, unknown>")]
     pub metadata: Map<String, Value>,
-    /// Fused score (hybrid: cosine plus a bounded BM25 bonus), cosine (vector) or BM25 (text).
+    /// Fused score (hybrid: cosine plus a bounded BM25 bonus), cosine (vector) or BM25 (text);
+    /// the reranker's score when the recall was reranked.
     pub score: f64,
     /// The parts of the score.
     pub why: Why,
@@ -165,6 +176,7 @@ impl From<reasonbank::Recalled> for Recalled {
                 bm25: r.why.bm25.map(f64::from),
                 recency: f64::from(r.why.recency),
                 reliability: r.why.reliability.map(f64::from),
+                rerank: r.why.rerank.map(f64::from),
             },
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -421,6 +433,10 @@ pub struct ScoredItem {
     pub score: f64,
     /// Cosine similarity to the task.
     pub similarity: f64,
+    /// The reranker's score of the item against the task, when `AgentMemory.open` was given
+    /// a reranker (`rerankUrl`) and the item was among the candidates it scored; its scale is
+    /// the reranker model's.
+    pub rerank: Option<f64>,
     /// `2^(-age / half-life)`.
     pub recency: f64,
     /// The item's confidence.
@@ -436,6 +452,7 @@ impl From<RsScoredItem> for ScoredItem {
             shard: s.shard.to_string(),
             score: f64::from(s.score),
             similarity: f64::from(s.similarity),
+            rerank: s.rerank.map(f64::from),
             recency: f64::from(s.recency),
             reliability: f64::from(s.reliability),
             via_task: s.via_task.map(|t| t.to_string()),

@@ -51,6 +51,12 @@ export async function usage(): Promise<void> {
     const topic: unknown = h.metadata.topic
     sink(h.score.toFixed(3), h.text, similarity, topic, h.createdAt + 1)
   }
+  const reranking: AgentMemory = await AgentMemory.open('memories', 'coder', {
+    rerankUrl: 'http://localhost:8080/v1',
+    rerankModel: 'bge-reranker-v2-m3',
+  })
+  const reranked: Recalled[] = await reranking.recall('the API timed out', { k: 3, rerank: 20 })
+  const rerankScore: number | undefined = reranked[0].why.rerank
   const rec: MemoryRecord | null = await memory.get(id)
   if (rec !== null && rec.embedding) {
     const v: Float32Array = rec.embedding
@@ -68,6 +74,7 @@ export async function usage(): Promise<void> {
   const learned: LearnReport = await memory.learn(t)
   const contrast: LearnReport = await memory.learnContrastive(t.task, [t, { ...t, outcome: 'failure' }])
   const patterns: ScoredItem[] = await memory.findSimilarPatterns('ship it', { k: 3, threshold: 0.3 })
+  const patternRerank: number | undefined = patterns[0].rerank
   const item: MemoryItem = await memory.feedback(patterns[0].item.id, 'success')
   const item2: MemoryItem = await memory.feedback(patterns[0].item.id, 0.7)
   const report: ConsolidationReport = await memory.consolidate({ dryRun: true, duplicateThreshold: 0.9 })
@@ -100,4 +107,5 @@ export async function usage(): Promise<void> {
   await memory.feedback(id, 'maybe')
 
   sink(files, fetched, agent, dims, ids, existed, vectors, learned, contrast, item, item2, report, ctx, stats, reports)
+  sink(rerankScore, patternRerank)
 }

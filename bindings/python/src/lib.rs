@@ -214,11 +214,13 @@ struct NativeMemory {
 impl NativeMemory {
     /// Opens the shard of `agent` in `root` (both created if missing unless `create` is
     /// false), loading the model; `llm_url` with `llm_model` makes `learn` judge and distill
-    /// with that LLM.
+    /// with that LLM, and `rerank_url` with `rerank_model` gives recall (`rerank`) and the
+    /// ReasoningBank's recall a reranker.
     #[staticmethod]
     #[pyo3(signature = (root, agent, cache_dir=None, ort_library=None, model=None,
                         tokenizer_dir=None, allow_fetch=None, max_open_shards=None,
-                        recency_half_life_s=None, create=None, llm_url=None, llm_model=None))]
+                        recency_half_life_s=None, create=None, llm_url=None, llm_model=None,
+                        rerank_url=None, rerank_model=None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
     fn open(
         py: Python<'_>,
@@ -234,6 +236,8 @@ impl NativeMemory {
         create: Option<bool>,
         llm_url: Option<String>,
         llm_model: Option<String>,
+        rerank_url: Option<String>,
+        rerank_model: Option<String>,
     ) -> PyResult<NativeMemory> {
         let p =
             ProvisionOptions::from_parts(cache_dir, ort_library, model, tokenizer_dir, allow_fetch);
@@ -253,6 +257,11 @@ impl NativeMemory {
                 llm_url.as_deref(),
                 llm_model.as_deref(),
                 ["llm_url", "llm_model"],
+            )?;
+            b.rerank_options(
+                rerank_url.as_deref(),
+                rerank_model.as_deref(),
+                ["rerank_url", "rerank_model"],
             )?;
             Ok(NativeMemory {
                 inner: b.build().await?,
@@ -307,9 +316,10 @@ impl NativeMemory {
         })
     }
 
-    /// The memories that best match `query`, as JSON.
+    /// The memories that best match `query`, as JSON; with `rerank`, the reranker's best `k`
+    /// of the first ranking's best `rerank`.
     #[pyo3(signature = (query, k, threshold=None, filter=None, mode=None, search=None, shards=None,
-                        kinds=None, include_inactive=false))]
+                        kinds=None, include_inactive=false, rerank=None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
     fn recall(
         &self,
@@ -323,6 +333,7 @@ impl NativeMemory {
         shards: Option<Vec<String>>,
         kinds: Option<Vec<String>>,
         include_inactive: bool,
+        rerank: Option<usize>,
     ) -> PyResult<String> {
         let mem = self.inner.clone();
         run(py, async move {
@@ -341,6 +352,9 @@ impl NativeMemory {
             }
             if let Some(s) = search {
                 o.search_mode(s.parse::<SearchMode>()?);
+            }
+            if let Some(n) = rerank {
+                o.rerank(n);
             }
             o.shards(shard_ids(shards)?);
             to_json(&mem.recall(&query, &o).await?)

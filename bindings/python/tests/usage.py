@@ -30,6 +30,8 @@ def remember_and_recall(root: str) -> List[Recalled]:
     hits: List[Recalled] = memory.recall("the API timed out", k=3, mode="hybrid", search="auto")
     similarity: Optional[float] = hits[0].why.similarity
     assert similarity is not None
+    rerank: Optional[float] = hits[0].why.rerank
+    assert rerank is None, "no reranker, no rerank score"
     record: Optional[MemoryRecord] = memory.get(memory_id)
     assert record is not None
     vectors: "np.ndarray[Any, np.dtype[np.float32]]" = memory.embed(["a", "b"])
@@ -39,6 +41,7 @@ def remember_and_recall(root: str) -> List[Recalled]:
     )
     item: MemoryItem = memory.feedback(report.items[0].id, "success")
     scored: List[ScoredItem] = memory.find_similar_patterns("t", k=1)
+    assert all(s.rerank is None for s in scored)
     context: SynthesizedContext = memory.synthesize_context("t", token_budget=64)
     stats: ShardStats = memory.stats()
     try:
@@ -52,6 +55,12 @@ def remember_and_recall(root: str) -> List[Recalled]:
 
 async def recall_async(root: str) -> List[Recalled]:
     memory = await AsyncAgentMemory.open(root, "typed")
+    try:
+        await memory.recall("HTTP", k=1, rerank=5)
+    except ReasonbankError as e:
+        assert e.code == "RB_INVALID_INPUT", "rerank needs open(rerank_url=, rerank_model=)"
+    else:
+        raise AssertionError("rerank without a reranker must raise")
     return await memory.recall("HTTP", k=1)
 
 

