@@ -114,5 +114,8 @@ fn pypi_mcp_client_calls_every_tool_and_gets_tool_errors() {
         assert!(!msg.is_empty(), "error case {case} has a message");
     }
     assert_eq!(summary["alive_after_errors"], true);
-    assert_eq!(summary["rerank"], "ok", "--rerank-url and memory_recall's rerank");
+    assert_eq!(
+        summary["rerank"], "ok",
+        "--rerank-url and memory_recall's rerank"
+    );
 }
