@@ -107,6 +107,24 @@ impl std::fmt::Debug for Shard {
     }
 }
 
+/// The condition "`rowid` is one of a list", bound as one parameter ([`rowid_list`]): the
+/// statement's text does not depend on how many rows are asked about, so it is compiled
+/// once, and a list longer than SQLite's limit of bound variables (32,766) is fine.
+pub(crate) const ROWID_IN_LIST: &str = "rowid IN (SELECT value FROM json_each(?))";
+
+/// `rowids` as the one parameter of [`ROWID_IN_LIST`]: a JSON array of integers.
+pub(crate) fn rowid_list(rowids: impl IntoIterator<Item = i64>) -> rusqlite::types::Value {
+    let mut json = String::from("[");
+    for (i, r) in rowids.into_iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&r.to_string());
+    }
+    json.push(']');
+    rusqlite::types::Value::Text(json)
+}
+
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

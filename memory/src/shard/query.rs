@@ -210,7 +210,7 @@ impl Shard {
     }
 
     /// The rows among `rowids` that are live and match `filter`.
-    fn matching_rows(
+    pub(super) fn matching_rows(
         &self,
         filter: &Filter,
         rowids: std::collections::BTreeSet<i64>,
@@ -219,14 +219,14 @@ impl Shard {
             return Ok(Default::default());
         }
         let (fsql, mut params) = filter_sql(Some(filter))?;
-        let marks = vec!["?"; rowids.len()].join(", ");
-        params.extend(rowids.into_iter().map(SqlValue::Integer));
+        params.push(super::rowid_list(rowids));
         // The filter's anonymous parameters come first in the text, as in `params`.
         let sql = format!(
-            "SELECT rowid FROM records WHERE deleted = 0 AND ({fsql}) AND rowid IN ({marks})"
+            "SELECT rowid FROM records WHERE deleted = 0 AND ({fsql}) AND {}",
+            super::ROWID_IN_LIST
         );
         let c = self.lock_conn();
-        let mut stmt = c.conn.prepare(&sql).at(&self.path)?;
+        let mut stmt = c.conn.prepare_cached(&sql).at(&self.path)?;
         stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
             .at(&self.path)?
             .collect::<rusqlite::Result<_>>()
@@ -307,20 +307,21 @@ impl Shard {
     }
 
     /// Live records (without embeddings) of the given rowids, in one statement.
-    fn fetch_records(&self, rowids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Record>> {
-        let rowids: Vec<SqlValue> = rowids.map(SqlValue::Integer).collect();
-        if rowids.is_empty() {
+    pub(super) fn fetch_records(
+        &self,
+        rowids: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, Record>> {
+        let mut rowids = rowids.peekable();
+        if rowids.peek().is_none() {
             return Ok(HashMap::new());
         }
-        let marks = vec!["?"; rowids.len()].join(", ");
         let sql = format!(
-            "SELECT {RECORD_COLUMNS}, rowid FROM records WHERE deleted = 0 AND rowid IN ({marks})"
+            "SELECT {RECORD_COLUMNS}, rowid FROM records WHERE deleted = 0 AND {}",
+            super::ROWID_IN_LIST
         );
         let c = self.lock_conn();
         let mut stmt = c.conn.prepare_cached(&sql).at(&self.path)?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(rowids))
-            .at(&self.path)?;
+        let mut rows = stmt.query([super::rowid_list(rowids)]).at(&self.path)?;
         let mut out = HashMap::new();
         while let Some(row) = rows.next().at(&self.path)? {
             let rowid: i64 = row.get(10).at(&self.path)?;

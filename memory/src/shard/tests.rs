@@ -374,3 +374,29 @@ fn post_filtered_search_equals_selecting_the_matching_rows_first() {
     assert_eq!(count(&filters[0]), 0);
     assert_eq!(count(&filters[2]), 1);
 }
+
+/// A candidate list longer than SQLite's limit of bound variables (32,766: a filtered search
+/// with k = 10,000 over-fetches 40,000 rows per side) is one parameter, not a `?` per row.
+#[test]
+fn candidate_lists_longer_than_sqlites_variable_limit_are_one_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = Shard::open(dir.path().join("many.sqlite"), &options(|_| {})).unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    let recs: Vec<NewRecord> = vectors(10, 2, &mut rng)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut r = NewRecord::new(format!("row {i}"), v);
+            r.metadata(serde_json::json!({"even": i % 2 == 0}));
+            r
+        })
+        .collect();
+    shard.insert_batch(&recs).unwrap();
+    let rowids: std::collections::BTreeSet<i64> = (1..=40_000).collect();
+    let filter: crate::Filter = r#"{"eq":{"field":"even","value":true}}"#.parse().unwrap();
+    let matching = shard.matching_rows(&filter, rowids.clone()).unwrap();
+    assert_eq!(matching.len(), 5);
+    let records = shard.fetch_records(rowids.into_iter()).unwrap();
+    assert_eq!(records.len(), 10);
+    assert!(matching.iter().all(|r| records[r].metadata["even"] == true));
+}

@@ -158,11 +158,12 @@ impl Shard {
             }
         };
         if !keys.is_empty() {
-            let marks = vec!["?"; keys.len()].join(", ");
             let sql = format!(
-                "SELECT rowid, id, embedding FROM records WHERE deleted = 0 AND rowid IN ({marks})"
+                "SELECT rowid, id, embedding FROM records WHERE deleted = 0 AND {}",
+                super::ROWID_IN_LIST
             );
-            for (rowid, id, v) in dec.vectors(&c.conn, &sql, rusqlite::params_from_iter(&keys))? {
+            let list = [super::rowid_list(keys.iter().copied())];
+            for (rowid, id, v) in dec.vectors(&c.conn, &sql, list)? {
                 score(rowid, id, &v);
             }
         }

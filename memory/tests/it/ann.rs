@@ -211,7 +211,7 @@ fn version_1_index_files_are_still_read() {
     {
         let shard = open(&path, 1_000, |_| {});
         fill(&shard, &vecs);
-        assert!(shard.wait_indexed(WAIT));
+        assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     }
     let file = index_path(&path);
     let mut bytes = std::fs::read(&file).unwrap();
@@ -233,7 +233,7 @@ fn deleted_and_updated_rows_never_come_back() {
     let shard = open(&dir.path().join("d.sqlite"), 2_000, |_| {});
     let (vecs, queries) = data(6_000, 30, 2);
     let all = fill(&shard, &vecs);
-    assert!(shard.wait_indexed(WAIT));
+    assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     // Delete every query's exact top 5 and a third of everything else, then search at once
     // (the graph still holds them) and again after the fold took them out.
     let mut gone: HashSet<RecordId> = HashSet::new();
@@ -261,7 +261,7 @@ fn deleted_and_updated_rows_never_come_back() {
                 }
             }
         }
-        assert!(shard.wait_indexed(WAIT));
+        assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     }
     // Updated vectors: the new vector is found and the old one's score never shows.
     let moved: Vec<RecordId> = all
@@ -287,7 +287,7 @@ fn deleted_and_updated_rows_never_come_back() {
         }
         let r = recall_vs_exact(&shard, &queries, 10, SearchMode::Ann);
         assert!(r >= 0.9, "recall {r:.3} after deletes and updates");
-        assert!(shard.wait_indexed(WAIT));
+        assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     }
 }
 
@@ -303,7 +303,7 @@ fn filters_through_the_graph_return_k_matching_rows() {
         u.metadata(json!({"g": 42}));
         shard.update(*id, &u).unwrap();
     }
-    assert!(shard.wait_indexed(WAIT));
+    assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     // Half the rows (through the graph, with a predicate) and 12 rows (exactly).
     for (value, expect) in [(5, 25), (42, 12)] {
         let f: Filter = if value == 5 {
@@ -360,7 +360,7 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
     {
         let shard = open(&path, 2_000, |_| {});
         fill(&shard, &vecs);
-        assert!(shard.wait_indexed(WAIT));
+        assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
         let o = open(&other, 1_000, |_| {});
         fill(&o, &data(3_000, 0, 5).0);
         assert!(o.wait_indexed(WAIT));
@@ -408,7 +408,7 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
         let hits = search(&shard, q, 10, SearchMode::Ann);
         assert!(hits.iter().all(|h| !deleted.contains(&h.id)));
     }
-    assert!(shard.wait_indexed(WAIT));
+    assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     // Folding the new rows in copied the mapped graph into memory first.
     let st = shard.index_status();
     assert!(
@@ -457,7 +457,7 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
             assert_eq!(hits.len(), 10, "{what}");
             assert!(hits.iter().all(|h| !deleted.contains(&h.id)));
         }
-        assert!(shard.wait_indexed(WAIT));
+        assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
         assert!(shard.index_status().graph);
         assert!(
             recall_vs_exact(&shard, &queries, 10, SearchMode::Ann) >= 0.9,
@@ -483,7 +483,7 @@ fn dropping_a_shard_mid_build_stops_the_fold() {
         t.elapsed()
     );
     let shard = open(&path, 1_000, |_| {});
-    assert!(shard.wait_indexed(WAIT));
+    assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     assert!(recall_vs_exact(&shard, &queries, 10, SearchMode::Ann) >= 0.9);
 }
 
@@ -585,7 +585,7 @@ fn killed_while_writing_the_index_file() {
             }
             let r = recall_vs_exact(&shard, &queries, 10, SearchMode::Ann);
             assert!(r >= 0.9, "round {round}: recall {r:.3}");
-            assert!(shard.wait_indexed(WAIT));
+            assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
         }
         // Leave a stray temporary file behind as a killed save would (the child's own may
         // be there too); it must be ignored, and removed once its writer is gone.
@@ -666,7 +666,7 @@ fn searches_run_while_the_graph_grows() {
         shard.update(ids[2_000 + i], &u).unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(shard.wait_indexed(WAIT));
+    assert!(shard.wait_indexed(WAIT), "{:?}", shard.index_status());
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let total: usize = searchers.into_iter().map(|h| h.join().unwrap()).sum();
     assert!(total > 0);
