@@ -14,7 +14,10 @@
 //! - `cosine`: exact cosine over every record (brute force);
 //! - `rrf`: naive reciprocal-rank fusion (c = 60) of the two above (40 candidates each);
 //! - `text`, `vector`, `hybrid`: [`AgentMemory::recall`] in each [`RecallMode`] (hybrid is the
-//!   default mode), the facade a user calls.
+//!   default mode), the facade a user calls;
+//! - `rerankN` (with `--rerank-url` and `--rerank-model`): hybrid recall with
+//!   [`RecallOptions::rerank`]`(N)`, the reranker scoring its best N, for each N of `--rerank`
+//!   (its latency includes the reranker's request).
 //!
 //! Embeddings (the real default model) are cached on disk, keyed by model and dataset sha256, so
 //! only the first run embeds. Latencies exclude the query embedding for every method (queries
@@ -56,6 +59,16 @@ pub struct Args {
     /// the fusion on the dev half).
     #[arg(long)]
     sweep: bool,
+    /// A rerank API (`/v1/rerank`, e.g. llama.cpp's server with --reranking) to measure:
+    /// adds a `rerankN` method per N of `--rerank`. Needs --rerank-model.
+    #[arg(long, requires = "rerank_model")]
+    rerank_url: Option<String>,
+    /// The model the rerank API serves (with --rerank-url).
+    #[arg(long, requires = "rerank_url")]
+    rerank_model: Option<String>,
+    /// How many of hybrid recall's best to rerank (comma-separated; each at least 10).
+    #[arg(long, default_value = "20,50", value_delimiter = ',')]
+    rerank: Vec<usize>,
     /// The Python that builds the datasets.
     #[arg(long, default_value = "python3")]
     python: PathBuf,
@@ -243,11 +256,14 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
             .iter()
             .map(|r| stored_text(r, a.undated))
             .collect();
-        let mem = AgentMemory::builder(root.path())
-            .agent(agent.id.clone())
-            .embedder(Arc::clone(&embedder))
-            .build()
-            .await?;
+        let mut b = AgentMemory::builder(root.path());
+        b.agent(agent.id.clone()).embedder(Arc::clone(&embedder));
+        b.rerank_options(
+            a.rerank_url.as_deref(),
+            a.rerank_model.as_deref(),
+            ["--rerank-url", "--rerank-model"],
+        )?;
+        let mem = b.build().await?;
         for (chunk, recs) in texts.chunks(256).zip(agent.records.chunks(256)) {
             let batch = chunk
                 .iter()
@@ -292,6 +308,10 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
     let qvecs = embedder.embed(&qtexts, EmbedKind::Query).await?;
     let load_s = t.elapsed().as_secs_f64();
 
+    let mut methods: Vec<String> = METHODS.iter().map(|m| (*m).to_owned()).collect();
+    if a.rerank_url.is_some() {
+        methods.extend(a.rerank.iter().map(|n| format!("rerank{n}")));
+    }
     // Scores per method, overall and per query kind.
     let mut scores: HashMap<(String, String), Score> = HashMap::new();
     let mut sweep = crate::quality_sweep::Sweep::default();
@@ -308,7 +328,8 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
                 .take(K)
                 .collect()
         };
-        for method in METHODS {
+        for method in &methods {
+            let method = method.as_str();
             let t = Instant::now();
             let ranked = match method {
                 "fts5" => fts5(&ag.fts, &q.text, want)?,
@@ -326,7 +347,10 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
                 ),
                 mode => {
                     let mut o = RecallOptions::new();
-                    o.k(want).mode(mode.parse::<RecallMode>()?);
+                    match mode.strip_prefix("rerank") {
+                        Some(n) => o.k(want).rerank(n.parse::<usize>()?.max(want)),
+                        None => o.k(want).mode(mode.parse::<RecallMode>()?),
+                    };
                     match ag.mem.recall(&q.text, &o).await {
                         Ok(hits) => hits
                             .into_iter()
@@ -378,7 +402,7 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
         );
     }
     for kind in &kinds {
-        for method in METHODS {
+        for method in &methods {
             let Some(s) = scores.get_mut(&(kind.clone(), method.to_owned())) else {
                 continue;
             };
@@ -387,7 +411,7 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
                 v["dataset"] = ds.name.clone().into();
                 v["split"] = a.split.clone().into();
                 v["kind"] = kind.clone().into();
-                v["method"] = method.into();
+                v["method"] = method.as_str().into();
                 v["undated"] = a.undated.into();
                 println!("{v}");
             } else {
