@@ -73,6 +73,42 @@ impl ApiSettings {
     }
 }
 
+/// The `base_url`, `api_key` and `timeout` setters of a builder that keeps its connection in
+/// a field `api: ApiSettings`, written once for the embedder's, the reranker's and the chat
+/// client's builders. Used inside the builder's `impl` block, with the doc text of the two
+/// setters whose defaults differ between builders:
+///
+/// ```ignore
+/// impl MyBuilder {
+///     reasonbank_embedders::api_settings_setters! {
+///         base_url: "The API base, up to and including `/v1`. Defaults to ...",
+///         timeout: "Time allowed for a whole request. Defaults to 30 seconds.",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! api_settings_setters {
+    (base_url: $base_url_doc:literal, timeout: $timeout_doc:literal $(,)?) => {
+        #[doc = $base_url_doc]
+        pub fn base_url(&mut self, url: impl Into<String>) -> &mut Self {
+            self.api.base_url = url.into();
+            self
+        }
+
+        /// Bearer token sent as `Authorization`. Defaults to none (local servers need none).
+        pub fn api_key(&mut self, key: impl Into<String>) -> &mut Self {
+            self.api.api_key = Some(key.into());
+            self
+        }
+
+        #[doc = $timeout_doc]
+        pub fn timeout(&mut self, timeout: ::std::time::Duration) -> &mut Self {
+            self.api.timeout = timeout;
+            self
+        }
+    };
+}
+
 /// Why a request to a [`JsonEndpoint`] failed.
 #[derive(Debug)]
 pub enum HttpFailure {

@@ -65,23 +65,10 @@ mod http {
     }
 
     impl HttpRerankerBuilder {
-        /// The API base, up to and including `/v1`; requests go to `{base_url}/rerank`.
-        /// Defaults to `http://127.0.0.1:8080/v1` (llama.cpp's server).
-        pub fn base_url(&mut self, url: impl Into<String>) -> &mut Self {
-            self.api.base_url = url.into();
-            self
-        }
-
-        /// Bearer token sent as `Authorization`. Defaults to none (local servers need none).
-        pub fn api_key(&mut self, key: impl Into<String>) -> &mut Self {
-            self.api.api_key = Some(key.into());
-            self
-        }
-
-        /// Time allowed for a whole request, connection to last byte. Defaults to 30 seconds.
-        pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
-            self.api.timeout = timeout;
-            self
+        crate::api_settings_setters! {
+            base_url: "The API base, up to and including `/v1`; requests go to `{base_url}/rerank`.
+             Defaults to `http://127.0.0.1:8080/v1` (llama.cpp's server).",
+            timeout: "Time allowed for a whole request, connection to last byte. Defaults to 30 seconds.",
         }
 
         /// The reranker.

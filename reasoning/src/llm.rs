@@ -26,21 +26,10 @@ pub struct ChatClientBuilder {
 }
 
 impl ChatClientBuilder {
-    /// The API base, up to and including `/v1`; requests go to `{base_url}/chat/completions`.
-    /// Defaults to `https://api.openai.com/v1`. For ollama: `http://localhost:11434/v1`.
-    pub fn base_url(&mut self, url: impl Into<String>) -> &mut Self {
-        self.api.base_url = url.into();
-        self
-    }
-    /// Bearer token sent as `Authorization`. Defaults to none (local servers need none).
-    pub fn api_key(&mut self, key: impl Into<String>) -> &mut Self {
-        self.api.api_key = Some(key.into());
-        self
-    }
-    /// Time allowed for a whole request, connection to last byte. Defaults to 60 seconds.
-    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.api.timeout = timeout;
-        self
+    reasonbank_embedders::api_settings_setters! {
+        base_url: "The API base, up to and including `/v1`; requests go to `{base_url}/chat/completions`.
+         Defaults to `https://api.openai.com/v1`. For ollama: `http://localhost:11434/v1`.",
+        timeout: "Time allowed for a whole request, connection to last byte. Defaults to 60 seconds.",
     }
     /// Sampling temperature. Defaults to 0.0 (the paper's judge and extractor are run
     /// deterministically; MaTTS diversity comes from the agent's trajectories, not from here).
