@@ -242,6 +242,26 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// This crate's error for a request to `endpoint` that failed with `failure` (the
+    /// embedder's and the reranker's requests).
+    #[cfg(feature = "openai")]
+    pub(crate) fn request(
+        endpoint: &crate::http::JsonEndpoint,
+        failure: crate::http::HttpFailure,
+    ) -> Self {
+        use crate::http::HttpFailure;
+        match failure {
+            HttpFailure::Timeout => Self::Timeout {
+                after: endpoint.timeout(),
+            },
+            HttpFailure::Transport(source) => Self::Transport {
+                url: endpoint.url().to_owned(),
+                source: Box::new(source),
+            },
+            HttpFailure::Status { status, body } => Self::Http { status, body },
+        }
+    }
+
     /// An [`Error::Io`] for `path`.
     #[cfg(feature = "onnx")]
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::embedder::{Prefixes, check_texts, finish_vectors};
-use crate::http::{ApiSettings, HttpFailure, JsonEndpoint};
+use crate::http::{ApiSettings, JsonEndpoint};
 use crate::{EmbedKind, Embedder, Error, Result};
 
 /// Largest response body read, in bytes (2048 vectors of 3072 dimensions as JSON fit).
@@ -139,16 +139,7 @@ impl Client {
         let text = self
             .endpoint
             .post(&body, MAX_RESPONSE_BYTES)
-            .map_err(|e| match e {
-                HttpFailure::Timeout => Error::Timeout {
-                    after: config.api.timeout,
-                },
-                HttpFailure::Transport(source) => Error::Transport {
-                    url: self.endpoint.url().to_owned(),
-                    source: Box::new(source),
-                },
-                HttpFailure::Status { status, body } => Error::Http { status, body },
-            })?;
+            .map_err(|e| Error::request(&self.endpoint, e))?;
         let parsed: Response =
             serde_json::from_str(&text).map_err(|e| Error::MalformedResponse {
                 reason: "not an embeddings response".into(),

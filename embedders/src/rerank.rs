@@ -51,7 +51,7 @@ mod http {
     use serde::Deserialize;
 
     use super::{Reranker, check_pair_texts};
-    use crate::http::{ApiSettings, HttpFailure, JsonEndpoint};
+    use crate::http::{ApiSettings, JsonEndpoint};
     use crate::{Error, Result};
 
     /// Largest response body read, in bytes.
@@ -153,16 +153,7 @@ mod http {
             let text = self
                 .endpoint
                 .post(&body, MAX_RESPONSE_BYTES)
-                .map_err(|e| match e {
-                    HttpFailure::Timeout => Error::Timeout {
-                        after: self.config.api.timeout,
-                    },
-                    HttpFailure::Transport(source) => Error::Transport {
-                        url: self.endpoint.url().to_owned(),
-                        source: Box::new(source),
-                    },
-                    HttpFailure::Status { status, body } => Error::Http { status, body },
-                })?;
+                .map_err(|e| Error::request(&self.endpoint, e))?;
             let answer: Answer =
                 serde_json::from_str(&text).map_err(|e| Error::MalformedResponse {
                     reason: "not a rerank response (`results` of `index` and \
