@@ -319,7 +319,6 @@ impl AgentMemoryBuilder {
                 bank: bank.build()?,
                 store,
                 embedder,
-                reranker: self.reranker.clone(),
                 recency_half_life: self.recency_half_life,
             }),
         })
@@ -457,6 +456,8 @@ impl AgentMemory {
     /// Empty query, invalid options or filter, an unknown extra shard, embedder and storage
     /// errors. No match is `Ok` with no results.
     pub async fn recall(&self, query: &str, opts: &RecallOptions) -> Result<Vec<Recalled>> {
+        // Checked before the query is embedded.
+        let reranker = opts.reranker(self.inner.shared.bank.reranker())?;
         let vector = match opts.mode {
             RecallMode::Text => None,
             RecallMode::Hybrid | RecallMode::Vector => Some(Embedding::new(
@@ -472,7 +473,6 @@ impl AgentMemory {
             (Some(v), _) => Query::hybrid(v, query),
             (None, _) => Query::text(query),
         };
-        let reranker = opts.reranker(&self.inner.shared)?;
         let mut so = SearchOptions::new(opts.rerank.unwrap_or(opts.k));
         so.mode(opts.search);
         if let Some(t) = opts.threshold {

@@ -17,7 +17,6 @@ pub(crate) struct Shared {
     pub(crate) bank: ReasoningBank,
     pub(crate) store: Arc<Store>,
     pub(crate) embedder: Arc<dyn Embedder>,
-    pub(crate) reranker: Option<Arc<dyn Reranker>>,
     pub(crate) recency_half_life: Duration,
 }
 
@@ -95,7 +94,7 @@ impl Memories {
     /// The reranker, when one was configured
     /// ([`AgentMemoryBuilder::reranker`](crate::AgentMemoryBuilder::reranker)).
     pub fn reranker(&self) -> Option<&Arc<dyn Reranker>> {
-        self.shared.reranker.as_ref()
+        self.shared.bank.reranker()
     }
 
     /// The ReasoningBank over every shard of the root.

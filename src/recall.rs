@@ -141,14 +141,15 @@ impl RecallOptions {
         self
     }
 
-    /// The reranker a recall with these options uses: none without [`rerank`](Self::rerank).
+    /// The reranker a recall with these options uses, of the memory's `configured` one:
+    /// none without [`rerank`](Self::rerank).
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when `rerank` is set but out of `k..=MAX_K`, or the memory has
     /// no reranker.
     pub(crate) fn reranker(
         &self,
-        shared: &crate::memories::Shared,
+        configured: Option<&std::sync::Arc<dyn crate::embedders::Reranker>>,
     ) -> Result<Option<std::sync::Arc<dyn crate::embedders::Reranker>>> {
         let Some(n) = self.rerank else {
             return Ok(None);
@@ -163,7 +164,7 @@ impl RecallOptions {
                 ),
             });
         }
-        match &shared.reranker {
+        match configured {
             Some(r) => Ok(Some(std::sync::Arc::clone(r))),
             None => Err(Error::InvalidInput {
                 what: "rerank",

@@ -317,6 +317,11 @@ impl ReasoningBank {
         &self.inner.embedder
     }
 
+    /// The reranker, when one was configured ([`BankBuilder::reranker`]).
+    pub fn reranker(&self) -> Option<&Arc<dyn Reranker>> {
+        self.inner.reranker.as_ref()
+    }
+
     /// Opens `id` and checks that it holds vectors of the embedder's model. Blocking.
     pub(crate) fn open(inner: &Inner, id: &ShardId) -> Result<Arc<Shard>> {
         let shard = inner.store.shard(id)?;
