@@ -19,8 +19,8 @@
 //!   [`RecallOptions::rerank`]`(N)`, the reranker scoring its best N, for each N of `--rerank`
 //!   (its latency includes the reranker's request).
 //!
-//! Embeddings (the real default model) are cached on disk, keyed by model and dataset sha256, so
-//! only the first run embeds. Latencies exclude the query embedding for every method (queries
+//! Embeddings (the real model: `--model`, all-MiniLM-L6-v2 by default) are cached on disk, keyed
+//! by model and dataset sha256, so only the first run of each model embeds. Latencies exclude the query embedding for every method (queries
 //! are embedded up front), so they compare the searches alone.
 
 use std::collections::{HashMap, HashSet};
@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use reasonbank::embedders::provision::{self, ProvisionOptions};
-use reasonbank::embedders::{CachedEmbedder, EmbedKind, Embedder, OnnxEmbedder};
+use reasonbank::embedders::{CachedEmbedder, EmbedKind, Embedder, LocalModel, OnnxEmbedder};
 use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,6 +69,9 @@ pub struct Args {
     /// How many of hybrid recall's best to rerank (comma-separated; each at least 10).
     #[arg(long, default_value = "20,50", value_delimiter = ',')]
     rerank: Vec<usize>,
+    /// The local embedding model every method uses (all-MiniLM-L6-v2 or bge-small-en-v1.5).
+    #[arg(long, default_value = "all-MiniLM-L6-v2")]
+    model: LocalModel,
     /// The Python that builds the datasets.
     #[arg(long, default_value = "python3")]
     python: PathBuf,
@@ -186,7 +189,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let files = provision::resolve(&ProvisionOptions::new())?;
+    let files = provision::resolve(ProvisionOptions::new().local_model(a.model))?;
     let onnx: Arc<dyn Embedder> = Arc::new(OnnxEmbedder::builder().files(files).build()?);
     for name in names {
         let path = dir.join(format!("{name}.json"));

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Regenerate embedders/tests/data/reference.json with Python onnxruntime + tokenizers.
+"""Regenerate embedders/tests/data/reference*.json with Python onnxruntime + tokenizers.
 
 The vectors are computed on the very files the Rust crate uses (the cache that
-`reasonbank models fetch` / `cargo test -p reasonbank-embedders` fills), one text at a time,
-with the same recipe: tokenizer.json truncated to 256 tokens, no padding, token_type_ids = 0,
-mean pooling over the attention mask, L2 normalization.
+`reasonbank models fetch [--model M]` / `cargo test -p reasonbank-embedders` fills), one text at
+a time, with the same recipe: tokenizer.json truncated to 256 tokens, no padding,
+token_type_ids = 0, the model's pooling (all-MiniLM-L6-v2: mean over the attention mask;
+bge-small-en-v1.5: the [CLS] token), L2 normalization. Texts are embedded as documents (no
+prefix).
 
 Usage:
-    python3 embedders/scripts/make_reference.py [--cache DIR] [--out FILE]
+    python3 embedders/scripts/make_reference.py [--model NAME] [--cache DIR] [--out FILE]
 
 It creates a virtualenv under DIR/venv-reference with onnxruntime==1.31.1, tokenizers and numpy
 (via pip) and re-runs itself inside it.
@@ -23,7 +25,14 @@ from pathlib import Path
 
 ORT_VERSION = "1.31.1"
 HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = HERE.parent / "tests" / "data" / "reference.json"
+DATA = HERE.parent / "tests" / "data"
+# name -> (model dir, tokenizer dir, pooling, reference file), as in embedders/src/provision.
+MODELS = {
+    "all-MiniLM-L6-v2": ("all-MiniLM-L6-v2-int8", "all-MiniLM-L6-v2-tokenizer", "mean",
+                         "reference.json"),
+    "bge-small-en-v1.5": ("bge-small-en-v1.5-int8", "bge-small-en-v1.5-int8", "cls",
+                          "reference-bge-small-en-v1.5.json"),
+}
 
 # Fixed inputs: short and long, paraphrases, non-ASCII, emoji, and one text longer than 256
 # tokens (so truncation is covered).
@@ -92,20 +101,23 @@ def ensure_venv(cache: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="all-MiniLM-L6-v2")
     parser.add_argument("--cache", type=Path, default=default_cache())
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    model_dir, tokenizer_dir, pooling, out_name = MODELS[args.model]
+    out_path = args.out or DATA / out_name
     ensure_venv(args.cache)
 
     import numpy as np
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
-    model = args.cache / "all-MiniLM-L6-v2-int8" / "model.onnx"
-    tok_path = args.cache / "all-MiniLM-L6-v2-tokenizer" / "tokenizer.json"
+    model = args.cache / model_dir / "model.onnx"
+    tok_path = args.cache / tokenizer_dir / "tokenizer.json"
     for p in (model, tok_path):
         if not p.exists():
-            sys.exit(f"{p} is missing; run `reasonbank models fetch` "
+            sys.exit(f"{p} is missing; run `reasonbank models fetch --model {args.model}` "
                      "(or `cargo test -p reasonbank-embedders`) first")
 
     tok = Tokenizer.from_file(str(tok_path))
@@ -126,8 +138,11 @@ def main() -> None:
             ["last_hidden_state"],
             {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
         )
-        m = mask[..., None].astype(np.float32)
-        pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        if pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         v = pooled[0] / max(float(np.linalg.norm(pooled[0])), 1e-12)
         vectors.append([float(x) for x in v.astype(np.float32)])
         tokens.append(len(enc.ids))
@@ -137,14 +152,15 @@ def main() -> None:
         "onnxruntime": ort.__version__,
         "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
         "max_length": 256,
-        "pooling": "mean",
+        "model": args.model,
+        "pooling": pooling,
         "sentences": SENTENCES,
         "tokens": tokens,
         "embeddings": vectors,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
-    print(f"wrote {len(vectors)} vectors to {args.out}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+    print(f"wrote {len(vectors)} vectors to {out_path}")
 
 
 if __name__ == "__main__":

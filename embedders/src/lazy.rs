@@ -1,4 +1,4 @@
-//! [`LazyDefaultEmbedder`]: the default embedder, loaded on the first text it must embed.
+//! [`LazyDefaultEmbedder`]: the local embedder, loaded on the first text it must embed.
 //!
 //! Loading the ONNX model costs most of a short CLI command (0.6–0.8 s). Commands that never
 //! embed (feedback, consolidation, reads) should not pay it, yet a shard must be opened with
@@ -13,13 +13,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::provision::ProvisionOptions;
-use crate::{
-    DEFAULT_DIMENSIONS, DEFAULT_MODEL_ID, EmbedKind, Embedder, Error, Result, default_embedder,
-};
+use crate::{EmbedKind, Embedder, Error, LocalModel, Result, default_embedder};
 
-/// The default embedder ([`default_embedder`]), loaded on first use. Its
-/// [`model_id`](Embedder::model_id) and [`dimensions`](Embedder::dimensions) are the default
-/// model's from the start.
+/// The local embedder ([`default_embedder`] of the options'
+/// [`local_model`](ProvisionOptions::local_model)), loaded on first use. Its
+/// [`model_id`](Embedder::model_id) and [`dimensions`](Embedder::dimensions) are that model's
+/// from the start.
 #[derive(Debug)]
 pub struct LazyDefaultEmbedder {
     provision: ProvisionOptions,
@@ -27,7 +26,7 @@ pub struct LazyDefaultEmbedder {
 }
 
 impl LazyDefaultEmbedder {
-    /// The default model provisioned with `provision`, not loaded yet.
+    /// The model `provision` selects, provisioned with `provision`, not loaded yet.
     pub fn new(provision: ProvisionOptions) -> Self {
         LazyDefaultEmbedder {
             provision,
@@ -40,8 +39,14 @@ impl LazyDefaultEmbedder {
         self.loaded.initialized()
     }
 
-    /// Loads the default model (blocking) and checks it is the one announced.
+    /// The model this embedder loads.
+    pub fn local_model(&self) -> LocalModel {
+        self.provision.selected_model()
+    }
+
+    /// Loads the model (blocking) and checks it is the one announced.
     fn load_blocking(provision: &ProvisionOptions) -> Result<Arc<dyn Embedder>> {
+        let announced = provision.selected_model();
         let started = std::time::Instant::now();
         let e = default_embedder(provision)?;
         tracing::info!(
@@ -49,13 +54,14 @@ impl LazyDefaultEmbedder {
             ms = format!("{:.0}", started.elapsed().as_secs_f64() * 1e3),
             "loaded the embedding model (cold start)"
         );
-        if e.model_id() != DEFAULT_MODEL_ID || e.dimensions() != DEFAULT_DIMENSIONS {
+        if e.model_id() != announced.model_id() || e.dimensions() != announced.dimensions() {
             return Err(Error::InvalidConfig(format!(
-                "the default model loaded as {} ({}-d), not {DEFAULT_MODEL_ID} \
-                 ({DEFAULT_DIMENSIONS}-d) as announced; use an explicit embedder for a custom \
-                 model",
+                "the model loaded as {} ({}-d), not {} ({}-d) as announced; use an explicit \
+                 embedder for a custom model",
                 e.model_id(),
-                e.dimensions()
+                e.dimensions(),
+                announced.model_id(),
+                announced.dimensions()
             )));
         }
         Ok(e)
@@ -78,11 +84,11 @@ impl LazyDefaultEmbedder {
 #[async_trait]
 impl Embedder for LazyDefaultEmbedder {
     fn model_id(&self) -> &str {
-        DEFAULT_MODEL_ID
+        self.local_model().model_id()
     }
 
     fn dimensions(&self) -> usize {
-        DEFAULT_DIMENSIONS
+        self.local_model().dimensions()
     }
 
     async fn embed(&self, texts: &[String], kind: EmbedKind) -> Result<Vec<Vec<f32>>> {

@@ -31,8 +31,9 @@
 //!
 //! - [`Embedder`], the object-safe async trait everything else implements, used as
 //!   `Arc<dyn Embedder>`. It needs no feature.
-//! - [`OnnxEmbedder`] (feature `onnx`, default): all-MiniLM-L6-v2 int8, 384 dimensions, local,
-//!   on a dynamically loaded ONNX Runtime. Its files come from [`provision`].
+//! - [`OnnxEmbedder`] (feature `onnx`, default): a [`LocalModel`] (all-MiniLM-L6-v2 by
+//!   default, or bge-small-en-v1.5), int8, 384 dimensions, local, on a dynamically loaded ONNX
+//!   Runtime. Its files come from [`provision`].
 //! - [`OpenAiCompatibleEmbedder`] (feature `openai`, default): any `/v1/embeddings` server
 //!   (OpenAI, ollama, vLLM, llama.cpp).
 //! - [`Reranker`], the object-safe async trait of cross-encoders (a query and a document
@@ -73,6 +74,8 @@ pub mod http;
 #[cfg(feature = "onnx")]
 mod lazy;
 #[cfg(feature = "onnx")]
+mod local_model;
+#[cfg(feature = "onnx")]
 mod onnx;
 #[cfg(feature = "openai")]
 mod openai;
@@ -88,6 +91,8 @@ pub use error::{BoxError, Error, FIX_COMMAND, Result};
 #[cfg(feature = "onnx")]
 pub use lazy::LazyDefaultEmbedder;
 #[cfg(feature = "onnx")]
+pub use local_model::{BGE_QUERY_INSTRUCTION, LocalModel};
+#[cfg(feature = "onnx")]
 pub use onnx::{
     DEFAULT_DIMENSIONS, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_LENGTH, DEFAULT_MODEL_ID,
     GraphOptimization, OnnxEmbedder, OnnxEmbedderBuilder, init_runtime,
@@ -98,8 +103,9 @@ pub use openai::{OpenAiCompatibleEmbedder, OpenAiCompatibleEmbedderBuilder};
 pub use rerank::{HttpReranker, HttpRerankerBuilder};
 pub use rerank::{Reranker, check_pair_texts};
 
-/// The default embedder (all-MiniLM-L6-v2 on ONNX Runtime, provisioned with `opts`) behind an
-/// in-memory [`CachedEmbedder`], ready to share.
+/// The local embedder ([`ProvisionOptions::local_model`](provision::ProvisionOptions::local_model),
+/// all-MiniLM-L6-v2 unless set, on ONNX Runtime, provisioned with `opts`) behind an in-memory
+/// [`CachedEmbedder`], ready to share.
 ///
 /// Blocking (it may download the model the first time): call it from `spawn_blocking` in async
 /// code.

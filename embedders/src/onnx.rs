@@ -1,10 +1,12 @@
-//! [`OnnxEmbedder`]: all-MiniLM-L6-v2 (int8) run locally with ONNX Runtime.
+//! [`OnnxEmbedder`]: a [`LocalModel`](crate::LocalModel) (int8; all-MiniLM-L6-v2 by default) run locally with
+//! ONNX Runtime.
 //!
 //! The runtime is loaded dynamically (`ort` with `load-dynamic`) from the library that
 //! [`provision::resolve`](crate::provision::resolve) finds, once per process. Texts are tokenized
 //! with the model's own `tokenizer.json` (truncated to 256 tokens by default), run through the
-//! model, mean-pooled over the attention mask (like sentence-transformers; fastembed's default
-//! would be CLS pooling) and L2-normalized.
+//! model, pooled the model's way (all-MiniLM-L6-v2: the mean over the attention mask, like
+//! sentence-transformers; bge-small-en-v1.5: the `[CLS]` token, as BAAI does) and
+//! L2-normalized.
 //!
 //! # Why not the fastembed crate
 //!
@@ -24,6 +26,13 @@
 //! similar lengths waste little on padding, and one long text cannot make a batch of 32 pad to
 //! 256 tokens each. Input buffers are reused across sub-batches and calls, and results are put
 //! back in the caller's order. Inference runs on tokio's blocking pool, never on the executor.
+//!
+//! bge-small-en-v1.5's int8 export quantizes activations dynamically, with one scale per
+//! tensor computed from the whole batch: padding a text, or batching it with another text of the
+//! same length, changed its vector by up to 0.013 per component (measured with Python
+//! onnxruntime and here). It therefore runs one text per inference call, so a text's vector
+//! never depends on what it was embedded with (all-MiniLM-L6-v2's export is not affected: batched
+//! and alone agree within 1e-5).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,16 +44,18 @@ use ort::value::TensorRef;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use crate::embedder::{Prefixes, check_texts, normalize};
+use crate::local_model::Pooling;
 use crate::provision::{self, ModelFiles, ProvisionOptions};
 use crate::{EmbedKind, Embedder, Error, Result};
 
-/// Model id of the default configuration.
+/// Model id of the default configuration (the default [`LocalModel`](crate::LocalModel)'s).
 pub const DEFAULT_MODEL_ID: &str = "all-MiniLM-L6-v2-int8";
 
-/// Dimensions of all-MiniLM-L6-v2 vectors.
+/// Dimensions of the default model's vectors (every [`LocalModel`](crate::LocalModel) has 384).
 pub const DEFAULT_DIMENSIONS: usize = 384;
 
-/// Default [`OnnxEmbedderBuilder::max_length`], the length all-MiniLM-L6-v2 was trained with.
+/// Default [`OnnxEmbedderBuilder::max_length`], the length all-MiniLM-L6-v2 was trained with
+/// (bge-small-en-v1.5 takes up to 512; 256 keeps its cost on long texts bounded).
 pub const DEFAULT_MAX_LENGTH: usize = 256;
 
 /// Default [`OnnxEmbedderBuilder::max_batch_tokens`].
@@ -52,9 +63,9 @@ pub const DEFAULT_MAX_BATCH_TOKENS: usize = 1024;
 
 /// How much ONNX Runtime rewrites the model graph when loading it.
 ///
-/// For this int8 model, [`Basic`](Self::Basic) (constant folding, which turns the quantized weights
-/// into `f32` once at load) measured ~10% faster inference than [`All`](Self::All) on 2 cores and
-/// is the default; [`Disabled`](Self::Disabled) loads fastest (~40 ms) but dequantizes the weights
+/// For all-MiniLM-L6-v2 int8, [`Basic`](Self::Basic) (constant folding, which turns the quantized
+/// weights into `f32` once at load) measured ~10% faster inference than [`All`](Self::All) on 2
+/// cores and is its default; [`Disabled`](Self::Disabled) loads fastest (~40 ms) but dequantizes the weights
 /// at every call (a short query takes ~6.6 ms instead of ~1.7 ms). Vectors differ between levels by
 /// a few 1e-6 per component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,14 +147,17 @@ pub struct OnnxEmbedderBuilder {
     intra_threads: Option<usize>,
     max_length: usize,
     max_batch_tokens: usize,
-    prefixes: Prefixes,
-    optimization: GraphOptimization,
+    prefixes: Option<Prefixes>,
+    optimization: Option<GraphOptimization>,
 }
 
 impl OnnxEmbedderBuilder {
-    /// Graph optimization level. Defaults to [`GraphOptimization::Basic`] (see there why).
+    /// Graph optimization level. Defaults to the model's: [`GraphOptimization::Basic`] for
+    /// all-MiniLM-L6-v2 (see there why), [`GraphOptimization::All`] for bge-small-en-v1.5, whose
+    /// int8 export gives vectors up to 0.015 per component apart at the two levels: `All` is
+    /// what ONNX Runtime runs by default, so what its publisher measured.
     pub fn optimization(&mut self, level: GraphOptimization) -> &mut Self {
-        self.optimization = level;
+        self.optimization = Some(level);
         self
     }
 
@@ -184,9 +198,11 @@ impl OnnxEmbedderBuilder {
         self
     }
 
-    /// Query and document prefixes. Defaults to none, as all-MiniLM-L6-v2 uses none.
+    /// Query and document prefixes. Defaults to the model's own
+    /// ([`LocalModel::default_prefixes`](crate::LocalModel::default_prefixes): none for all-MiniLM-L6-v2, bge-small-en-v1.5's query
+    /// instruction). Prefixes other than the model's become part of the model id.
     pub fn prefixes(&mut self, prefixes: Prefixes) -> &mut Self {
-        self.prefixes = prefixes;
+        self.prefixes = Some(prefixes);
         self
     }
 
@@ -218,6 +234,7 @@ impl OnnxEmbedderBuilder {
             Some(files) => files.clone(),
             None => provision::resolve(&self.provision)?,
         };
+        let local_model = files.local_model;
         let env = runtime(&files.ort_library)?;
         let threads = match self.intra_threads {
             Some(n) if n > 0 => n,
@@ -227,7 +244,7 @@ impl OnnxEmbedderBuilder {
         let model_path = &files.model;
         if !model_path.is_file() {
             return Err(Error::MissingFile {
-                what: "ONNX model all-MiniLM-L6-v2 int8",
+                what: "ONNX model",
                 path: model_path.clone(),
             });
         }
@@ -242,7 +259,11 @@ impl OnnxEmbedderBuilder {
             std::thread::spawn(move || load_tokenizer(&tokenizer_dir, max_length));
         let session = Session::builder(&env)
             .map_err(|e| session_error(&e))?
-            .with_optimization_level(self.optimization.to_ort())
+            .with_optimization_level(
+                self.optimization
+                    .unwrap_or_else(|| local_model.default_optimization())
+                    .to_ort(),
+            )
             .map_err(|e| session_error(&e))?
             .with_intra_threads(threads)
             .map_err(|e| session_error(&e))?
@@ -276,7 +297,12 @@ impl OnnxEmbedderBuilder {
             source: "the loading thread panicked".into(),
         })??;
 
-        let mut model_id = DEFAULT_MODEL_ID.to_owned();
+        let model_prefixes = local_model.default_prefixes();
+        let prefixes = self
+            .prefixes
+            .clone()
+            .unwrap_or_else(|| model_prefixes.clone());
+        let mut model_id = local_model.model_id().to_owned();
         if self.max_length != DEFAULT_MAX_LENGTH {
             model_id.push_str(&format!(";max_length={}", self.max_length));
         }
@@ -284,8 +310,8 @@ impl OnnxEmbedderBuilder {
             (EmbedKind::Query, "query"),
             (EmbedKind::Document, "document"),
         ] {
-            let prefix = self.prefixes.get(kind);
-            if !prefix.is_empty() {
+            let prefix = prefixes.get(kind);
+            if prefix != model_prefixes.get(kind) {
                 model_id.push_str(&format!(";{name}_prefix={prefix:?}"));
             }
         }
@@ -296,7 +322,9 @@ impl OnnxEmbedderBuilder {
                 dimensions,
                 tokenizer,
                 max_batch_tokens: self.max_batch_tokens,
-                prefixes: self.prefixes.clone(),
+                prefixes,
+                pooling: local_model.pooling(),
+                one_text_per_run: local_model.batching_changes_vectors(),
                 need_token_type_ids,
                 output,
                 state: Mutex::new(State {
@@ -337,7 +365,7 @@ fn load_tokenizer(dir: &Path, max_length: usize) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
-/// all-MiniLM-L6-v2 (int8, 384 dimensions, mean pooling) on ONNX Runtime.
+/// A [`LocalModel`](crate::LocalModel) (int8, 384 dimensions) on ONNX Runtime.
 ///
 /// Cheap to clone (the session is shared). Calls from several tasks are serialized on the one
 /// session, which itself uses [`intra_threads`](OnnxEmbedderBuilder::intra_threads) threads.
@@ -352,6 +380,9 @@ struct Inner {
     tokenizer: Tokenizer,
     max_batch_tokens: usize,
     prefixes: Prefixes,
+    pooling: Pooling,
+    /// Run every text alone (see the module docs).
+    one_text_per_run: bool,
     need_token_type_ids: bool,
     output: usize,
     state: Mutex<State>,
@@ -384,12 +415,13 @@ impl OnnxEmbedder {
             intra_threads: None,
             max_length: DEFAULT_MAX_LENGTH,
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
-            prefixes: Prefixes::default(),
-            optimization: GraphOptimization::Basic,
+            prefixes: None,
+            optimization: None,
         }
     }
 
-    /// The default model, provisioned with `opts` (downloaded if missing and allowed).
+    /// The model `opts` select ([`ProvisionOptions::local_model`]), provisioned with `opts`
+    /// (downloaded if missing and allowed).
     /// Blocking; see [`OnnxEmbedderBuilder::build`].
     ///
     /// # Errors
@@ -449,6 +481,7 @@ impl Inner {
             let mut end = start + 1;
             while end < order.len()
                 && (end + 1 - start) * encodings[order[end]].len() <= self.max_batch_tokens
+                && !self.one_text_per_run
             {
                 end += 1;
             }
@@ -549,27 +582,39 @@ impl Inner {
             });
         }
         for (row, &i) in batch.iter().enumerate() {
-            let mut pooled = vec![0.0f32; dims];
-            let mut count = 0u32;
-            for t in 0..cols {
-                if mask[row * cols + t] == 0 {
-                    continue;
-                }
-                count += 1;
-                let offset = (row * cols + t) * dims;
-                for (acc, &h) in pooled.iter_mut().zip(&hidden[offset..offset + dims]) {
-                    *acc += h;
-                }
-            }
-            let scale = 1.0 / count.max(1) as f32;
-            for x in &mut pooled {
-                *x *= scale;
-            }
+            let mut pooled = match self.pooling {
+                Pooling::Mean => mean_pool(hidden, &mask[row * cols..(row + 1) * cols], row, dims),
+                // Position 0 is `[CLS]`: the tokenizer's template puts it first in every text.
+                Pooling::Cls => hidden[row * cols * dims..row * cols * dims + dims].to_vec(),
+            };
             normalize(&mut pooled, i)?;
             result[i] = pooled;
         }
         Ok(())
     }
+}
+
+/// The mean of row `row`'s token vectors in `hidden` (`[rows, cols, dims]`, `cols` = `mask`'s
+/// length) over the tokens `mask` marks.
+fn mean_pool(hidden: &[f32], mask: &[i64], row: usize, dims: usize) -> Vec<f32> {
+    let cols = mask.len();
+    let mut pooled = vec![0.0f32; dims];
+    let mut count = 0u32;
+    for (t, &m) in mask.iter().enumerate() {
+        if m == 0 {
+            continue;
+        }
+        count += 1;
+        let offset = (row * cols + t) * dims;
+        for (acc, &h) in pooled.iter_mut().zip(&hidden[offset..offset + dims]) {
+            *acc += h;
+        }
+    }
+    let scale = 1.0 / count.max(1) as f32;
+    for x in &mut pooled {
+        *x *= scale;
+    }
+    pooled
 }
 
 #[async_trait]

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::Ctx;
 use super::args::Models;
 use crate::Error;
+use crate::embedders::LocalModel;
 use crate::embedders::provision::{self, ModelFiles, ProvisionOptions};
 use crate::memory::ShardId;
 
@@ -77,12 +78,13 @@ pub(super) fn stats(ctx: &Ctx, all: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) fn models(m: Models, json_out: bool) -> anyhow::Result<()> {
+pub(super) fn models(m: Models, model: LocalModel, json_out: bool) -> anyhow::Result<()> {
     let (a, fetch) = match m {
         Models::Fetch(a) => (a, true),
         Models::Path(a) => (a, false),
     };
     let mut opts = ProvisionOptions::new();
+    opts.local_model(model);
     if let Some(d) = &a.cache_dir {
         opts.cache_dir(d);
     }
@@ -97,9 +99,20 @@ pub(super) fn models(m: Models, json_out: bool) -> anyhow::Result<()> {
 
 fn print_files(f: &ModelFiles, json_out: bool) -> anyhow::Result<()> {
     if json_out {
-        let v = json!({ "ort_library": f.ort_library, "model": f.model, "tokenizer_dir": f.tokenizer_dir });
+        let v = json!({
+            "local_model": f.local_model.name(),
+            "model_id": f.local_model.model_id(),
+            "ort_library": f.ort_library,
+            "model": f.model,
+            "tokenizer_dir": f.tokenizer_dir,
+        });
         out!("{v}");
     } else {
+        out!(
+            "local_model    {} ({})",
+            f.local_model,
+            f.local_model.model_id()
+        );
         out!("ort_library    {}", f.ort_library.display());
         out!("model          {}", f.model.display());
         out!("tokenizer_dir  {}", f.tokenizer_dir.display());

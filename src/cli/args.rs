@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::embedders::LocalModel;
 use crate::memory::{Filter, MAX_K, RecordId, SearchMode, ShardId};
 use crate::reasoning::Feedback;
 use crate::{RecallMode, SyncDirection};
@@ -64,6 +65,11 @@ pub(crate) struct Cli {
         requires = "rerank_url"
     )]
     pub rerank_model: Option<String>,
+    /// The local embedding model: all-MiniLM-L6-v2 (default, fastest) or bge-small-en-v1.5
+    /// (better recall, about half the speed). A shard keeps the model it was created with and
+    /// refuses another, so pass the same model every time (or set REASONBANK_MODEL).
+    #[arg(long, global = true, env = "REASONBANK_MODEL", default_value = "all-MiniLM-L6-v2", value_parser = local_model)]
+    pub model: LocalModel,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -358,9 +364,9 @@ pub(crate) enum SyncSub {
 /// `models`' subcommands.
 #[derive(Subcommand, Debug)]
 pub(crate) enum Models {
-    /// Download (if missing) and verify the ONNX Runtime, model and tokenizer.
+    /// Download (if missing) and verify the ONNX Runtime, model and tokenizer (of --model).
     Fetch(ModelArgs),
-    /// Show the files that would be used, without downloading anything.
+    /// Show the files that would be used (for --model), without downloading anything.
     Path(ModelArgs),
 }
 
@@ -371,6 +377,12 @@ pub(crate) struct ModelArgs {
     /// ~/.cache/reasonbank).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// `--model`: a [`LocalModel`] by name or model id.
+fn local_model(s: &str) -> Result<LocalModel, String> {
+    s.parse()
+        .map_err(|e: crate::embedders::Error| e.to_string())
 }
 
 /// `--k`: 1 to [`MAX_K`].

@@ -39,6 +39,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
+use crate::embedders::LocalModel;
 use crate::error::code;
 use crate::memory::{ShardId, Store, StoreOptions};
 use crate::{AgentMemory, Error};
@@ -259,6 +260,8 @@ struct Ctx {
     llm: Option<(String, String)>,
     /// The rerank API (`--rerank-url`, `--rerank-model`), if configured.
     rerank: Option<(String, String)>,
+    /// The local embedding model (`--model`).
+    model: LocalModel,
 }
 
 impl Ctx {
@@ -284,7 +287,8 @@ impl Ctx {
         let mut b = AgentMemory::builder(&self.root);
         b.agent(self.agent.to_string())
             // Commands that do not embed (feedback, consolidate) never load the model.
-            .load_model_on_first_use(true);
+            .load_model_on_first_use(true)
+            .local_model(self.model);
         if let Some((url, model)) = &self.llm {
             b.llm(url, model)?;
         }
@@ -348,6 +352,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         json: cli.json,
         llm: cli.llm_url.zip(cli.llm_model),
         rerank: cli.rerank_url.zip(cli.rerank_model),
+        model: cli.model,
     };
     match cli.cmd {
         Cmd::Remember {
@@ -389,7 +394,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Stats { all } => admin::stats(&ctx, all),
         Cmd::Sync(a) => peer::sync(&ctx, a).await,
         Cmd::Serve { config } => peer::serve(&ctx, &config).await,
-        Cmd::Models(m) => admin::models(m, ctx.json),
+        Cmd::Models(m) => admin::models(m, ctx.model, ctx.json),
     }
 }
 

