@@ -8,7 +8,7 @@
 //! `vector_insert`, `vector_search`, `vector_shard_stats` for raw vectors embedded elsewhere.
 //!
 //! ```text
-//! reasonbank-mcp [--root DIR] [--agent ID] [--llm-url URL --llm-model MODEL]
+//! reasonbank-mcp [--root DIR] [--agent ID] [--model NAME] [--llm-url URL --llm-model MODEL]
 //!                [--rerank-url URL --rerank-model MODEL]
 //! ```
 //!
@@ -21,8 +21,10 @@
 //! `REASONBANK_LLM_API_KEY`) makes `memory_learn` judge and distill with that LLM;
 //! `--rerank-url` with `--rerank-model` (env `REASONBANK_RERANK_URL`, `REASONBANK_RERANK_MODEL`;
 //! key from `REASONBANK_RERANK_API_KEY`) gives `memory_recall` its `rerank` option and lets
-//! the reranker order `memory_find_patterns`' and `memory_synthesize_context`'s candidates. The
-//! embedding model is loaded once at startup (fetched and sha256-checked on first use like the
+//! the reranker order `memory_find_patterns`' and `memory_synthesize_context`'s candidates.
+//! `--model` (env `REASONBANK_MODEL`) picks the local embedding model, all-MiniLM-L6-v2 unless
+//! set, or bge-small-en-v1.5; a shard refuses a model other than the one it was created with.
+//! The embedding model is loaded once at startup (fetched and sha256-checked on first use like the
 //! CLI's `reasonbank models fetch`); if it cannot be had, the server says why on stderr and
 //! exits with status 1 before speaking the protocol.
 //!
@@ -44,6 +46,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use reasonbank::embedders::LocalModel;
 use reasonbank::embedders::provision::ProvisionOptions;
 use reasonbank::memory::ShardId;
 use rmcp::ServiceExt;
@@ -86,6 +89,11 @@ pub struct Args {
     /// The reranking model the rerank API serves (with --rerank-url).
     #[arg(long, env = "REASONBANK_RERANK_MODEL", requires = "rerank_url")]
     pub rerank_model: Option<String>,
+    /// The local embedding model: all-MiniLM-L6-v2 (default, fastest) or bge-small-en-v1.5
+    /// (better recall, about half the speed). A shard keeps the model it was created with and
+    /// refuses another.
+    #[arg(long, env = "REASONBANK_MODEL", default_value = "all-MiniLM-L6-v2")]
+    pub model: LocalModel,
 }
 
 /// The models behind HTTP APIs the server is started with: the LLM judge and distiller
@@ -172,11 +180,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => reasonbank::default_root()?,
     };
     let agent = ShardId::new(args.agent).context("--agent")?;
-    let embedder = tokio::task::spawn_blocking(|| {
-        reasonbank::embedders::default_embedder(&ProvisionOptions::new())
-    })
-    .await?
-    .context("loading the embedding model")?;
+    let mut provision = ProvisionOptions::new();
+    provision.local_model(args.model);
+    let embedder =
+        tokio::task::spawn_blocking(move || reasonbank::embedders::default_embedder(&provision))
+            .await?
+            .with_context(|| format!("loading the embedding model {}", args.model))?;
     let models = RemoteModels {
         llm: args.llm_url.clone().zip(args.llm_model.clone()),
         rerank: args.rerank_url.clone().zip(args.rerank_model.clone()),

@@ -135,6 +135,32 @@ async def check_rerank(binary, root, env):
             server.shutdown()
 
 
+async def check_model(binary, root, env):
+    """`--model bge-small-en-v1.5`: the agent's shard is created for that model and recall
+    works; a server on the default model then refuses that agent's shard, naming both models."""
+    params = StdioServerParameters(
+        command=binary,
+        args=["--root", root, "--agent", "bge", "--model", "bge-small-en-v1.5"],
+        env=env,
+    )
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            for text in ("Back off exponentially when the API answers 429 Too Many Requests.",
+                         "Paris is the capital of France."):
+                await call_ok(session, "memory_remember", {"text": text})
+            r = await call_ok(session, "memory_recall", {"query": "the server rate-limits us", "k": 1})
+            check("429" in r["results"][0]["text"], f"bge recall: {r}")
+            r = await call_ok(session, "vector_shard_stats", {"shard": "bge"})
+            check(r["shards"][0]["model_id"] == "bge-small-en-v1.5-int8", f"bge stats: {r}")
+    params = StdioServerParameters(command=binary, args=["--root", root, "--agent", "tester"], env=env)
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            await call_err(session, "memory_recall", {"query": "rate limits", "agent": "bge"},
+                           "bge-small-en-v1.5-int8", "all-MiniLM-L6-v2-int8")
+
+
 async def main(binary, root, version):
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     params = StdioServerParameters(
@@ -382,6 +408,8 @@ async def main(binary, root, version):
             await call_err(session, "memory_recall", {"query": "api", "rerank": 5}, "no reranker")
     await check_rerank(binary, root, env)
     summary["rerank"] = "ok"
+    await check_model(binary, root, env)
+    summary["model"] = "ok"
     summary["ok"] = True
     print(json.dumps(summary))
 

@@ -68,7 +68,12 @@ pub(crate) struct Cli {
     /// The local embedding model: all-MiniLM-L6-v2 (default, fastest) or bge-small-en-v1.5
     /// (better recall, about half the speed). A shard keeps the model it was created with and
     /// refuses another, so pass the same model every time (or set REASONBANK_MODEL).
-    #[arg(long, global = true, env = "REASONBANK_MODEL", default_value = "all-MiniLM-L6-v2", value_parser = local_model)]
+    #[arg(
+        long,
+        global = true,
+        env = "REASONBANK_MODEL",
+        default_value = "all-MiniLM-L6-v2"
+    )]
     pub model: LocalModel,
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -377,12 +382,6 @@ pub(crate) struct ModelArgs {
     /// ~/.cache/reasonbank).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-}
-
-/// `--model`: a [`LocalModel`] by name or model id.
-fn local_model(s: &str) -> Result<LocalModel, String> {
-    s.parse()
-        .map_err(|e: crate::embedders::Error| e.to_string())
 }
 
 /// `--k`: 1 to [`MAX_K`].

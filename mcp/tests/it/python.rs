@@ -118,4 +118,5 @@ fn pypi_mcp_client_calls_every_tool_and_gets_tool_errors() {
         summary["rerank"], "ok",
         "--rerank-url and memory_recall's rerank"
     );
+    assert_eq!(summary["model"], "ok", "--model bge-small-en-v1.5");
 }
