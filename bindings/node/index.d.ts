@@ -311,9 +311,11 @@ export interface Merge {
 
 /** The files the local model runs from. */
 export interface ModelFiles {
+  /** The local model these files are (`all-MiniLM-L6-v2`, `bge-small-en-v1.5`). */
+  localModel: string
   /** The ONNX Runtime shared library. */
   ortLibrary: string
-  /** The all-MiniLM-L6-v2 int8 `model.onnx`. */
+  /** The model's int8 `model.onnx`. */
   model: string
   /** The directory of the tokenizer files. */
   tokenizerDir: string
@@ -325,6 +327,11 @@ export interface ModelOptions {
   cacheDir?: string
   /** The ONNX Runtime library (default as in `OpenOptions.ortLibrary`). */
   ortLibrary?: string
+  /**
+   * Which local model's files (as in `OpenOptions.localModel`). Defaults to
+   * `all-MiniLM-L6-v2`.
+   */
+  localModel?: string
 }
 
 /**
@@ -345,7 +352,17 @@ export interface OpenOptions {
    * npm `onnxruntime-node` package when it is installed, else the cached one.
    */
   ortLibrary?: string
-  /** The `model.onnx` file (checked against the pinned sha256). Defaults to the cached one. */
+  /**
+   * The local embedding model: `all-MiniLM-L6-v2` (the default, fastest) or
+   * `bge-small-en-v1.5` (better recall, about half the speed). An agent's shard keeps the
+   * model it was created with: opening it with another rejects with `RB_MODEL_MISMATCH`.
+   * An unknown name rejects with `RB_INVALID_INPUT`.
+   */
+  localModel?: string
+  /**
+   * The `model.onnx` file of `localModel` (checked against its pinned sha256). Defaults to
+   * the cached one.
+   */
   model?: string
   /** A directory with the tokenizer files. Defaults to the cached one. */
   tokenizerDir?: string

@@ -28,7 +28,7 @@ use napi::bindgen_prelude::{Either, Env, Float32Array, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 use reasonbank::Identity;
 use reasonbank::embedders::EmbedKind;
-use reasonbank::embedders::provision::{self, ProvisionOptions};
+use reasonbank::embedders::provision;
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{Feedback, Trajectory};
 use reasonbank::sync::Fingerprint;
@@ -78,14 +78,10 @@ pub fn fetch_models(
     options: Option<ModelOptions>,
 ) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
     let o = options.unwrap_or_default();
-    let p = ProvisionOptions::from_parts(
-        o.cache_dir.as_deref(),
-        o.ort_library.as_deref(),
-        None,
-        None,
-        None,
-    );
-    settle(env, blocking(move || Ok(provision::fetch(&p)?.into())))
+    settle(
+        env,
+        blocking(move || Ok(provision::fetch(&o.provision(true)?)?.into())),
+    )
 }
 
 /// The files the model would run from, without downloading anything (`reasonbank models
@@ -96,14 +92,10 @@ pub fn model_paths(
     options: Option<ModelOptions>,
 ) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
     let o = options.unwrap_or_default();
-    let p = ProvisionOptions::from_parts(
-        o.cache_dir.as_deref(),
-        o.ort_library.as_deref(),
-        None,
-        None,
-        Some(false),
-    );
-    settle(env, blocking(move || Ok(provision::resolve(&p)?.into())))
+    settle(
+        env,
+        blocking(move || Ok(provision::resolve(&o.provision(false)?)?.into())),
+    )
 }
 
 /// A new sync identity (self-signed certificate and key) named `name` (default `reasonbank`).

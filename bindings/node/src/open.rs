@@ -18,7 +18,13 @@ pub struct OpenOptions {
     /// The ONNX Runtime shared library. Defaults to `$ORT_DYLIB_PATH`, else the library of the
     /// npm `onnxruntime-node` package when it is installed, else the cached one.
     pub ort_library: Option<String>,
-    /// The `model.onnx` file (checked against the pinned sha256). Defaults to the cached one.
+    /// The local embedding model: `all-MiniLM-L6-v2` (the default, fastest) or
+    /// `bge-small-en-v1.5` (better recall, about half the speed). An agent's shard keeps the
+    /// model it was created with: opening it with another rejects with `RB_MODEL_MISMATCH`.
+    /// An unknown name rejects with `RB_INVALID_INPUT`.
+    pub local_model: Option<String>,
+    /// The `model.onnx` file of `localModel` (checked against its pinned sha256). Defaults to
+    /// the cached one.
     pub model: Option<String>,
     /// A directory with the tokenizer files. Defaults to the cached one.
     pub tokenizer_dir: Option<String>,
@@ -58,8 +64,8 @@ impl OpenOptions {
     /// The facade's builder for `agent` (default `default`) in `root`, as these options say.
     ///
     /// # Errors
-    /// `RB_INVALID_INPUT` for `llmUrl` without `llmModel` (or `rerankUrl` without
-    /// `rerankModel`) or the reverse, a URL that is not http(s), an empty model or a negative
+    /// `RB_INVALID_INPUT` for an unknown `localModel`, `llmUrl` without `llmModel` (or
+    /// `rerankUrl` without `rerankModel`) or the reverse, a URL that is not http(s), an empty model or a negative
     /// half-life.
     pub(crate) fn builder(
         self,
@@ -74,6 +80,9 @@ impl OpenOptions {
             self.tokenizer_dir.as_deref(),
             self.allow_fetch,
         ));
+        if let Some(m) = &self.local_model {
+            b.local_model(m.parse()?);
+        }
         if let Some(a) = agent {
             b.agent(a);
         }
