@@ -1,4 +1,5 @@
-//! `reasonbank-bench embed`: the default ONNX embedder measured against Python fastembed.
+//! `reasonbank-bench embed`: a local ONNX embedder (`--model`, all-MiniLM-L6-v2 by default)
+//! measured against Python fastembed, and against another local model (`--compare-model`).
 //!
 //! One run measures, on the texts of a JSONL file:
 //! - `texts_per_s`: all texts embedded in one call (the embedder batches them), best of
@@ -10,7 +11,10 @@
 //! - `peak_rss_mb`: this process's `VmHWM`;
 //! - the same texts, model files and thread count through Python fastembed 0.9.1
 //!   (`benches/python/fastembed_bench.py`, in a virtualenv under the model cache), giving
-//!   `ratio_vs_python_fastembed`.
+//!   `ratio_vs_python_fastembed`;
+//! - with `--compare-model M`: `texts_per_s`, `short_texts_per_s` and `p50_short_ms` of model
+//!   `M` on the same texts in the same process, measured in turns with `--model`'s (each
+//!   round measures both), and their ratios.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use reasonbank::embedders::provision::{self, ProvisionOptions};
-use reasonbank::embedders::{EmbedKind, Embedder, OnnxEmbedder};
+use reasonbank::embedders::{EmbedKind, Embedder, LocalModel, OnnxEmbedder};
 
 /// The short query used for latency and cold start.
 const SHORT_QUERY: &str = "how do I reset my password?";
@@ -60,6 +64,13 @@ pub struct EmbedArgs {
     /// Python with fastembed 0.9.1 installed (default: a virtualenv created under the model cache).
     #[arg(long)]
     python: Option<PathBuf>,
+    /// The local model measured.
+    #[arg(long, default_value = "all-MiniLM-L6-v2")]
+    model: LocalModel,
+    /// A second local model measured on the same texts in the same run, in turns with the
+    /// first.
+    #[arg(long)]
+    compare_model: Option<LocalModel>,
 }
 
 /// Arguments of the hidden `embed-cold` mode.
@@ -68,6 +79,9 @@ pub struct ColdArgs {
     /// ONNX Runtime intra-op threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The local model.
+    #[arg(long, default_value = "all-MiniLM-L6-v2")]
+    model: LocalModel,
 }
 
 /// Loads the default embedder, embeds one text and prints `ok`: what `cold_start_ms` times.
@@ -75,7 +89,7 @@ pub fn cold(args: &ColdArgs) -> anyhow::Result<()> {
     let trace = std::env::var_os("REASONBANK_BENCH_TRACE").is_some();
     let start = Instant::now();
     let mut opts = ProvisionOptions::new();
-    opts.allow_fetch(false);
+    opts.allow_fetch(false).local_model(args.model);
     let files = provision::resolve(&opts)?;
     let resolved = start.elapsed();
     let embedder = OnnxEmbedder::builder()
@@ -129,13 +143,14 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn cold_start_ms(threads: usize, runs: usize) -> anyhow::Result<(f64, f64)> {
+fn cold_start_ms(threads: usize, runs: usize, model: LocalModel) -> anyhow::Result<(f64, f64)> {
     let exe = std::env::current_exe()?;
     let mut samples = Vec::new();
     for _ in 0..runs.max(1) {
         let start = Instant::now();
         let mut child = Command::new(&exe)
             .args(["embed-cold", "--threads", &threads.to_string()])
+            .args(["--model", model.name()])
             .stdout(Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().context("child stdout")?;
@@ -211,34 +226,99 @@ fn run_python(
     Ok(serde_json::from_str(last)?)
 }
 
-/// Runs `reasonbank-bench embed`.
-pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
-    let texts = read_texts(&args.input, &args.field)?;
-    let opts = ProvisionOptions::new();
-    let files = provision::resolve(&opts)?;
-    // Before this process loads a model, so its runtime threads cannot compete with the child's.
-    let (cold_ms, cold_first_ms) = cold_start_ms(args.threads, args.cold_runs)?;
+/// What one round measures of one embedder.
+struct Round {
+    /// All texts in one call.
+    all: Duration,
+    /// The short texts in one call.
+    short: Duration,
+    /// One short query at a time.
+    latencies: Vec<Duration>,
+}
+
+/// One round on `embedder`: the texts, the short texts, then `samples` single queries.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    embedder: &OnnxEmbedder,
+    texts: &[String],
+    short: &[String],
+    samples: usize,
+) -> anyhow::Result<(Round, Vec<Vec<f32>>)> {
+    let start = Instant::now();
+    let vectors = runtime.block_on(embedder.embed(texts, EmbedKind::Document))?;
+    let all = start.elapsed();
+    let start = Instant::now();
+    if !short.is_empty() {
+        runtime.block_on(embedder.embed(short, EmbedKind::Document))?;
+    }
+    let short = start.elapsed();
+    let mut latencies = Vec::with_capacity(samples);
+    for _ in 0..samples.max(1) {
+        let start = Instant::now();
+        runtime.block_on(embedder.embed_one(SHORT_QUERY, EmbedKind::Query))?;
+        latencies.push(start.elapsed());
+    }
+    Ok((
+        Round {
+            all,
+            short,
+            latencies,
+        },
+        vectors,
+    ))
+}
+
+/// The best throughputs and the median latency over `rounds`: `(texts/s, short texts/s,
+/// p50 ms)`.
+fn summarize(rounds: &[Round], texts: usize, short: usize) -> (f64, f64, f64) {
+    let best_all = rounds.iter().map(|r| r.all).min().unwrap_or(Duration::MAX);
+    let best_short = rounds
+        .iter()
+        .map(|r| r.short)
+        .min()
+        .unwrap_or(Duration::MAX);
+    let mut latencies: Vec<Duration> = rounds.iter().flat_map(|r| r.latencies.clone()).collect();
+    (
+        texts as f64 / best_all.as_secs_f64(),
+        short as f64 / best_short.as_secs_f64(),
+        percentile(&mut latencies, 0.5),
+    )
+}
+
+fn build(files: provision::ModelFiles, args: &EmbedArgs) -> anyhow::Result<OnnxEmbedder> {
     let mut builder = OnnxEmbedder::builder();
-    builder.files(files.clone()).intra_threads(args.threads);
+    builder.files(files).intra_threads(args.threads);
     if let Some(tokens) = args.max_batch_tokens {
         builder.max_batch_tokens(tokens);
     }
-    let embedder = builder.build()?;
+    Ok(builder.build()?)
+}
+
+/// Runs `reasonbank-bench embed`.
+pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.no_python || args.model == LocalModel::AllMiniLmL6V2,
+        "the Python fastembed comparison runs all-MiniLM-L6-v2's recipe only; pass --no-python"
+    );
+    let texts = read_texts(&args.input, &args.field)?;
+    let mut opts = ProvisionOptions::new();
+    opts.local_model(args.model);
+    let files = provision::resolve(&opts)?;
+    // Before this process loads a model, so its runtime threads cannot compete with the child's.
+    let (cold_ms, cold_first_ms) = cold_start_ms(args.threads, args.cold_runs, args.model)?;
+    let embedder = build(files.clone(), args)?;
+    let other = match args.compare_model {
+        Some(m) => {
+            let mut o = ProvisionOptions::new();
+            o.local_model(m);
+            Some(build(provision::resolve(&o)?, args)?)
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-
-    // Warm-up, then throughput.
-    runtime.block_on(embedder.embed(&texts[..texts.len().min(16)], EmbedKind::Document))?;
-    let mut best = Duration::MAX;
-    let mut vectors = Vec::new();
-    for _ in 0..args.repeat.max(1) {
-        let start = Instant::now();
-        vectors = runtime.block_on(embedder.embed(&texts, EmbedKind::Document))?;
-        best = best.min(start.elapsed());
-    }
-    let texts_per_s = texts.len() as f64 / best.as_secs_f64();
 
     // The short texts alone (at most 20 words), like queries and one-line memories.
     let short: Vec<String> = texts
@@ -246,23 +326,21 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
         .filter(|t| t.split_whitespace().count() <= 20)
         .cloned()
         .collect();
-    let mut short_best = Duration::MAX;
-    if !short.is_empty() {
-        for _ in 0..args.repeat.max(1) {
-            let start = Instant::now();
-            runtime.block_on(embedder.embed(&short, EmbedKind::Document))?;
-            short_best = short_best.min(start.elapsed());
+    // Warm-up, then rounds; with a second model, each round measures both in turn.
+    for e in std::iter::once(&embedder).chain(&other) {
+        runtime.block_on(e.embed(&texts[..texts.len().min(16)], EmbedKind::Document))?;
+    }
+    let samples = args.latency_samples / args.repeat.max(1);
+    let (mut mine, mut theirs, mut vectors) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.repeat.max(1) {
+        let (round, v) = measure(&runtime, &embedder, &texts, &short, samples)?;
+        mine.push(round);
+        vectors = v;
+        if let Some(o) = &other {
+            theirs.push(measure(&runtime, o, &texts, &short, samples)?.0);
         }
     }
-    let short_texts_per_s = short.len() as f64 / short_best.as_secs_f64();
-
-    let mut latencies = Vec::with_capacity(args.latency_samples);
-    for _ in 0..args.latency_samples.max(1) {
-        let start = Instant::now();
-        runtime.block_on(embedder.embed_one(SHORT_QUERY, EmbedKind::Query))?;
-        latencies.push(start.elapsed());
-    }
-    let p50_short_ms = percentile(&mut latencies, 0.5);
+    let (texts_per_s, short_texts_per_s, p50_short_ms) = summarize(&mine, texts.len(), short.len());
     let peak_rss = peak_rss_mb();
 
     let mut report = serde_json::json!({
@@ -278,6 +356,15 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
         "cold_start_first_ms": round(cold_first_ms),
         "peak_rss_mb": peak_rss.map(round),
     });
+    if let Some(o) = &other {
+        let (tps, short_tps, p50) = summarize(&theirs, texts.len(), short.len());
+        report["compare_model"] = o.model_id().into();
+        report["compare_texts_per_s"] = round(tps).into();
+        report["compare_short_texts_per_s"] = round(short_tps).into();
+        report["compare_p50_short_ms"] = round(p50).into();
+        report["ratio_texts_per_s_vs_compare"] = round(texts_per_s / tps).into();
+        report["ratio_p50_short_vs_compare"] = round(p50_short_ms / p50).into();
+    }
 
     if !args.no_python {
         let python = match &args.python {

@@ -30,7 +30,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use reasonbank::embedders::provision::{self, ProvisionOptions};
-use reasonbank::embedders::{CachedEmbedder, EmbedKind, Embedder, LocalModel, OnnxEmbedder};
+use reasonbank::embedders::{
+    CachedEmbedder, EmbedKind, Embedder, LocalModel, OnnxEmbedder, Prefixes,
+};
 use reasonbank::{AgentMemory, Memory, RecallMode, RecallOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -72,6 +74,10 @@ pub struct Args {
     /// The local embedding model every method uses (all-MiniLM-L6-v2 or bge-small-en-v1.5).
     #[arg(long, default_value = "all-MiniLM-L6-v2")]
     model: LocalModel,
+    /// Replace the model's query prefix (bge-small-en-v1.5's is its retrieval instruction;
+    /// `--query-prefix ''` measures it without). The vectors then get their own cache.
+    #[arg(long)]
+    query_prefix: Option<String>,
     /// The Python that builds the datasets.
     #[arg(long, default_value = "python3")]
     python: PathBuf,
@@ -190,7 +196,17 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let files = provision::resolve(ProvisionOptions::new().local_model(a.model))?;
-    let onnx: Arc<dyn Embedder> = Arc::new(OnnxEmbedder::builder().files(files).build()?);
+    let mut builder = OnnxEmbedder::builder();
+    builder.files(files);
+    if let Some(q) = &a.query_prefix {
+        let document = a
+            .model
+            .default_prefixes()
+            .get(EmbedKind::Document)
+            .to_owned();
+        builder.prefixes(Prefixes::new(q.clone(), document));
+    }
+    let onnx: Arc<dyn Embedder> = Arc::new(builder.build()?);
     for name in names {
         let path = dir.join(format!("{name}.json"));
         let ds: Dataset = serde_json::from_slice(
