@@ -121,7 +121,29 @@ fn report(e: &anyhow::Error, writes: bool) -> u8 {
     if let Some(code) = code {
         eprintln!("  code: {code}");
     }
+    if let Some(hint) = model_hint(e) {
+        eprintln!("  hint: {hint}");
+    }
     status
+}
+
+/// For a shard written by another local model: the `--model` that opens it.
+fn model_hint(e: &anyhow::Error) -> Option<String> {
+    let found = e
+        .chain()
+        .find_map(|c| match c.downcast_ref::<crate::memory::Error>() {
+            Some(crate::memory::Error::ModelMismatch { found_model, .. }) => Some(found_model),
+            _ => match c.downcast_ref::<Error>() {
+                Some(Error::Memory(crate::memory::Error::ModelMismatch {
+                    found_model, ..
+                })) => Some(found_model),
+                _ => None,
+            },
+        })?;
+    let model = LocalModel::from_model_id(found)?;
+    Some(format!(
+        "that shard was written with --model {model}; pass it (or set REASONBANK_MODEL={model})"
+    ))
 }
 
 /// The exit status and `RB_*` code of a failed command.

@@ -5,6 +5,7 @@ mod agent;
 mod backup;
 mod cli;
 mod cli_llm;
+mod cli_model;
 mod cli_rerank;
 mod cli_usage;
 mod end_to_end;
