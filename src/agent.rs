@@ -490,7 +490,10 @@ impl AgentMemory {
         if let Some(t) = opts.threshold {
             so.threshold(t);
         }
-        so.filter(opts.effective_filter()).fusion(opts.fusion);
+        let fusion = opts.fusion.unwrap_or_else(|| {
+            crate::recall::default_fusion(self.inner.shared.embedder.model_id())
+        });
+        so.filter(opts.effective_filter()).fusion(fusion);
         let me = self.clone();
         let extra = opts.shards.clone();
         let hits = tokio::task::spawn_blocking(move || -> Result<_> {

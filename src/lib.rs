@@ -59,6 +59,6 @@ pub use reasonbank_embedders as embedders;
 pub use reasonbank_memory as memory;
 pub use reasonbank_reasoning as reasoning;
 pub use reasonbank_sync as sync;
-pub use recall::{RecallMode, RecallOptions, Recalled, Why};
+pub use recall::{BGE_TEXT_BONUS, RecallMode, RecallOptions, Recalled, Why, default_fusion};
 pub use reembed::EmbedderReembedder;
 pub use rerank::RERANK_API_KEY_ENV;

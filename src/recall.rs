@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 #[cfg(doc)]
 use crate::AgentMemory;
+use crate::embedders::LocalModel;
 use crate::memory::{Filter, Fusion, RecordId, SearchMode, ShardId};
 use crate::reasoning::EXPERIENCE_KIND;
 use crate::{Error, Result};
@@ -39,6 +40,32 @@ impl std::str::FromStr for RecallMode {
     }
 }
 
+/// The most BM25 adds to a hybrid candidate's cosine when the memory's model is
+/// bge-small-en-v1.5 ([`default_fusion`]).
+///
+/// bge-small-en-v1.5's cosines lie closer together than all-MiniLM-L6-v2's, so the same
+/// bonus weighs more against them: on the dev half of `reasonbank-bench quality` the default
+/// [`TEXT_BONUS`](crate::memory::TEXT_BONUS) of 0.3 put hybrid recall below vector recall on
+/// the documents (MRR 0.609 against 0.631); BGE_BONUS_EVIDENCE
+pub const BGE_TEXT_BONUS: f32 = 0.1;
+
+/// The hybrid fusion recall uses unless told otherwise ([`RecallOptions::fusion`]), for
+/// vectors of the model `model_id`: [`Fusion::Score`] with a bonus measured for that model
+/// ([`BGE_TEXT_BONUS`] for bge-small-en-v1.5, [`TEXT_BONUS`](crate::memory::TEXT_BONUS)
+/// for all-MiniLM-L6-v2 and any other model).
+///
+/// A bonus per model, not one rule for all: scaling the bonus by each query's spread of
+/// cosines (or their deviation) was measured too, and lost on the conversations with both
+/// models (README, "Recall quality").
+pub fn default_fusion(model_id: &str) -> Fusion {
+    match LocalModel::from_model_id(model_id) {
+        Some(LocalModel::BgeSmallEnV15) => Fusion::Score {
+            bonus: BGE_TEXT_BONUS,
+        },
+        _ => Fusion::default(),
+    }
+}
+
 /// Options of [`AgentMemory::recall`].
 #[derive(Clone, Debug)]
 pub struct RecallOptions {
@@ -50,7 +77,7 @@ pub struct RecallOptions {
     pub(crate) shards: Vec<ShardId>,
     pub(crate) kinds: Vec<String>,
     pub(crate) include_inactive: bool,
-    pub(crate) fusion: Fusion,
+    pub(crate) fusion: Option<Fusion>,
     pub(crate) rerank: Option<usize>,
 }
 
@@ -65,7 +92,7 @@ impl Default for RecallOptions {
             shards: Vec::new(),
             kinds: Vec::new(),
             include_inactive: false,
-            fusion: Fusion::default(),
+            fusion: None,
             rerank: None,
         }
     }
@@ -122,11 +149,12 @@ impl RecallOptions {
         self
     }
 
-    /// How hybrid recall fuses meaning and words. Defaults to [`Fusion::default`] (cosine
-    /// plus a normalised BM25 bonus of at most [`TEXT_BONUS`](crate::memory::TEXT_BONUS));
-    /// [`Fusion::Rrf`] is reciprocal-rank fusion.
+    /// How hybrid recall fuses meaning and words. Defaults to [`default_fusion`] of the
+    /// memory's embedding model (cosine plus a normalised BM25 bonus of at most
+    /// [`TEXT_BONUS`](crate::memory::TEXT_BONUS), or [`BGE_TEXT_BONUS`] for
+    /// bge-small-en-v1.5); [`Fusion::Rrf`] is reciprocal-rank fusion.
     pub fn fusion(&mut self, f: Fusion) -> &mut Self {
-        self.fusion = f;
+        self.fusion = Some(f);
         self
     }
 

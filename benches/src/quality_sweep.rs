@@ -325,10 +325,30 @@ fn extra(
 ) -> Vec<(String, Variant<'static>)> {
     let s = Stats::of(vector, text);
     let mut variants: Vec<(String, Variant<'static>)> = Vec::new();
-    for b in [0.2f32, 0.3, 0.4] {
+    for b in [0.1f32, 0.15, 0.2, 0.3, 0.4] {
         variants.push((
             format!("score b={b}"),
             Box::new(move |c| c.cos + b * s.minmax_bm(c)),
+        ));
+    }
+    // The bonus on the cosine's own scale: times the spread of the vector candidates'
+    // cosines (models differ in how far apart their cosines lie), or their deviation.
+    let spread = (s.vmax - s.vmin).max(0.0);
+    let cos_sd = {
+        let n = vector.len().max(1) as f32;
+        let mean = vector.iter().map(|v| v.1).sum::<f32>() / n;
+        (vector.iter().map(|v| (v.1 - mean).powi(2)).sum::<f32>() / n).sqrt()
+    };
+    for b in [0.5f32, 0.75, 1.0, 1.25, 1.5] {
+        variants.push((
+            format!("cos+{b}*spread*minmaxbm"),
+            Box::new(move |c| c.cos + b * spread * s.minmax_bm(c)),
+        ));
+    }
+    for b in [2.0f32, 3.0, 4.0, 5.0] {
+        variants.push((
+            format!("cos+{b}*sd*minmaxbm"),
+            Box::new(move |c| c.cos + b * cos_sd * s.minmax_bm(c)),
         ));
     }
     // z-scores of both lists (mean and deviation over each ranking's own candidates); a

@@ -266,3 +266,46 @@ async fn issue_14_recall_leaves_out_experiences_and_superseded_items() {
     let hits = mem.recall("deploy", &o).await.unwrap();
     assert_eq!(hits.len(), 1);
 }
+
+#[tokio::test]
+async fn issue_16_hybrid_recall_weighs_words_by_the_models_measured_bonus() {
+    use reasonbank::embedders::LocalModel;
+    use reasonbank::memory::{Fusion, TEXT_BONUS};
+    let dir = tempfile::tempdir().unwrap();
+    for (model, bonus) in [
+        (LocalModel::AllMiniLmL6V2, TEXT_BONUS),
+        (LocalModel::BgeSmallEnV15, reasonbank::BGE_TEXT_BONUS),
+    ] {
+        assert_eq!(
+            reasonbank::default_fusion(model.model_id()),
+            Fusion::Score { bonus }
+        );
+        let mem = AgentMemory::builder(dir.path())
+            .agent(model.name().replace('.', "_"))
+            .local_model(model)
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(mem.embedder().model_id(), model.model_id());
+        for text in [
+            "The zeppelin hangar opens at dawn.",
+            "Bake the bread for forty minutes.",
+        ] {
+            mem.remember(text, json!({})).await.unwrap();
+        }
+        // One record shares a word with the query: the only text candidate, it gets the whole
+        // bonus on top of its cosine.
+        let hits = mem
+            .recall("zeppelin", RecallOptions::new().k(1))
+            .await
+            .unwrap();
+        let top = &hits[0];
+        assert!(top.text.contains("zeppelin"), "{model}: {hits:?}");
+        let cosine = top.why.similarity.unwrap();
+        assert!(
+            (top.score - cosine - bonus).abs() < 1e-4,
+            "{model}: score {} = cosine {cosine} + {bonus}?",
+            top.score
+        );
+    }
+}
