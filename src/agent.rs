@@ -215,11 +215,12 @@ impl AgentMemoryBuilder {
     }
     /// Which local model the default embedder runs (on the options of
     /// [`provision`](Self::provision); set it after them). Defaults to
-    /// [`LocalModel::AllMiniLmL6V2`]; [`LocalModel::BgeSmallEnV15`] recalls better and
-    /// embeds at about half the speed (README, "Recall quality"). A shard keeps the model it
-    /// was created with: opening it with another is
+    /// [`LocalModel::AllMiniLmL6V2`]; [`LocalModel::BgeSmallEnV15`] recalls documents
+    /// better and conversations worse, with queries about 20% slower (README, "Embedding
+    /// model"). A shard keeps the model it was created with: opening it with another is
     /// [`memory::Error::ModelMismatch`](crate::memory::Error::ModelMismatch). No effect with
-    /// [`embedder`](Self::embedder).
+    /// [`embedder`](Self::embedder). Hybrid recall weighs words by the model
+    /// ([`default_fusion`](crate::default_fusion)).
     pub fn local_model(&mut self, m: LocalModel) -> &mut Self {
         self.provision.local_model(m);
         self

@@ -90,8 +90,8 @@ pub struct Args {
     #[arg(long, env = "REASONBANK_RERANK_MODEL", requires = "rerank_url")]
     pub rerank_model: Option<String>,
     /// The local embedding model: all-MiniLM-L6-v2 (default, fastest) or bge-small-en-v1.5
-    /// (better recall, about half the speed). A shard keeps the model it was created with and
-    /// refuses another.
+    /// (recalls documents better, conversations worse; queries ~20% slower). A shard keeps
+    /// the model it was created with and refuses another.
     #[arg(long, env = "REASONBANK_MODEL", default_value = "all-MiniLM-L6-v2")]
     pub model: LocalModel,
 }

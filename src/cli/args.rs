@@ -66,8 +66,9 @@ pub(crate) struct Cli {
     )]
     pub rerank_model: Option<String>,
     /// The local embedding model: all-MiniLM-L6-v2 (default, fastest) or bge-small-en-v1.5
-    /// (better recall, about half the speed). A shard keeps the model it was created with and
-    /// refuses another, so pass the same model every time (or set REASONBANK_MODEL).
+    /// (recalls documents better, conversations worse; queries ~20% slower). A shard keeps
+    /// the model it was created with and refuses another, so pass the same model every time
+    /// (or set REASONBANK_MODEL).
     #[arg(
         long,
         global = true,

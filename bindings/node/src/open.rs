@@ -19,8 +19,9 @@ pub struct OpenOptions {
     /// npm `onnxruntime-node` package when it is installed, else the cached one.
     pub ort_library: Option<String>,
     /// The local embedding model: `all-MiniLM-L6-v2` (the default, fastest) or
-    /// `bge-small-en-v1.5` (better recall, about half the speed). An agent's shard keeps the
-    /// model it was created with: opening it with another rejects with `RB_MODEL_MISMATCH`.
+    /// `bge-small-en-v1.5` (recalls documents better, conversations worse; queries ~20%
+    /// slower). An agent's shard keeps the model it was created with: opening it with another
+    /// rejects with `RB_MODEL_MISMATCH`.
     /// An unknown name rejects with `RB_INVALID_INPUT`.
     pub local_model: Option<String>,
     /// The `model.onnx` file of `localModel` (checked against its pinned sha256). Defaults to

@@ -81,7 +81,8 @@ class AgentMemory:
         ``allow_fetch=False``).
 
         ``local_model`` picks that model: ``all-MiniLM-L6-v2`` (the default, fastest) or
-        ``bge-small-en-v1.5`` (better recall, about half the speed). A shard keeps the model
+        ``bge-small-en-v1.5`` (recalls documents better, conversations worse; queries ~20%
+        slower). A shard keeps the model
         it was created with; opening it with another raises with code ``RB_MODEL_MISMATCH``,
         and an unknown name with ``RB_INVALID_INPUT``. (``model`` is a path to that model's
         ``model.onnx``, checked against its pinned sha256.)
