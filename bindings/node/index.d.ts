@@ -354,8 +354,9 @@ export interface OpenOptions {
   ortLibrary?: string
   /**
    * The local embedding model: `all-MiniLM-L6-v2` (the default, fastest) or
-   * `bge-small-en-v1.5` (better recall, about half the speed). An agent's shard keeps the
-   * model it was created with: opening it with another rejects with `RB_MODEL_MISMATCH`.
+   * `bge-small-en-v1.5` (recalls documents better, conversations worse; queries ~20%
+   * slower). An agent's shard keeps the model it was created with: opening it with another
+   * rejects with `RB_MODEL_MISMATCH`.
    * An unknown name rejects with `RB_INVALID_INPUT`.
    */
   localModel?: string
