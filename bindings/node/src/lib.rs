@@ -15,6 +15,7 @@
 //! ```
 
 pub mod error;
+pub mod models;
 mod open;
 mod types;
 
@@ -28,7 +29,6 @@ use napi::bindgen_prelude::{Either, Env, Float32Array, PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 use reasonbank::Identity;
 use reasonbank::embedders::EmbedKind;
-use reasonbank::embedders::provision;
 use reasonbank::memory::{Filter, RecordId, SearchMode, ShardId};
 use reasonbank::reasoning::{Feedback, Trajectory};
 use reasonbank::sync::Fingerprint;
@@ -39,9 +39,8 @@ use error::Failure;
 use open::OpenOptions;
 use types::{
     ConsolidateOptions, ConsolidationReport, LearnReport, MemoryInput, MemoryItem, MemoryRecord,
-    ModelFiles, ModelOptions, PatternOptions, RecallOptions, Recalled, RememberOptions, ScoredItem,
-    ServeOptions, ShardStats, SyncOptions, SyncReport, SynthesizeOptions, SynthesizedContext,
-    TrajectoryInput, UpdateInput,
+    PatternOptions, RecallOptions, Recalled, RememberOptions, ScoredItem, ServeOptions, ShardStats,
+    SyncOptions, SyncReport, SynthesizeOptions, SynthesizedContext, TrajectoryInput, UpdateInput,
 };
 
 /// Runs `fut` on napi-rs' tokio runtime and returns a promise of its value; a [`Failure`]
@@ -54,48 +53,6 @@ where
     env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, r| {
         r.map_err(|f| f.into_js(env))
     })
-}
-
-/// Sets (or with `null` clears) the ONNX Runtime library used when neither
-/// `OpenOptions.ortLibrary` nor `ORT_DYLIB_PATH` names one. The package's entry point calls
-/// it with the library of the installed `onnxruntime-node`.
-#[napi]
-pub fn set_default_ort_library(path: Option<String>) {
-    provision::set_packaged_ort_library(path.map(PathBuf::from));
-}
-
-/// The library `setDefaultOrtLibrary` set, if any.
-#[napi]
-pub fn default_ort_library() -> Option<String> {
-    provision::packaged_ort_library().map(|p| p.display().to_string())
-}
-
-/// Downloads (if missing) and verifies the ONNX Runtime, the model and its tokenizer, like
-/// `reasonbank models fetch`, and returns their paths.
-#[napi(ts_return_type = "Promise<ModelFiles>")]
-pub fn fetch_models(
-    env: &Env,
-    options: Option<ModelOptions>,
-) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
-    let o = options.unwrap_or_default();
-    settle(
-        env,
-        blocking(move || Ok(provision::fetch(&o.provision(true)?)?.into())),
-    )
-}
-
-/// The files the model would run from, without downloading anything (`reasonbank models
-/// path`); rejects with `RB_MODEL_MISSING` naming the first missing file.
-#[napi(ts_return_type = "Promise<ModelFiles>")]
-pub fn model_paths(
-    env: &Env,
-    options: Option<ModelOptions>,
-) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
-    let o = options.unwrap_or_default();
-    settle(
-        env,
-        blocking(move || Ok(provision::resolve(&o.provision(false)?)?.into())),
-    )
 }
 
 /// A new sync identity (self-signed certificate and key) named `name` (default `reasonbank`).

@@ -4,7 +4,6 @@
 
 use napi::bindgen_prelude::Float32Array;
 use napi_derive::napi;
-use reasonbank::embedders::provision::ProvisionOptions;
 use reasonbank::memory::{Record, ShardStats as RsShardStats};
 use reasonbank::reasoning::{
     ConsolidationReport as RsConsolidationReport, ContextItem as RsContextItem,
@@ -13,7 +12,6 @@ use reasonbank::reasoning::{
 };
 use serde::Serialize;
 
-use crate::error::Failure;
 use serde_json::{Map, Value};
 
 /// Unix milliseconds and counters cross as JS numbers (exact up to 2^53).
@@ -29,63 +27,6 @@ fn variant_name<T: Serialize>(v: &T) -> String {
         // shown as its JSON rather than hidden.
         Ok(other) => other.to_string(),
         Err(e) => format!("<unserializable: {e}>"),
-    }
-}
-
-/// Options of `fetchModels` and `modelPaths`.
-#[napi(object)]
-#[derive(Default)]
-pub struct ModelOptions {
-    /// The cache directory (default as in `OpenOptions.cacheDir`).
-    pub cache_dir: Option<String>,
-    /// The ONNX Runtime library (default as in `OpenOptions.ortLibrary`).
-    pub ort_library: Option<String>,
-    /// Which local model's files (as in `OpenOptions.localModel`). Defaults to
-    /// `all-MiniLM-L6-v2`.
-    pub local_model: Option<String>,
-}
-
-impl ModelOptions {
-    /// The provisioning options these name; with `allow_fetch` false nothing is downloaded.
-    ///
-    /// # Errors
-    /// `RB_INVALID_INPUT` for an unknown `localModel`.
-    pub(crate) fn provision(&self, allow_fetch: bool) -> Result<ProvisionOptions, Failure> {
-        let mut p = ProvisionOptions::from_parts(
-            self.cache_dir.as_deref(),
-            self.ort_library.as_deref(),
-            None,
-            None,
-            Some(allow_fetch),
-        );
-        if let Some(m) = &self.local_model {
-            p.local_model(m.parse()?);
-        }
-        Ok(p)
-    }
-}
-
-/// The files the local model runs from.
-#[napi(object)]
-pub struct ModelFiles {
-    /// The local model these files are (`all-MiniLM-L6-v2`, `bge-small-en-v1.5`).
-    pub local_model: String,
-    /// The ONNX Runtime shared library.
-    pub ort_library: String,
-    /// The model's int8 `model.onnx`.
-    pub model: String,
-    /// The directory of the tokenizer files.
-    pub tokenizer_dir: String,
-}
-
-impl From<reasonbank::embedders::provision::ModelFiles> for ModelFiles {
-    fn from(f: reasonbank::embedders::provision::ModelFiles) -> Self {
-        ModelFiles {
-            local_model: f.local_model.name().to_owned(),
-            ort_library: f.ort_library.display().to_string(),
-            model: f.model.display().to_string(),
-            tokenizer_dir: f.tokenizer_dir.display().to_string(),
-        }
     }
 }
 
