@@ -88,11 +88,7 @@ pub fn fetch_models(
     env: &Env,
     options: Option<ModelOptions>,
 ) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
-    let o = options.unwrap_or_default();
-    settle(
-        env,
-        blocking(move || Ok(provision::fetch(&o.provision(true)?)?.into())),
-    )
+    files(env, options, true)
 }
 
 /// The files the model would run from, without downloading anything (`reasonbank models
@@ -102,9 +98,26 @@ pub fn model_paths(
     env: &Env,
     options: Option<ModelOptions>,
 ) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
+    files(env, options, false)
+}
+
+/// The files `options` name, fetched first (if missing) when `fetch`.
+fn files(
+    env: &Env,
+    options: Option<ModelOptions>,
+    fetch: bool,
+) -> napi::Result<PromiseRaw<'_, ModelFiles>> {
     let o = options.unwrap_or_default();
     settle(
         env,
-        blocking(move || Ok(provision::resolve(&o.provision(false)?)?.into())),
+        blocking(move || {
+            let p = o.provision(fetch)?;
+            let files = if fetch {
+                provision::fetch(&p)
+            } else {
+                provision::resolve(&p)
+            }?;
+            Ok(files.into())
+        }),
     )
 }
