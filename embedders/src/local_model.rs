@@ -55,7 +55,7 @@ impl LocalModel {
     pub const ALL: [LocalModel; 2] = [LocalModel::AllMiniLmL6V2, LocalModel::BgeSmallEnV15];
 
     /// The model's usual name, as `--model` takes it: `all-MiniLM-L6-v2`, `bge-small-en-v1.5`.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             LocalModel::AllMiniLmL6V2 => "all-MiniLM-L6-v2",
             LocalModel::BgeSmallEnV15 => "bge-small-en-v1.5",
@@ -64,7 +64,7 @@ impl LocalModel {
 
     /// The id its vectors are stored under (with the default length and prefixes): a shard
     /// created with one model refuses another.
-    pub fn model_id(self) -> &'static str {
+    pub const fn model_id(self) -> &'static str {
         match self {
             LocalModel::AllMiniLmL6V2 => "all-MiniLM-L6-v2-int8",
             LocalModel::BgeSmallEnV15 => "bge-small-en-v1.5-int8",
@@ -72,7 +72,7 @@ impl LocalModel {
     }
 
     /// Vector dimensions.
-    pub fn dimensions(self) -> usize {
+    pub const fn dimensions(self) -> usize {
         384
     }
 

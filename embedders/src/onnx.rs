@@ -1,4 +1,4 @@
-//! [`OnnxEmbedder`]: a [`LocalModel`](crate::LocalModel) (int8; all-MiniLM-L6-v2 by default) run locally with
+//! [`OnnxEmbedder`]: a [`LocalModel`] (int8; all-MiniLM-L6-v2 by default) run locally with
 //! ONNX Runtime.
 //!
 //! The runtime is loaded dynamically (`ort` with `load-dynamic`) from the library that
@@ -46,13 +46,13 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams};
 use crate::embedder::{Prefixes, check_texts, normalize};
 use crate::local_model::Pooling;
 use crate::provision::{self, ModelFiles, ProvisionOptions};
-use crate::{EmbedKind, Embedder, Error, Result};
+use crate::{EmbedKind, Embedder, Error, LocalModel, Result};
 
-/// Model id of the default configuration (the default [`LocalModel`](crate::LocalModel)'s).
-pub const DEFAULT_MODEL_ID: &str = "all-MiniLM-L6-v2-int8";
+/// Model id of the default configuration (the default [`LocalModel`]'s).
+pub const DEFAULT_MODEL_ID: &str = LocalModel::AllMiniLmL6V2.model_id();
 
-/// Dimensions of the default model's vectors (every [`LocalModel`](crate::LocalModel) has 384).
-pub const DEFAULT_DIMENSIONS: usize = 384;
+/// Dimensions of the default model's vectors (every [`LocalModel`] has 384).
+pub const DEFAULT_DIMENSIONS: usize = LocalModel::AllMiniLmL6V2.dimensions();
 
 /// Default [`OnnxEmbedderBuilder::max_length`], the length all-MiniLM-L6-v2 was trained with
 /// (bge-small-en-v1.5 takes up to 512; 256 keeps its cost on long texts bounded).
@@ -65,9 +65,9 @@ pub const DEFAULT_MAX_BATCH_TOKENS: usize = 1024;
 ///
 /// For all-MiniLM-L6-v2 int8, [`Basic`](Self::Basic) (constant folding, which turns the quantized
 /// weights into `f32` once at load) measured ~10% faster inference than [`All`](Self::All) on 2
-/// cores and is its default; [`Disabled`](Self::Disabled) loads fastest (~40 ms) but dequantizes the weights
-/// at every call (a short query takes ~6.6 ms instead of ~1.7 ms). Vectors differ between levels by
-/// a few 1e-6 per component.
+/// cores and is its default; [`Disabled`](Self::Disabled) loads fastest (~40 ms) but dequantizes
+/// the weights at every call (a short query takes ~6.6 ms instead of ~1.7 ms). Vectors differ
+/// between levels by a few 1e-6 per component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GraphOptimization {
@@ -199,7 +199,7 @@ impl OnnxEmbedderBuilder {
     }
 
     /// Query and document prefixes. Defaults to the model's own
-    /// ([`LocalModel::default_prefixes`](crate::LocalModel::default_prefixes): none for all-MiniLM-L6-v2, bge-small-en-v1.5's query
+    /// ([`LocalModel::default_prefixes`]: none for all-MiniLM-L6-v2, bge-small-en-v1.5's query
     /// instruction). Prefixes other than the model's become part of the model id.
     pub fn prefixes(&mut self, prefixes: Prefixes) -> &mut Self {
         self.prefixes = Some(prefixes);
@@ -365,7 +365,7 @@ fn load_tokenizer(dir: &Path, max_length: usize) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
-/// A [`LocalModel`](crate::LocalModel) (int8, 384 dimensions) on ONNX Runtime.
+/// A [`LocalModel`] (int8, 384 dimensions) on ONNX Runtime.
 ///
 /// Cheap to clone (the session is shared). Calls from several tasks are serialized on the one
 /// session, which itself uses [`intra_threads`](OnnxEmbedderBuilder::intra_threads) threads.

@@ -292,8 +292,9 @@ pub fn resolve(opts: &ProvisionOptions) -> Result<ModelFiles> {
     })
 }
 
-/// Downloads everything the [`local_model`](ProvisionOptions::local_model) needs into the cache (what `reasonbank models fetch`
-/// runs), replacing cached files that fail verification, then [`resolve`]s.
+/// Downloads everything the [`local_model`](ProvisionOptions::local_model) needs into the cache
+/// (what `reasonbank models fetch` runs), replacing cached files that fail verification, then
+/// [`resolve`]s.
 ///
 /// Idempotent: files already cached and verified are not downloaded again. Safe to run from
 /// several processes at once.
