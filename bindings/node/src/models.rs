@@ -29,18 +29,36 @@ impl ModelOptions {
     /// # Errors
     /// `RB_INVALID_INPUT` for an unknown `localModel`.
     pub(crate) fn provision(&self, allow_fetch: bool) -> Result<ProvisionOptions, Failure> {
-        let mut p = ProvisionOptions::from_parts(
+        provision_options(
             self.cache_dir.as_deref(),
             self.ort_library.as_deref(),
             None,
             None,
             Some(allow_fetch),
-        );
-        if let Some(m) = &self.local_model {
-            p.local_model(m.parse()?);
-        }
-        Ok(p)
+            self.local_model.as_deref(),
+        )
     }
+}
+
+/// The provisioning options of these parts (each `None` keeps its default), `local_model` by
+/// name; what `open`, `fetchModels` and `modelPaths` share.
+///
+/// # Errors
+/// `RB_INVALID_INPUT` for an unknown `local_model`.
+pub(crate) fn provision_options(
+    cache_dir: Option<&str>,
+    ort_library: Option<&str>,
+    model: Option<&str>,
+    tokenizer_dir: Option<&str>,
+    allow_fetch: Option<bool>,
+    local_model: Option<&str>,
+) -> Result<ProvisionOptions, Failure> {
+    let mut p =
+        ProvisionOptions::from_parts(cache_dir, ort_library, model, tokenizer_dir, allow_fetch);
+    if let Some(m) = local_model {
+        p.local_model(m.parse()?);
+    }
+    Ok(p)
 }
 
 /// The files the local model runs from.

@@ -4,9 +4,9 @@
 
 use napi_derive::napi;
 use reasonbank::AgentMemoryBuilder;
-use reasonbank::embedders::provision::ProvisionOptions;
 
 use crate::error::Failure;
+use crate::models::provision_options;
 
 /// Options of `AgentMemory.open`. Every field is optional; each documents its default.
 #[napi(object)]
@@ -74,16 +74,14 @@ impl OpenOptions {
         agent: Option<String>,
     ) -> Result<AgentMemoryBuilder, Failure> {
         let mut b = reasonbank::AgentMemory::builder(root);
-        b.provision(ProvisionOptions::from_parts(
+        b.provision(provision_options(
             self.cache_dir.as_deref(),
             self.ort_library.as_deref(),
             self.model.as_deref(),
             self.tokenizer_dir.as_deref(),
             self.allow_fetch,
-        ));
-        if let Some(m) = &self.local_model {
-            b.local_model(m.parse()?);
-        }
+            self.local_model.as_deref(),
+        )?);
         if let Some(a) = agent {
             b.agent(a);
         }
