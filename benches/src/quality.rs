@@ -86,6 +86,13 @@ pub struct Args {
     json: bool,
 }
 
+impl Args {
+    /// Whether `q` is among the queries `--split` evaluates.
+    fn in_split(&self, q: &QuerySpec) -> bool {
+        self.split == "all" || q.split == self.split
+    }
+}
+
 /// Hits per query.
 const K: usize = 10;
 /// Candidates per ranking of the naive RRF baseline: `SearchOptions`' default for k = 10.
@@ -319,11 +326,7 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
             },
         );
     }
-    let queries: Vec<&QuerySpec> = ds
-        .queries
-        .iter()
-        .filter(|q| a.split == "all" || q.split == a.split)
-        .collect();
+    let queries: Vec<&QuerySpec> = ds.queries.iter().filter(|q| a.in_split(q)).collect();
     let qtexts: Vec<String> = queries.iter().map(|q| q.text.clone()).collect();
     let qvecs = embedder.embed(&qtexts, EmbedKind::Query).await?;
     let load_s = t.elapsed().as_secs_f64();
@@ -485,7 +488,7 @@ async fn embedding_cost(a: &Args, ds: &Dataset, onnx: &dyn Embedder) -> anyhow::
     for q in ds
         .queries
         .iter()
-        .filter(|q| a.split == "all" || q.split == a.split)
+        .filter(|q| a.in_split(q))
         .take(COST_SAMPLE)
     {
         let t = Instant::now();
