@@ -104,6 +104,46 @@ pub(crate) fn code_of(e: &(dyn std::error::Error + 'static)) -> Option<&'static 
     e.downcast_ref::<crate::sync::Error>().map(sync_code)
 }
 
+/// For an error that a shard of another embedding model caused: the shard's id (its file
+/// name without `.sqlite`, or the id the reasoning bank names) and the model id it holds.
+#[cfg(feature = "cli")]
+pub(crate) fn stored_model<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<(String, &'a str)> {
+    fn memory(e: &crate::memory::Error) -> Option<(String, &str)> {
+        match e {
+            crate::memory::Error::ModelMismatch {
+                path, found_model, ..
+            } => {
+                let id = path.file_stem()?.to_string_lossy().into_owned();
+                Some((id, found_model))
+            }
+            _ => None,
+        }
+    }
+    fn reasoning(e: &crate::reasoning::Error) -> Option<(String, &str)> {
+        match e {
+            crate::reasoning::Error::ModelMismatch {
+                shard, shard_model, ..
+            } => Some((shard.to_string(), shard_model)),
+            crate::reasoning::Error::Memory(m) => memory(m),
+            _ => None,
+        }
+    }
+    match e.downcast_ref::<Error>() {
+        Some(Error::Memory(m)) => memory(m),
+        Some(Error::Reasoning(r)) => reasoning(r),
+        Some(_) => None,
+        None => e
+            .downcast_ref::<crate::memory::Error>()
+            .and_then(memory)
+            .or_else(|| {
+                e.downcast_ref::<crate::reasoning::Error>()
+                    .and_then(reasoning)
+            }),
+    }
+}
+
 /// Every code an error can carry; the README's error table lists the same set.
 pub mod code {
     /// An argument was rejected (bad option, text, metadata, trajectory, address, ...).

@@ -96,14 +96,16 @@ where
         }
     };
     let writes = cli.cmd.writes();
+    let agent = cli.agent.clone();
     match rt.block_on(dispatch(cli)) {
         Ok(()) => exit::OK,
-        Err(e) => report(&e, writes),
+        Err(e) => report(&e, writes, &agent),
     }
 }
 
-/// Prints `e` and its causes with its code, and returns its exit status.
-fn report(e: &anyhow::Error, writes: bool) -> u8 {
+/// Prints `e` and its causes with its code (and a hint where one helps), and returns its exit
+/// status.
+fn report(e: &anyhow::Error, writes: bool, agent: &ShardId) -> u8 {
     if let Some(StdoutError(io)) = e.downcast_ref::<StdoutError>() {
         // The reader went away (`| head`): what it wanted was printed; stop quietly.
         if io.kind() == std::io::ErrorKind::BrokenPipe {
@@ -121,29 +123,28 @@ fn report(e: &anyhow::Error, writes: bool) -> u8 {
     if let Some(code) = code {
         eprintln!("  code: {code}");
     }
-    if let Some(hint) = model_hint(e) {
+    if let Some(hint) = model_hint(e, agent) {
         eprintln!("  hint: {hint}");
     }
     status
 }
 
-/// For a shard written by another local model: the `--model` that opens it.
-fn model_hint(e: &anyhow::Error) -> Option<String> {
-    let found = e
-        .chain()
-        .find_map(|c| match c.downcast_ref::<crate::memory::Error>() {
-            Some(crate::memory::Error::ModelMismatch { found_model, .. }) => Some(found_model),
-            _ => match c.downcast_ref::<Error>() {
-                Some(Error::Memory(crate::memory::Error::ModelMismatch {
-                    found_model, ..
-                })) => Some(found_model),
-                _ => None,
-            },
-        })?;
+/// For a shard written by another local model: the `--model` that opens it when it is the
+/// agent's own shard; when it is another agent's (`synthesize --shard`), that no one flag
+/// opens both.
+fn model_hint(e: &anyhow::Error, agent: &ShardId) -> Option<String> {
+    let (shard, found) = e.chain().find_map(crate::error::stored_model)?;
     let model = LocalModel::from_model_id(found)?;
-    Some(format!(
-        "that shard was written with --model {model}; pass it (or set REASONBANK_MODEL={model})"
-    ))
+    Some(if shard.as_str() == agent.as_str() {
+        format!(
+            "that shard was written with --model {model}; pass it (or set REASONBANK_MODEL={model})"
+        )
+    } else {
+        format!(
+            "agent {shard}'s shard was written with --model {model}; a command reads the shards \
+             of one model only"
+        )
+    })
 }
 
 /// The exit status and `RB_*` code of a failed command.

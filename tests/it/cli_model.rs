@@ -1,5 +1,6 @@
 //! `--model` (env `REASONBANK_MODEL`): the CLI on the second local model, bge-small-en-v1.5;
-//! a shard keeps its model, and the error for another one says which `--model` opens it.
+//! a shard keeps its model, and the error for another one says which `--model` opens it (or,
+//! for another agent's shard read beside one's own, whose shard it is).
 
 use serde_json::Value;
 
@@ -36,6 +37,31 @@ fn issue_16_the_model_is_chosen_by_configuration_and_kept_by_the_shard() {
     assert!(err.contains("RB_MODEL_MISMATCH"), "{err}");
     assert!(
         err.contains("hint: that shard was written with --model bge-small-en-v1.5"),
+        "{err}"
+    );
+
+    // Another agent on the default model cannot draw from it either; the hint names that
+    // agent, since the flag that opens its shard would not open the reader's own.
+    ok(&rb(
+        root,
+        &["--agent", "mini", "remember", "Paris is in France."],
+    ));
+    let out = rb(
+        root,
+        &[
+            "--agent",
+            "mini",
+            "synthesize",
+            "rate limits",
+            "--shard",
+            "default",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("RB_MODEL_MISMATCH"), "{err}");
+    assert!(
+        err.contains("hint: agent default's shard was written with --model bge-small-en-v1.5"),
         "{err}"
     );
 
