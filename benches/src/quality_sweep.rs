@@ -130,6 +130,45 @@ impl Sweep {
                 ));
             }
         }
+        // Pseudo-relevance feedback (Rocchio): the query vector moved towards the mean of
+        // the default fusion's top m, searched again and fused with the same BM25 list.
+        let first = {
+            let vector = &vector_all[..N.min(vector_all.len())];
+            let text = &text_all[..N.min(text_all.len())];
+            let s = Stats::of(vector, text);
+            let mut ranked: Vec<(f32, usize)> = candidates(ag, qv, vector, text)
+                .iter()
+                .map(|c| (c.cos + 0.3 * s.minmax_bm(c), c.idx))
+                .collect();
+            ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            keep(ranked.into_iter().map(|(_, i)| ag.ids[i].clone()).collect())
+        };
+        for m in [1usize, 3, 5] {
+            let top: Vec<usize> = first
+                .iter()
+                .take(m)
+                .filter_map(|id| ag.index.get(id.as_str()).copied())
+                .collect();
+            for beta in [0.25f32, 0.5, 1.0] {
+                let mut q2: Vec<f32> = qv.to_vec();
+                for &i in &top {
+                    for (a, b) in q2.iter_mut().zip(&ag.vectors[i]) {
+                        *a += beta * b / top.len().max(1) as f32;
+                    }
+                }
+                let norm = q2.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                q2.iter_mut().for_each(|x| *x /= norm);
+                let vector = crate::quality::cosine(ag, &q2, N);
+                let text = &text_all[..N.min(text_all.len())];
+                let s = Stats::of(&vector, text);
+                let cands = candidates(ag, &q2, &vector, text);
+                variants.push((
+                    format!("prf m={m} beta={beta}"),
+                    cands,
+                    Box::new(move |c: &Cand| c.cos + 0.3 * s.minmax_bm(c)),
+                ));
+            }
+        }
         for (name, cands, f) in variants {
             let mut ranked: Vec<(f32, usize)> = cands.iter().map(|c| (f(c), c.idx)).collect();
             ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
