@@ -222,7 +222,7 @@ pub(crate) struct RecallArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = cosine)]
     pub threshold: Option<f32>,
     /// Metadata filter as JSON, e.g. '{"eq":{"field":"topic","value":"http"}}'.
-    #[arg(long)]
+    #[arg(long, value_parser = filter)]
     pub filter: Option<Filter>,
     /// How to rank.
     #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
@@ -432,6 +432,21 @@ fn json_object(s: &str) -> Result<serde_json::Value, String> {
         Ok(_) => Err("not a JSON object".to_owned()),
         Err(e) => Err(format!("not valid JSON: {e}")),
     }
+}
+
+/// A metadata filter, with what is wrong with it (the JSON parser's message included: clap
+/// shows an error's own message only).
+fn filter(s: &str) -> Result<Filter, String> {
+    s.parse::<Filter>().map_err(|e| {
+        let mut msg = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            msg.push_str(": ");
+            msg.push_str(&c.to_string());
+            cause = c.source();
+        }
+        msg
+    })
 }
 
 /// `feedback`'s verdict.

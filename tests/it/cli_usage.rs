@@ -56,6 +56,12 @@ fn exit_codes_by_command_and_case() {
             2,
             "--filter",
         ),
+        // The JSON parser's reason is in the message, not only "invalid filter JSON".
+        (
+            vec!["recall", "x", "--filter", "{\"eq\":{\"field\":\"a\"}}"],
+            2,
+            "missing field `value`",
+        ),
         (vec!["recall", "x", "--mode", "fuzzy"], 2, "--mode"),
         (vec!["recall", "x", "--search", "psychic"], 2, "--search"),
         (vec!["recall", "x", "--k", "0"], 2, "--k"),
