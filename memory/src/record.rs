@@ -15,6 +15,8 @@ pub const MAX_KIND_BYTES: usize = 64;
 pub const MAX_NAMESPACE_BYTES: usize = 256;
 /// Kind given to records that don't name one.
 pub const DEFAULT_KIND: &str = "memory";
+/// Latest accepted [`NewRecord::created_at`]: 9999-12-31T23:59:59.999Z, in Unix milliseconds.
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 
 /// A record to insert.
 ///
@@ -31,6 +33,7 @@ pub struct NewRecord {
     pub(crate) text: String,
     pub(crate) metadata: Value,
     pub(crate) embedding: Embedding,
+    pub(crate) created_at: Option<i64>,
 }
 
 impl NewRecord {
@@ -43,6 +46,7 @@ impl NewRecord {
             text: text.into(),
             metadata: Value::Object(Map::new()),
             embedding,
+            created_at: None,
         }
     }
 
@@ -68,6 +72,15 @@ impl NewRecord {
     /// Metadata: a JSON object of at most 64 KiB serialized. Defaults to `{}`.
     pub fn metadata(&mut self, metadata: Value) -> &mut Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// The record's creation time, Unix milliseconds in `0..=`[`MAX_TIMESTAMP_MS`]: the time
+    /// the record is about, for records written after the fact (a conversation imported
+    /// later). `updated_at` is still the time of the write. Defaults to the time of the
+    /// write.
+    pub fn created_at(&mut self, unix_ms: i64) -> &mut Self {
+        self.created_at = Some(unix_ms);
         self
     }
 }
@@ -170,6 +183,18 @@ pub fn check_content(kind: &str, namespace: &str, text: &str, metadata: &Value) 
     check_namespace(namespace)?;
     check_text(text)?;
     metadata_json(metadata).map(drop)
+}
+
+pub(crate) fn check_created_at(created_at: Option<i64>) -> Result<()> {
+    match created_at {
+        Some(t) if !(0..=MAX_TIMESTAMP_MS).contains(&t) => Err(Error::InvalidInput {
+            what: "created_at",
+            reason: format!(
+                "{t} is not a Unix time in milliseconds between 1970 and the end of 9999"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn check_text(text: &str) -> Result<()> {

@@ -11,7 +11,7 @@ use super::{RECORD_COLUMNS, Shard, now_ms};
 use crate::Durability;
 use crate::ann::RowChange;
 use crate::error::SqliteContext;
-use crate::record::{check_kind, check_namespace, check_text, metadata_json};
+use crate::record::{check_created_at, check_kind, check_namespace, check_text, metadata_json};
 use crate::{Embedding, Error, NewRecord, Record, RecordId, RecordUpdate, Result};
 
 impl Shard {
@@ -100,6 +100,7 @@ impl Shard {
             check_text(&r.text)?;
             check_kind(&r.kind)?;
             check_namespace(&r.namespace)?;
+            check_created_at(r.created_at)?;
             let meta = metadata_json(&r.metadata)?;
             prepared.push((r.id.unwrap_or_default(), meta));
         }
@@ -120,7 +121,7 @@ impl Shard {
                         text: &r.text,
                         metadata: meta,
                         embedding: Some(&blob),
-                        created_at: st.now,
+                        created_at: r.created_at.unwrap_or(st.now),
                         updated_at: st.now,
                         version,
                         origin: &self.origin,

@@ -71,6 +71,10 @@ fn batch_with_one_bad_record_writes_nothing() {
     bad_ns.namespace("a\u{0}b");
     let huge_text = NewRecord::new("x".repeat(MAX_TEXT_BYTES + 1), e(&[1.0, 0.0]));
     let wrong_dims = NewRecord::new("m", e(&[1.0, 0.0, 1.0]));
+    let mut before_1970 = NewRecord::new("m", e(&[1.0, 0.0]));
+    before_1970.created_at(-1);
+    let mut after_9999 = NewRecord::new("m", e(&[1.0, 0.0]));
+    after_9999.created_at(reasonbank_memory::MAX_TIMESTAMP_MS + 1);
     for (bad, check) in [
         (
             bad_meta,
@@ -109,6 +113,24 @@ fn batch_with_one_bad_record_writes_nothing() {
             matches!(e, Error::TooLarge { what: "text", .. })
         }),
         (wrong_dims, |e| matches!(e, Error::DimensionMismatch { .. })),
+        (before_1970, |e| {
+            matches!(
+                e,
+                Error::InvalidInput {
+                    what: "created_at",
+                    ..
+                }
+            )
+        }),
+        (after_9999, |e| {
+            matches!(
+                e,
+                Error::InvalidInput {
+                    what: "created_at",
+                    ..
+                }
+            )
+        }),
     ] {
         let batch = vec![
             NewRecord::new("good", e(&[0.0, 1.0])),

@@ -214,6 +214,22 @@ fn sql_filters_agree_with_reference_semantics() {
         })))
         .unwrap();
     assert_eq!(none, 0);
+    // A record written after the fact keeps the creation time it was given (its update time
+    // is the write's), and time ranges select it by that.
+    let mut old = NewRecord::new("last year's note", vecs[0].clone());
+    old.created_at(1_700_000_000_000);
+    let id = shard.insert(&old).unwrap();
+    let rec = shard.get(id).unwrap().unwrap();
+    assert_eq!(rec.created_at, 1_700_000_000_000);
+    assert!(rec.updated_at >= created, "{rec:?}");
+    let range = |from, to| {
+        shard
+            .count(Some(&Filter::CreatedAt(TimeRange { from, to })))
+            .unwrap()
+    };
+    assert_eq!(range(None, Some(created)), 1);
+    assert_eq!(range(Some(1_700_000_000_000), Some(1_700_000_000_001)), 1);
+    assert_eq!(range(Some(created), None), 300);
 }
 
 #[test]
