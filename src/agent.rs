@@ -49,6 +49,10 @@ pub struct Memory {
     pub kind: Option<String>,
     /// Namespace (default `""`).
     pub namespace: Option<String>,
+    /// When it happened, Unix milliseconds (default: when it is remembered). For memories
+    /// written after the fact, such as an imported conversation, so that
+    /// [`RecallOptions::since`]/[`until`](RecallOptions::until) find them by their own time.
+    pub created_at: Option<i64>,
 }
 
 impl Memory {
@@ -59,6 +63,7 @@ impl Memory {
             metadata: Value::Object(Map::new()),
             kind: None,
             namespace: None,
+            created_at: None,
         }
     }
     /// The memory the front ends' optional arguments describe: no metadata is `{}`, no kind
@@ -74,6 +79,7 @@ impl Memory {
             metadata: metadata.unwrap_or_else(|| Value::Object(Map::new())),
             kind,
             namespace,
+            created_at: None,
         }
     }
     /// Sets the metadata object.
@@ -89,6 +95,13 @@ impl Memory {
     /// Sets the namespace.
     pub fn namespace(mut self, ns: impl Into<String>) -> Self {
         self.namespace = Some(ns.into());
+        self
+    }
+    /// Sets when it happened (Unix milliseconds, 1970 to 9999; see
+    /// [`units::instant`](crate::units::instant) for reading one from text). `None` is when
+    /// it is remembered.
+    pub fn created_at(mut self, unix_ms: Option<i64>) -> Self {
+        self.created_at = unix_ms;
         self
     }
 }
@@ -439,6 +452,10 @@ impl AgentMemory {
         if memories.is_empty() {
             return Ok(Vec::new());
         }
+        // Checked before anything is embedded.
+        for m in &memories {
+            crate::memory::check_created_at(m.created_at)?;
+        }
         let texts: Vec<String> = memories.iter().map(|m| m.text.clone()).collect();
         let vectors = self
             .inner
@@ -456,6 +473,9 @@ impl AgentMemory {
             if let Some(n) = m.namespace {
                 r.namespace(n);
             }
+            if let Some(t) = m.created_at {
+                r.created_at(t);
+            }
             recs.push(r);
         }
         let shard = Arc::clone(&self.inner.shard);
@@ -470,6 +490,7 @@ impl AgentMemory {
     /// errors. No match is `Ok` with no results.
     pub async fn recall(&self, query: &str, opts: &RecallOptions) -> Result<Vec<Recalled>> {
         // Checked before the query is embedded.
+        opts.check()?;
         let reranker = opts.reranker(self.inner.shared.bank.reranker())?;
         let vector = match opts.mode {
             RecallMode::Text => None,

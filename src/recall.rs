@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 #[cfg(doc)]
 use crate::AgentMemory;
 use crate::embedders::LocalModel;
-use crate::memory::{Filter, Fusion, RecordId, SearchMode, ShardId};
+use crate::memory::{Filter, Fusion, RecordId, SearchMode, ShardId, TimeRange};
 use crate::reasoning::EXPERIENCE_KIND;
 use crate::{Error, Result};
 
@@ -81,6 +81,8 @@ pub struct RecallOptions {
     pub(crate) include_inactive: bool,
     pub(crate) fusion: Option<Fusion>,
     pub(crate) rerank: Option<usize>,
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
 }
 
 impl Default for RecallOptions {
@@ -96,6 +98,8 @@ impl Default for RecallOptions {
             include_inactive: false,
             fusion: None,
             rerank: None,
+            since: None,
+            until: None,
         }
     }
 }
@@ -171,6 +175,39 @@ impl RecallOptions {
         self
     }
 
+    /// Only memories created at or after this instant (Unix milliseconds; the creation time
+    /// a memory was given, see [`Memory::created_at`](crate::Memory::created_at), or the time
+    /// it was written). With [`until`](Self::until), a window: "what did we discuss last
+    /// week". [`units::instant`](crate::units::instant) reads dates, date-times and ages
+    /// (`7d`). Defaults to no lower bound.
+    pub fn since(&mut self, unix_ms: i64) -> &mut Self {
+        self.since = Some(unix_ms);
+        self
+    }
+
+    /// Only memories created before this instant (Unix milliseconds, exclusive). Defaults to
+    /// no upper bound.
+    pub fn until(&mut self, unix_ms: i64) -> &mut Self {
+        self.until = Some(unix_ms);
+        self
+    }
+
+    /// Checks what can be checked before the query is embedded: the time window.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `since` is not before `until`.
+    pub(crate) fn check(&self) -> Result<()> {
+        match (self.since, self.until) {
+            (Some(s), Some(u)) if s >= u => Err(Error::InvalidInput {
+                what: "since",
+                reason: format!(
+                    "the window is empty: since ({s}) must be before until ({u}), Unix ms"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The reranker a recall with these options uses, of the memory's `configured` one:
     /// none without [`rerank`](Self::rerank).
     ///
@@ -205,10 +242,17 @@ impl RecallOptions {
         }
     }
 
-    /// The filter a search runs with: the caller's, the kinds, and the active-items rule.
+    /// The filter a search runs with: the caller's, the time window, the kinds, and the
+    /// active-items rule.
     pub(crate) fn effective_filter(&self) -> Filter {
-        let mut all = Vec::with_capacity(3);
+        let mut all = Vec::with_capacity(4);
         all.extend(self.filter.clone());
+        if self.since.is_some() || self.until.is_some() {
+            all.push(Filter::CreatedAt(TimeRange {
+                from: self.since,
+                to: self.until,
+            }));
+        }
         if self.kinds.is_empty() {
             all.push(Filter::Not(Box::new(Filter::Kind(
                 EXPERIENCE_KIND.to_owned(),

@@ -58,7 +58,7 @@ pub use filter::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS, TimeRange};
 pub use id::{MAX_SHARD_ID_LEN, RecordId, ShardId};
 pub use record::{
     DEFAULT_KIND, MAX_KIND_BYTES, MAX_METADATA_BYTES, MAX_NAMESPACE_BYTES, MAX_TEXT_BYTES,
-    MAX_TIMESTAMP_MS, NewRecord, Record, RecordUpdate, check_content,
+    MAX_TIMESTAMP_MS, NewRecord, Record, RecordUpdate, check_content, check_created_at,
 };
 pub use replication::{
     ApplyReport, Change, LocalRow, MAX_ORIGIN_BYTES, MAX_VERSION, Resolution, resolve,

@@ -185,7 +185,12 @@ pub fn check_content(kind: &str, namespace: &str, text: &str, metadata: &Value) 
     metadata_json(metadata).map(drop)
 }
 
-pub(crate) fn check_created_at(created_at: Option<i64>) -> Result<()> {
+/// Checks a [`NewRecord::created_at`]: Unix milliseconds from 1970 to the end of 9999 (so a
+/// caller can refuse it before doing costly work, as the shard does on insert).
+///
+/// # Errors
+/// [`Error::InvalidInput`] about `created_at` otherwise.
+pub fn check_created_at(created_at: Option<i64>) -> Result<()> {
     match created_at {
         Some(t) if !(0..=MAX_TIMESTAMP_MS).contains(&t) => Err(Error::InvalidInput {
             what: "created_at",

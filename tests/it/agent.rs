@@ -309,3 +309,77 @@ async fn issue_16_hybrid_recall_weighs_words_by_the_models_measured_bonus() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_16_memories_keep_their_own_time_and_recall_takes_a_window() {
+    use reasonbank::units::{instant, now_ms};
+    let dir = tempfile::tempdir().unwrap();
+    let mem = memory(dir.path(), "timeline").await;
+    let day = |d| instant("at", d, 0).unwrap();
+    let ids = mem
+        .remember_batch(vec![
+            Memory::new("We chose Postgres for the billing service.")
+                .created_at(Some(day("2026-11-02"))),
+            Memory::new("We moved the billing service to the new cluster.")
+                .created_at(Some(day("2026-11-20"))),
+            Memory::new("The billing service now pages the on-call engineer."),
+        ])
+        .await
+        .unwrap();
+    let ask = |since: Option<i64>, until: Option<i64>| {
+        let mem = mem.clone();
+        async move {
+            let mut o = RecallOptions::new();
+            o.k(5);
+            if let Some(s) = since {
+                o.since(s);
+            }
+            if let Some(u) = until {
+                o.until(u);
+            }
+            mem.recall("what happened to the billing service", &o)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.id, h.created_at))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ask(None, None).await.len(), 3);
+    // A window: only what was created in it, with the time it was given.
+    assert_eq!(
+        ask(Some(day("2026-11-15")), Some(day("2026-11-25"))).await,
+        vec![(ids[1], day("2026-11-20"))]
+    );
+    // An age: only the memory written now is younger than a week.
+    let week = instant("since", "7d", now_ms()).unwrap();
+    assert_eq!(
+        ask(Some(week), None)
+            .await
+            .into_iter()
+            .map(|h| h.0)
+            .collect::<Vec<_>>(),
+        vec![ids[2]]
+    );
+    // Before a day: the first one only (until is exclusive).
+    assert_eq!(
+        ask(None, Some(day("2026-11-20"))).await,
+        vec![(ids[0], day("2026-11-02"))]
+    );
+
+    // An empty window and a time before 1970 are refused; nothing is written.
+    let mut o = RecallOptions::new();
+    o.since(day("2026-11-20")).until(day("2026-11-20"));
+    let e = mem.recall("billing", &o).await.unwrap_err();
+    assert!(
+        matches!(e, Error::InvalidInput { what: "since", .. }),
+        "{e}"
+    );
+    let e = mem
+        .remember_batch(vec![Memory::new("too early").created_at(Some(-1))])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), reasonbank::error::code::INVALID_INPUT, "{e}");
+    assert!(e.to_string().contains("created_at"), "{e}");
+    assert_eq!(ask(None, None).await.len(), 3);
+}
