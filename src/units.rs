@@ -91,7 +91,7 @@ pub fn instant(what: &'static str, text: &str, now_ms: i64) -> Result<i64> {
     } else if let Some(age) = age_ms(t) {
         now_ms.saturating_sub(age.ok_or_else(|| bad("is too long ago"))?)
     } else {
-        date_time_ms(t).map_err(|why| bad(why))?
+        date_time_ms(t).map_err(&bad)?
     };
     in_range(ms).map_err(|_| bad("is not between 1970 and the end of 9999"))
 }
