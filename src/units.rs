@@ -212,6 +212,20 @@ fn date_time_ms(t: &str) -> std::result::Result<i64, &'static str> {
     Ok(day_ms + ((hh * 60 + mm) * 60 + ss) * 1000 + frac_ms - offset_ms)
 }
 
+/// Unix milliseconds as an RFC 3339 date-time in UTC, to the second
+/// (`2026-12-01T09:30:15Z`), for people and language models reading a memory's time.
+pub fn rfc3339(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
@@ -230,6 +244,20 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The proleptic Gregorian `(year, month, day)` `z` days after 1970-01-01 (H. Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -287,6 +315,21 @@ mod tests {
             assert!(msg.contains("since") && msg.contains(why), "{text}: {msg}");
             assert_eq!(e.code(), crate::error::code::INVALID_INPUT);
         }
+    }
+
+    #[test]
+    fn rfc3339_is_what_instant_reads_back() {
+        for ms in [
+            0,
+            951_782_400_000,
+            1_796_083_200_000 + 34_215_000,
+            crate::memory::MAX_TIMESTAMP_MS - 999,
+        ] {
+            let text = rfc3339(ms);
+            assert_eq!(instant("t", &text, 0).unwrap(), ms, "{text}");
+        }
+        assert_eq!(rfc3339(1_796_083_200_000), "2026-12-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000 + 1), "2000-02-29T00:00:00Z");
     }
 
     #[test]

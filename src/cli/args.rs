@@ -96,6 +96,11 @@ pub(crate) enum Cmd {
         /// Namespace.
         #[arg(long)]
         namespace: Option<String>,
+        /// When it happened, if not now (a conversation remembered later): a date
+        /// (2026-12-01), an RFC 3339 date-time (2026-12-01T09:30:00Z), an age (3d) or Unix
+        /// milliseconds. `recall --since/--until` select by it.
+        #[arg(long, value_name = "WHEN", value_parser = instant)]
+        at: Option<i64>,
     },
     /// Recall the memories that best match a query.
     Recall(RecallArgs),
@@ -122,8 +127,8 @@ pub(crate) enum Cmd {
     },
     /// Import JSONL: an `export` (rows keep their ids and stamps and are applied
     /// last-writer-wins, so importing twice changes nothing), or one object per line with
-    /// `text` and optional `metadata`, `kind`, `namespace` (new memories). Every line is
-    /// checked before the first write.
+    /// `text` and optional `metadata`, `kind`, `namespace`, `created_at` (Unix ms: when it
+    /// happened) (new memories). Every line is checked before the first write.
     Import {
         /// The file (`-` for standard input).
         file: PathBuf,
@@ -243,6 +248,13 @@ pub(crate) struct RecallArgs {
     /// against the query, and the best --k by its score come back.
     #[arg(long, value_name = "N", value_parser = k)]
     pub rerank: Option<usize>,
+    /// Only memories created at or after this: a date (2026-12-01, its start in UTC), an
+    /// RFC 3339 date-time, an age before now (7d, 36h, 2w) or Unix milliseconds.
+    #[arg(long, value_name = "WHEN", value_parser = instant)]
+    pub since: Option<i64>,
+    /// Only memories created before this (same forms as --since).
+    #[arg(long, value_name = "WHEN", value_parser = instant)]
+    pub until: Option<i64>,
 }
 
 /// `recall --mode`.
@@ -447,6 +459,12 @@ fn filter(s: &str) -> Result<Filter, String> {
         }
         msg
     })
+}
+
+/// An instant in one of [`crate::units::INSTANT_FORMS`], as Unix milliseconds (an age counts
+/// back from now).
+fn instant(s: &str) -> Result<i64, String> {
+    crate::units::instant("time", s, crate::units::now_ms()).map_err(|e| e.to_string())
 }
 
 /// `feedback`'s verdict.

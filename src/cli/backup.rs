@@ -15,6 +15,7 @@ use crate::AgentMemory;
 use crate::embedders::EmbedKind;
 use crate::memory::{
     ApplyReport, Change, DEFAULT_KIND, Embedding, NewRecord, RecordId, Shard, check_content,
+    check_created_at,
 };
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,7 @@ struct NewMemory {
     namespace: String,
     text: String,
     metadata: Value,
+    created_at: Option<i64>,
 }
 
 impl Item {
@@ -383,7 +385,6 @@ fn parse_line(line: &str) -> Result<Option<Item>, String> {
     }
     let Some(id) = l.id else {
         let stamped = [
-            ("created_at", l.created_at.is_some()),
             ("updated_at", l.updated_at.is_some()),
             ("version", l.version.is_some()),
             ("origin", l.origin.is_some()),
@@ -395,11 +396,13 @@ fn parse_line(line: &str) -> Result<Option<Item>, String> {
             ));
         }
         check_content(&kind, &namespace, &l.text, &metadata).map_err(|e| e.to_string())?;
+        check_created_at(l.created_at).map_err(|e| e.to_string())?;
         return Ok(Some(Item::New(NewMemory {
             kind,
             namespace,
             text: l.text,
             metadata,
+            created_at: l.created_at,
         })));
     };
     let (Some(created_at), Some(updated_at)) = (l.created_at, l.updated_at) else {
@@ -686,6 +689,9 @@ fn commit(shard: &Shard, items: Vec<Item>, vectors: Vec<Embedding>) -> anyhow::R
                 let v = vectors.next().context("a vector is missing")?;
                 let mut r = NewRecord::new(m.text, v);
                 r.kind(m.kind).namespace(m.namespace).metadata(m.metadata);
+                if let Some(t) = m.created_at {
+                    r.created_at(t);
+                }
                 new.push(r);
             }
             Item::Row(mut c) => {

@@ -7,14 +7,7 @@ use super::{Ctx, Fail};
 use crate::memory::RecordId;
 use crate::{Error, Memory, RecallOptions};
 
-pub(super) async fn remember(
-    ctx: &Ctx,
-    text: String,
-    meta: Option<Value>,
-    kind: Option<String>,
-    namespace: Option<String>,
-) -> anyhow::Result<()> {
-    let m = Memory::from_parts(text, meta, kind, namespace);
+pub(super) async fn remember(ctx: &Ctx, m: Memory) -> anyhow::Result<()> {
     let id = ctx.create().await?.remember_batch(vec![m]).await?[0];
     if ctx.json {
         out!("{}", json!({ "id": id }));
@@ -41,6 +34,12 @@ pub(super) async fn recall(ctx: &Ctx, a: RecallArgs) -> anyhow::Result<()> {
     if let Some(n) = a.rerank {
         o.rerank(n);
     }
+    if let Some(t) = a.since {
+        o.since(t);
+    }
+    if let Some(t) = a.until {
+        o.until(t);
+    }
     let hits = ctx.existing().await?.recall(&a.query, &o).await?;
     if ctx.json {
         out!("{}", serde_json::to_string(&hits)?);
@@ -58,6 +57,7 @@ pub(super) async fn recall(ctx: &Ctx, a: RecallArgs) -> anyhow::Result<()> {
             if let Some(r) = h.why.rerank {
                 why.push(format!("rerank {r:.3}"));
             }
+            why.push(format!("created {}", crate::units::rfc3339(h.created_at)));
             out!(
                 "{:.4}  {}  [{}/{}] {}",
                 h.score,

@@ -383,7 +383,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             meta,
             kind,
             namespace,
-        } => memory::remember(&ctx, text, meta, kind, namespace).await,
+            at,
+        } => {
+            let m = crate::Memory::from_parts(text, meta, kind, namespace).created_at(at);
+            memory::remember(&ctx, m).await
+        }
         Cmd::Recall(a) => memory::recall(&ctx, a).await,
         Cmd::Get { id } => memory::get(&ctx, id),
         Cmd::Update { id, text, meta } => memory::update(&ctx, id, text, meta).await,

@@ -7,6 +7,7 @@ mod cli;
 mod cli_llm;
 mod cli_model;
 mod cli_rerank;
+mod cli_time;
 mod cli_usage;
 mod end_to_end;
 mod evidence;
