@@ -30,6 +30,14 @@ pub(crate) fn parse_shard_ids(shards: Option<Vec<String>>) -> anyhow::Result<Vec
         .collect()
 }
 
+/// An instant argument (`at`, `since`, `until`) in one of the forms
+/// [`reasonbank::units::instant`] reads, as Unix milliseconds (absent: none).
+pub(crate) fn parse_instant(what: &'static str, v: Option<String>) -> anyhow::Result<Option<i64>> {
+    v.map(|s| reasonbank::units::instant(what, &s, reasonbank::units::now_ms()))
+        .transpose()
+        .with_context(|| format!("argument {what}"))
+}
+
 /// A filter given as a JSON object, or as a string holding one (some clients stringify
 /// nested objects).
 pub(crate) fn parse_filter(v: Option<Value>) -> anyhow::Result<Option<Filter>> {

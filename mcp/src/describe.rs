@@ -48,8 +48,9 @@ applied, bytes_on_wire, compression_ratio, ms}.";
 pub(crate) const D_REMEMBER: &str = "Remember one piece of text for later: a fact, decision, user preference, or \
 lesson. It is embedded with the server's local model and stored durably in the agent's memory. \
 Use it when something is worth knowing in a future task; keep each memory self-contained. \
-Optional metadata (JSON object) and kind let you filter recalls; `agent` writes to another \
-agent's memory. Returns {agent, id}.";
+Optional metadata (JSON object) and kind let you filter recalls; `at` (a date, date-time or \
+age such as 3d) says when it happened if not now; `agent` writes to another agent's memory. \
+Returns {agent, id}.";
 
 pub(crate) const D_RECALL: &str = concat!(
     "Search an agent's memory for what is relevant now: call it at the start of a task \
@@ -57,9 +58,11 @@ or when stuck, with the task, question or error message as `query`. Ranks by mea
 (mode hybrid, the default), meaning only (vector) or words only (text, for exact identifiers). \
 Optional: k (default 5), threshold (minimum cosine, e.g. 0.3), filter, shards (other agents to \
 search too), agent, rerank (when the server has a reranker: rerank the best N, at least k, \
-and return the best k by its score). Returns {results: [{id, agent, kind, text, metadata, \
-score, why: {similarity, bm25, recency, reliability, rerank (when reranked)}, created_at, \
-updated_at}]}, best first.",
+and return the best k by its score), since and until (a time window on when memories were \
+created: a date 2026-12-01, an RFC 3339 date-time, an age before now such as 7d or 36h, or \
+Unix ms; \"what did we decide last week\" is since 7d). Returns {results: [{id, agent, kind, \
+text, metadata, score, why: {similarity, bm25, recency, reliability, rerank (when reranked)}, \
+created (RFC 3339, UTC), created_at, updated_at (Unix ms)}]}, best first.",
     filter_form!()
 );
 

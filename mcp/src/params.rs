@@ -126,6 +126,11 @@ pub struct Remember {
     /// Namespace, to keep unrelated memories apart within one agent. Default empty.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// When it happened, if not now (something from an earlier conversation): a date
+    /// (`2026-12-01`), an RFC 3339 date-time (`2026-12-01T09:30:00Z`), an age (`3d`) or Unix
+    /// milliseconds. Default: now.
+    #[serde(default)]
+    pub at: Option<String>,
     /// The agent whose memory to write. Default: the server's agent.
     #[serde(default)]
     pub agent: Option<String>,
@@ -171,6 +176,14 @@ pub struct Recall {
     /// kind but `experience` (raw task trajectories come back only when asked for).
     #[serde(default)]
     pub kinds: Option<Vec<String>>,
+    /// Only memories created at or after this: a date (`2026-12-01`, its start in UTC), an
+    /// RFC 3339 date-time, an age before now (`7d`, `36h`, `2w`) or Unix milliseconds. For
+    /// "what did we decide last week" pass `since: "7d"`.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Only memories created before this (same forms as `since`).
+    #[serde(default)]
+    pub until: Option<String>,
     /// Also return learned items merged into another or archived. Default false.
     #[serde(default)]
     pub include_inactive: Option<bool>,

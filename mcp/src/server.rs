@@ -23,7 +23,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabiliti
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 
-use crate::convert::{outcome, parse_filter, parse_shard_id, parse_shard_ids};
+use crate::convert::{outcome, parse_filter, parse_instant, parse_shard_id, parse_shard_ids};
 use crate::describe::*;
 use crate::params;
 
@@ -386,7 +386,8 @@ impl Server {
     async fn memory_remember(&self, Parameters(p): Parameters<params::Remember>) -> CallToolResult {
         reply(async {
             let memory = self.agent(p.agent, false).await?;
-            let m = Memory::from_parts(p.text, p.metadata, p.kind, p.namespace);
+            let at = parse_instant("at", p.at)?;
+            let m = Memory::from_parts(p.text, p.metadata, p.kind, p.namespace).created_at(at);
             let ids = memory.remember_batch(vec![m]).await?;
             Ok(json!({ "agent": memory.agent(), "id": ids.first() }))
         })
@@ -420,6 +421,12 @@ impl Server {
             if let Some(f) = parse_filter(p.filter)? {
                 o.filter(f);
             }
+            if let Some(t) = parse_instant("since", p.since)? {
+                o.since(t);
+            }
+            if let Some(t) = parse_instant("until", p.until)? {
+                o.until(t);
+            }
             let others = parse_shard_ids(p.shards)?;
             self.require_existing(&others)?;
             o.shards(others)
@@ -427,15 +434,18 @@ impl Server {
                 .include_inactive(p.include_inactive.unwrap_or(false));
             let memory = self.agent(p.agent, true).await?;
             let hits = memory.recall(&p.query, &o).await?;
-            // `Recalled` names its shard `shard`; here every other argument says `agent`.
+            // `Recalled` names its shard `shard`; here every other argument says `agent`. The
+            // creation time is also given as a date-time, which a model reads at sight.
             let results = hits
                 .into_iter()
                 .map(|h| {
+                    let created = reasonbank::units::rfc3339(h.created_at);
                     let mut v = serde_json::to_value(&h)?;
-                    if let Some(obj) = v.as_object_mut()
-                        && let Some(s) = obj.remove("shard")
-                    {
-                        obj.insert("agent".into(), s);
+                    if let Some(obj) = v.as_object_mut() {
+                        if let Some(s) = obj.remove("shard") {
+                            obj.insert("agent".into(), s);
+                        }
+                        obj.insert("created".into(), created.into());
                     }
                     Ok(v)
                 })

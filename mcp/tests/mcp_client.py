@@ -263,6 +263,24 @@ async def main(binary, root, version):
             check("reviewer" in {h["agent"] for h in r["results"]}, f"recall across agents: {r}")
             r = await call_ok(session, "memory_recall", {"query": "error handling", "agent": "reviewer"})
             check(r["agent"] == "reviewer" and r["results"], f"recall as another agent: {r}")
+            # Time: a memory from an earlier conversation keeps its day, and a window finds it.
+            r = await call_ok(session, "memory_remember", {
+                "text": "We agreed to freeze deploys during the holidays.", "agent": "timeline",
+                "at": "2026-11-20T15:00:00+01:00",
+            })
+            await call_ok(session, "memory_remember", {
+                "text": "Deploys resume on Monday.", "agent": "timeline",
+            })
+            r = await call_ok(session, "memory_recall", {
+                "query": "what did we decide about deploys", "agent": "timeline",
+                "since": "2026-11-20", "until": "2026-11-21",
+            })
+            check([h["created"] for h in r["results"]] == ["2026-11-20T14:00:00Z"], f"recall window: {r}")
+            check(r["results"][0]["created_at"] == 1795183200000, f"recall created_at: {r}")
+            r = await call_ok(session, "memory_recall", {
+                "query": "what did we decide about deploys", "agent": "timeline", "since": "7d",
+            })
+            check([h["text"] for h in r["results"]] == ["Deploys resume on Monday."], f"recall since: {r}")
             summary["calls"]["memory_recall"] = "ok"
 
             r = await call_ok(session, "memory_learn", {
@@ -358,6 +376,13 @@ async def main(binary, root, version):
             errs["missing_field"] = await call_err(session, "memory_remember", {}, "missing field", "text")
             errs["wrong_type"] = await call_err(session, "memory_recall", {"query": "x", "k": "five"}, "invalid type")
             errs["unknown_field"] = await call_err(session, "memory_recall", {"query": "x", "kk": 3}, "unknown field")
+            errs["not_a_time"] = await call_err(
+                session, "memory_recall", {"query": "x", "since": "last week"}, "argument since", "RFC 3339")
+            errs["empty_window"] = await call_err(
+                session, "memory_recall", {"query": "x", "since": "2026-12-01", "until": "2026-11-01"},
+                "window is empty")
+            errs["time_before_1970"] = await call_err(
+                session, "memory_remember", {"text": "x", "at": "1969-07-20"}, "argument at", "1970")
             errs["unknown_shard"] = await call_err(
                 session, "vector_insert", {"shard": "nope", "vector": [1, 0, 0, 0]}, "no shard", "nope")
             errs["wrong_dimensions"] = await call_err(
