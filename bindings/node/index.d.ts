@@ -229,6 +229,8 @@ export interface MemoryInput {
   kind?: string
   /** Namespace. Defaults to `""`. */
   namespace?: string
+  /** When it happened, if not now: as `createdAt` of `RememberOptions`. */
+  createdAt?: number | string
 }
 
 /** A distilled memory item: a strategy (from a success) or a pitfall (from a failure). */
@@ -486,6 +488,14 @@ export interface RecallOptions {
    * reranking).
    */
   rerank?: number
+  /**
+   * Only memories created at or after this: Unix milliseconds, or a date (`2026-12-01`,
+   * its start in UTC), RFC 3339 date-time or age before now (`7d`, `36h`, `2w`) as a
+   * string. Defaults to no lower bound.
+   */
+  since?: number | string
+  /** Only memories created before this (same forms as `since`). Defaults to no upper bound. */
+  until?: number | string
 }
 
 /** Options of `remember`. */
@@ -494,6 +504,13 @@ export interface RememberOptions {
   kind?: string
   /** Namespace. Defaults to `""`. */
   namespace?: string
+  /**
+   * When it happened, if not now (a conversation remembered later): Unix milliseconds
+   * (`date.getTime()`), or a date (`2026-12-01`), RFC 3339 date-time
+   * (`date.toISOString()`) or age (`3d`) as a string. `recall`'s `since`/`until` select
+   * by it. Defaults to now.
+   */
+  createdAt?: number | string
 }
 
 /**

@@ -146,6 +146,16 @@ fn filter(f: Value) -> Result<Filter, Failure> {
     Ok(text.parse::<Filter>()?)
 }
 
+/// An instant as JavaScript gives it: Unix milliseconds, or text `units::instant` reads
+/// (absent: none).
+fn instant(what: &'static str, v: Option<Either<f64, String>>) -> Result<Option<i64>, Failure> {
+    let Some(v) = v else { return Ok(None) };
+    Ok(Some(match v {
+        Either::A(ms) => reasonbank::units::instant_from_number(what, ms, TimeUnit::Milliseconds)?,
+        Either::B(s) => reasonbank::units::instant(what, &s, reasonbank::units::now_ms())?,
+    }))
+}
+
 /// One agent's memory: text remembered and recalled by meaning and words, plus the
 /// ReasoningBank (learn from trajectories, feedback, consolidation, context synthesis).
 /// Open it with `AgentMemory.open`; every method returns a Promise and may be called
@@ -216,7 +226,8 @@ impl JsAgentMemory {
         let mem = self.inner.clone();
         let o = options.unwrap_or_default();
         settle(env, async move {
-            let m = Memory::from_parts(text, metadata, o.kind, o.namespace);
+            let at = instant("createdAt", o.created_at)?;
+            let m = Memory::from_parts(text, metadata, o.kind, o.namespace).created_at(at);
             let ids = mem.remember_batch(vec![m]).await?;
             ids.first()
                 .map(ToString::to_string)
@@ -235,8 +246,11 @@ impl JsAgentMemory {
         settle(env, async move {
             let batch = memories
                 .into_iter()
-                .map(|i| Memory::from_parts(i.text, i.metadata, i.kind, i.namespace))
-                .collect();
+                .map(|i| {
+                    let at = instant("createdAt", i.created_at)?;
+                    Ok(Memory::from_parts(i.text, i.metadata, i.kind, i.namespace).created_at(at))
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
             let ids = mem.remember_batch(batch).await?;
             Ok(ids.iter().map(ToString::to_string).collect())
         })
@@ -278,6 +292,12 @@ impl JsAgentMemory {
             }
             if let Some(n) = o.rerank {
                 ro.rerank(n as usize);
+            }
+            if let Some(t) = instant("since", o.since)? {
+                ro.since(t);
+            }
+            if let Some(t) = instant("until", o.until)? {
+                ro.until(t);
             }
             let hits = mem.recall(&query, &ro).await?;
             Ok(hits.into_iter().map(Into::into).collect())

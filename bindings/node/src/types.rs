@@ -2,7 +2,7 @@
 //! generated from them) and their conversions from and to the facade's types. Conversion only:
 //! every check of a value is the facade's or a member crate's.
 
-use napi::bindgen_prelude::Float32Array;
+use napi::bindgen_prelude::{Either, Float32Array};
 use napi_derive::napi;
 use reasonbank::memory::{Record, ShardStats as RsShardStats};
 use reasonbank::reasoning::{
@@ -42,6 +42,9 @@ pub struct MemoryInput {
     pub kind: Option<String>,
     /// Namespace. Defaults to `""`.
     pub namespace: Option<String>,
+    /// When it happened, if not now: as `createdAt` of `RememberOptions`.
+    #[napi(ts_type = "number | string")]
+    pub created_at: Option<Either<f64, String>>,
 }
 
 /// Options of `remember`.
@@ -52,6 +55,12 @@ pub struct RememberOptions {
     pub kind: Option<String>,
     /// Namespace. Defaults to `""`.
     pub namespace: Option<String>,
+    /// When it happened, if not now (a conversation remembered later): Unix milliseconds
+    /// (`date.getTime()`), or a date (`2026-12-01`), RFC 3339 date-time
+    /// (`date.toISOString()`) or age (`3d`) as a string. `recall`'s `since`/`until` select
+    /// by it. Defaults to now.
+    #[napi(ts_type = "number | string")]
+    pub created_at: Option<Either<f64, String>>,
 }
 
 /// Options of `recall`.
@@ -89,6 +98,14 @@ pub struct RecallOptions {
     /// rejects with `RB_INVALID_INPUT`, a failing one with `RB_RERANK`. Defaults to none (no
     /// reranking).
     pub rerank: Option<u32>,
+    /// Only memories created at or after this: Unix milliseconds, or a date (`2026-12-01`,
+    /// its start in UTC), RFC 3339 date-time or age before now (`7d`, `36h`, `2w`) as a
+    /// string. Defaults to no lower bound.
+    #[napi(ts_type = "number | string")]
+    pub since: Option<Either<f64, String>>,
+    /// Only memories created before this (same forms as `since`). Defaults to no upper bound.
+    #[napi(ts_type = "number | string")]
+    pub until: Option<Either<f64, String>>,
 }
 
 /// Why a memory scored as it did.
