@@ -113,6 +113,45 @@ where
     Ok(py.detach(|| rt.block_on(fut))?)
 }
 
+/// An instant as the Python half passes it (it turns `datetime`s into RFC 3339 text): text
+/// [`reasonbank::units::instant`] reads, or seconds since 1970 (`time.time()`).
+#[derive(FromPyObject)]
+enum Instant {
+    Text(String),
+    Seconds(f64),
+}
+
+impl Instant {
+    /// The `created_at` of a JSON memory: a string or a number of seconds.
+    fn from_json(what: &'static str, v: Option<Value>) -> Result<Option<Instant>, Failure> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(Instant::Text(s))),
+            Some(Value::Number(n)) => Ok(n.as_f64().map(Instant::Seconds)),
+            Some(other) => Err(Failure::invalid(format!(
+                "{what} must be a datetime, a date, a string or seconds since 1970, got {other}"
+            ))),
+        }
+    }
+}
+
+/// Unix milliseconds of an optional instant.
+fn unix_ms(what: &'static str, v: Option<Instant>) -> Result<Option<i64>, Failure> {
+    Ok(match v {
+        None => None,
+        Some(Instant::Text(s)) => Some(reasonbank::units::instant(
+            what,
+            &s,
+            reasonbank::units::now_ms(),
+        )?),
+        Some(Instant::Seconds(x)) => Some(reasonbank::units::instant_from_number(
+            what,
+            x,
+            TimeUnit::Seconds,
+        )?),
+    })
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Failure> {
     serde_json::to_string(v).map_err(json_failure)
 }
@@ -318,8 +357,8 @@ impl NativeMemory {
         self.inner.embedder().dimensions()
     }
 
-    /// Remembers memories given as a JSON array of `{text, metadata?, kind?, namespace?}` in
-    /// one transaction; returns their ids.
+    /// Remembers memories given as a JSON array of `{text, metadata?, kind?, namespace?,
+    /// created_at?}` in one transaction; returns their ids.
     fn remember_batch(&self, py: Python<'_>, memories_json: &str) -> PyResult<Vec<String>> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -331,14 +370,22 @@ impl NativeMemory {
             kind: Option<String>,
             #[serde(default)]
             namespace: Option<String>,
+            #[serde(default)]
+            created_at: Option<Value>,
         }
         let inputs: Vec<Input> = parse_json("memories", memories_json)?;
         let mem = self.inner.clone();
         run(py, async move {
             let batch = inputs
                 .into_iter()
-                .map(|i| Memory::from_parts(i.text, i.metadata, i.kind, i.namespace))
-                .collect();
+                .map(|i| {
+                    let at = unix_ms(
+                        "created_at",
+                        Instant::from_json("created_at", i.created_at)?,
+                    )?;
+                    Ok(Memory::from_parts(i.text, i.metadata, i.kind, i.namespace).created_at(at))
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
             let ids = mem.remember_batch(batch).await?;
             Ok(ids.iter().map(ToString::to_string).collect())
         })
@@ -347,7 +394,7 @@ impl NativeMemory {
     /// The memories that best match `query`, as JSON; with `rerank`, the reranker's best `k`
     /// of the first ranking's best `rerank`.
     #[pyo3(signature = (query, k, threshold=None, filter=None, mode=None, search=None, shards=None,
-                        kinds=None, include_inactive=false, rerank=None))]
+                        kinds=None, include_inactive=false, rerank=None, since=None, until=None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments one to one
     fn recall(
         &self,
@@ -362,10 +409,18 @@ impl NativeMemory {
         kinds: Option<Vec<String>>,
         include_inactive: bool,
         rerank: Option<usize>,
+        since: Option<Instant>,
+        until: Option<Instant>,
     ) -> PyResult<String> {
         let mem = self.inner.clone();
         run(py, async move {
             let mut o = RecallOptions::new();
+            if let Some(t) = unix_ms("since", since)? {
+                o.since(t);
+            }
+            if let Some(t) = unix_ms("until", until)? {
+                o.until(t);
+            }
             o.k(k)
                 .kinds(kinds.unwrap_or_default())
                 .include_inactive(include_inactive);

@@ -24,7 +24,7 @@ import os
 from typing import Optional
 
 from . import _native
-from ._memory import DEFAULT_AGENT, AgentMemory, AsyncAgentMemory, SyncServer
+from ._memory import DEFAULT_AGENT, AgentMemory, AsyncAgentMemory, Instant, SyncServer
 from ._native import ReasonbankError
 from ._types import (
     ConsolidationReport,
@@ -52,6 +52,7 @@ __all__ = [
     "ContextItem",
     "Contradiction",
     "Identity",
+    "Instant",
     "LearnReport",
     "MemoryItem",
     "MemoryRecord",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import json
 import os
 from typing import Any, List, Literal, Mapping, Optional, Sequence, Union
@@ -29,6 +30,11 @@ Direction = Literal["both", "pull", "push"]
 Verdict = Union[Literal["success", "failure"], float]
 Filter = Union[str, Mapping[str, Any]]
 PathLike = Union[str, "os.PathLike[str]"]
+Instant = Union[_dt.datetime, _dt.date, str, float]
+"""A point in time: a ``datetime`` (a naive one is local time, as ``datetime.timestamp``
+reads it), a ``date`` (its start in UTC), seconds since 1970 (``time.time()``), or text: a
+date (``2026-12-01``), an RFC 3339 date-time, an age before now (``7d``, ``36h``, ``2w``) or
+Unix milliseconds."""
 
 DEFAULT_AGENT = "default"
 
@@ -37,6 +43,19 @@ def _filter_text(f: Optional[Filter]) -> Optional[str]:
     if f is None or isinstance(f, str):
         return f
     return json.dumps(f)
+
+
+def _instant(what: str, t: Optional[Instant]) -> Union[str, float, None]:
+    """``t`` as the native half reads it: RFC 3339 text, other text as given, or seconds."""
+    if t is None or isinstance(t, str):
+        return t
+    if isinstance(t, _dt.datetime):
+        return t.astimezone().isoformat() if t.tzinfo is None else t.isoformat()
+    if isinstance(t, _dt.date):
+        return t.isoformat()
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return float(t)
+    raise TypeError(f"{what} must be a datetime, a date, a str or seconds since 1970, got {t!r}")
 
 
 class AgentMemory:
@@ -158,16 +177,34 @@ class AgentMemory:
         *,
         kind: Optional[str] = None,
         namespace: Optional[str] = None,
+        created_at: Optional[Instant] = None,
     ) -> str:
-        """Remembers ``text`` with ``metadata`` (a dict); returns its id."""
+        """Remembers ``text`` with ``metadata`` (a dict); returns its id. ``created_at``:
+        when it happened, if not now (a conversation remembered later; an :data:`Instant`);
+        :meth:`recall`'s ``since``/``until`` select by it."""
         return self.remember_batch(
-            [{"text": text, "metadata": metadata, "kind": kind, "namespace": namespace}]
+            [
+                {
+                    "text": text,
+                    "metadata": metadata,
+                    "kind": kind,
+                    "namespace": namespace,
+                    "created_at": created_at,
+                }
+            ]
         )[0]
 
     def remember_batch(self, memories: Sequence[Mapping[str, Any]]) -> List[str]:
-        """Remembers many ``{"text", "metadata"?, "kind"?, "namespace"?}`` in one transaction
-        (all or none); returns their ids in order."""
-        batch = [{k: v for k, v in m.items() if v is not None} for m in memories]
+        """Remembers many ``{"text", "metadata"?, "kind"?, "namespace"?, "created_at"?}`` in
+        one transaction (all or none); returns their ids in order."""
+        batch = [
+            {
+                k: _instant("created_at", v) if k == "created_at" else v
+                for k, v in m.items()
+                if v is not None
+            }
+            for m in memories
+        ]
         return self._native.remember_batch(json.dumps(batch))
 
     def recall(
@@ -183,6 +220,8 @@ class AgentMemory:
         kinds: Optional[Sequence[str]] = None,
         include_inactive: bool = False,
         rerank: Optional[int] = None,
+        since: Optional[Instant] = None,
+        until: Optional[Instant] = None,
     ) -> List[Recalled]:
         """The memories that best match ``query``, best first (none is an empty list).
 
@@ -198,7 +237,11 @@ class AgentMemory:
         scores each against ``query``, and the best ``k`` by that score come back, with it as
         ``score`` and ``why.rerank``. Without a reranker (or out of range) it raises with
         code ``RB_INVALID_INPUT``; a failing reranker raises with ``RB_RERANK`` (never a
-        silent fallback to the first ranking). Default: no reranking."""
+        silent fallback to the first ranking). Default: no reranking.
+
+        ``since``/``until``: only memories created at or after ``since`` and before
+        ``until`` (each an :data:`Instant`: ``since="7d"`` is the last week). Default: no
+        bound."""
         out = self._native.recall(
             query,
             k,
@@ -210,6 +253,8 @@ class AgentMemory:
             None if kinds is None else list(kinds),
             include_inactive,
             rerank,
+            _instant("since", since),
+            _instant("until", until),
         )
         return [Recalled.from_dict(d) for d in json.loads(out)]
 
@@ -452,9 +497,15 @@ class AsyncAgentMemory:
         *,
         kind: Optional[str] = None,
         namespace: Optional[str] = None,
+        created_at: Optional[Instant] = None,
     ) -> str:
         return await asyncio.to_thread(
-            self.sync_api.remember, text, metadata, kind=kind, namespace=namespace
+            self.sync_api.remember,
+            text,
+            metadata,
+            kind=kind,
+            namespace=namespace,
+            created_at=created_at,
         )
 
     async def remember_batch(self, memories: Sequence[Mapping[str, Any]]) -> List[str]:
@@ -473,6 +524,8 @@ class AsyncAgentMemory:
         kinds: Optional[Sequence[str]] = None,
         include_inactive: bool = False,
         rerank: Optional[int] = None,
+        since: Optional[Instant] = None,
+        until: Optional[Instant] = None,
     ) -> List[Recalled]:
         return await asyncio.to_thread(
             self.sync_api.recall,
@@ -486,6 +539,8 @@ class AsyncAgentMemory:
             kinds=kinds,
             include_inactive=include_inactive,
             rerank=rerank,
+            since=since,
+            until=until,
         )
 
     async def get(self, id: str) -> Optional[MemoryRecord]:

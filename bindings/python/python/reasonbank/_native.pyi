@@ -1,6 +1,6 @@
 """Type stubs of the native half (``bindings/python/src/lib.rs``). Use :mod:`reasonbank`."""
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 class ReasonbankError(Exception):
     code: str
@@ -64,6 +64,8 @@ class NativeMemory:
         kinds: Optional[List[str]] = None,
         include_inactive: bool = False,
         rerank: Optional[int] = None,
+        since: Union[str, float, None] = None,
+        until: Union[str, float, None] = None,
     ) -> str: ...
     def get(self, id: str) -> Optional[Tuple[str, Optional[List[float]]]]: ...
     def update(self, id: str, text: Optional[str] = None, metadata_json: Optional[str] = None) -> None: ...
