@@ -15,6 +15,10 @@
 //! - `rrf`: naive reciprocal-rank fusion (c = 60) of the two above (40 candidates each);
 //! - `text`, `vector`, `hybrid`: [`AgentMemory::recall`] in each [`RecallMode`] (hybrid is the
 //!   default mode), the facade a user calls;
+//! - `day`: hybrid recall with [`RecallOptions::since`]/[`until`](RecallOptions::until) set to
+//!   the day a query names (`YYYY-MM-DD`), as an agent that reads the day off the question
+//!   would pass it; a query that names none is plain hybrid. Records with a `date` in their
+//!   metadata are remembered with it as their creation time ([`Memory::created_at`]).
 //! - `rerankN` (with `--rerank-url` and `--rerank-model`): hybrid recall with
 //!   [`RecallOptions::rerank`]`(N)`, the reranker scoring its best N, for each N of `--rerank`
 //!   (its latency includes the reranker's request).
@@ -181,7 +185,7 @@ impl Score {
 }
 
 /// The methods, in the order they are printed.
-const METHODS: [&str; 6] = ["fts5", "cosine", "rrf", "text", "vector", "hybrid"];
+const METHODS: [&str; 7] = ["fts5", "cosine", "rrf", "text", "vector", "hybrid", "day"];
 
 /// Runs the benchmark.
 pub fn run(a: &Args) -> anyhow::Result<()> {
@@ -298,9 +302,15 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
                 .map(|(t, r)| {
                     let mut m = r.metadata.clone();
                     m.insert("rid".into(), r.id.clone().into());
-                    Memory::new(t.clone()).metadata(Value::Object(m))
+                    let day = m.get("date").and_then(Value::as_str);
+                    let at = day
+                        .map(|d| reasonbank::units::instant("date", d, 0))
+                        .transpose()?;
+                    Ok(Memory::new(t.clone())
+                        .metadata(Value::Object(m))
+                        .created_at(at))
                 })
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
             mem.remember_batch(batch).await?;
         }
         // Cache hits: remember embedded these texts as documents.
@@ -370,9 +380,15 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
                 ),
                 mode => {
                     let mut o = RecallOptions::new();
-                    match mode.strip_prefix("rerank") {
-                        Some(n) => o.k(want).rerank(n.parse::<usize>()?.max(want)),
-                        None => o.k(want).mode(mode.parse::<RecallMode>()?),
+                    match (mode, mode.strip_prefix("rerank")) {
+                        (_, Some(n)) => o.k(want).rerank(n.parse::<usize>()?.max(want)),
+                        ("day", None) => {
+                            if let Some(since) = named_day(&q.text) {
+                                o.since(since).until(since + 86_400_000);
+                            }
+                            o.k(want)
+                        }
+                        (_, None) => o.k(want).mode(mode.parse::<RecallMode>()?),
                     };
                     match ag.mem.recall(&q.text, &o).await {
                         Ok(hits) => hits
@@ -454,6 +470,20 @@ async fn run_dataset(a: &Args, ds: &Dataset, embedder: Arc<dyn Embedder>) -> any
         sweep.print(&ds.name, a.json);
     }
     Ok(())
+}
+
+/// The start (Unix ms) of the first day `YYYY-MM-DD` that `text` names, if any.
+fn named_day(text: &str) -> Option<i64> {
+    text.as_bytes().windows(10).find_map(|w| {
+        let w = std::str::from_utf8(w).ok()?;
+        let date_like = w.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+        date_like
+            .then(|| reasonbank::units::instant("day", w, 0).ok())
+            .flatten()
+    })
 }
 
 /// The text a record is stored with: the dataset's, or without its leading `[date] ` with
