@@ -415,20 +415,26 @@ fn index_file_is_reused_caught_up_and_never_trusted_blindly() {
         !st.mapped && st.pending == 0 && st.indexed == 5_280,
         "{st:?}"
     );
-    // Now in the graph, searched approximately: each row is among its own 10 nearest, and
-    // the first of them for all but at most one (a graph walk may, rarely, end next to a
-    // row's near-duplicate in its tight cluster; this failed once in ~15 runs as a strict
-    // top-1 check for all 20).
-    let mut first = 0;
-    for (id, v) in new_ids.iter().take(20) {
+    // Now in the graph, searched approximately, with each new row's own vector as the query:
+    // the row comes back among its 10 nearest, and first, for nearly all of them. Not for
+    // every one: rows inserted into a graph (by two fold threads at once) are missed by a
+    // graph walk now and then (measured: 0 to 4 in 1,000, in bursts), which a per-row check
+    // of 20 rows turned into a failure about once in 25 runs on a loaded machine.
+    let (mut in_top10, mut first) = (0, 0);
+    for (id, v) in &new_ids {
         let hits = search(&shard, v, 10, SearchMode::Ann);
-        assert!(
-            hits.iter().any(|h| h.id == *id),
-            "{id} not in its own top 10"
-        );
+        in_top10 += usize::from(hits.iter().any(|h| h.id == *id));
         first += usize::from(hits[0].id == *id);
     }
-    assert!(first >= 19, "{first} of 20 rows came first for themselves");
+    let n = new_ids.len();
+    assert!(
+        in_top10 * 100 >= n * 97,
+        "{in_top10} of {n} rows in their own top 10"
+    );
+    assert!(
+        first * 100 >= n * 95,
+        "{first} of {n} rows came first for themselves"
+    );
     drop(shard);
 
     // Damaged, truncated and foreign files are rejected and rebuilt from the rows.
