@@ -94,6 +94,8 @@ pub(super) fn get(ctx: &Ctx, id: RecordId) -> anyhow::Result<()> {
         out!("kind      {}", r.kind);
         out!("namespace {}", r.namespace);
         out!("metadata  {}", Value::Object(r.metadata));
+        out!("created   {}", crate::units::rfc3339(r.created_at));
+        out!("updated   {}", crate::units::rfc3339(r.updated_at));
         out!("text      {}", r.text);
     }
     Ok(())

@@ -80,9 +80,13 @@ fn issue_16_memories_have_times_and_recall_takes_a_window() {
             .collect::<Vec<_>>(),
         vec!["We chose Postgres for the billing service.".to_owned()]
     );
-    // People read the time in the plain output.
+    // People read the time in the plain output of recall and get.
     let out = ok(&rb(root, &["recall", "billing", "--until", "2026-11-03"]));
     assert!(out.contains("created 2026-11-02T00:00:00Z"), "{out}");
+    let id = out.split_whitespace().nth(1).unwrap().to_owned();
+    let out = ok(&rb(root, &["get", &id]));
+    assert!(out.contains("created   2026-11-02T00:00:00Z"), "{out}");
+    assert!(out.contains("updated   20"), "{out}");
 
     // What is not a time is a usage error saying what a time looks like; so is an empty window.
     for (args, want) in [
