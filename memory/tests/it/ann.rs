@@ -277,13 +277,27 @@ fn deleted_and_updated_rows_never_come_back() {
         shard.update(*id, &u).unwrap();
     }
     for _ in 0..2 {
-        // The approximate scans find the new vector only if its codes were replaced too.
+        // The approximate scans find the new vector only if its codes were replaced too; a
+        // moved row never scores with its old vector. The i8 and sign-bit scans see every
+        // row, so each moved row comes first; a graph walk may miss one now and then (rows
+        // inserted into a graph are missed 0-4 times in 1,000), so there 19 of 20 must.
         for mode in [SearchMode::Ann, SearchMode::Quantized, SearchMode::Binary] {
+            let mut first = 0;
             for (id, v) in moved.iter().zip(&fresh) {
-                let hits = search(&shard, v, 1, mode);
-                assert_eq!(hits[0].id, *id, "{mode:?}");
-                assert!((hits[0].score - 1.0).abs() < 1e-4);
+                let hits = search(&shard, v, 10, mode);
+                for h in hits.iter().filter(|h| h.id == *id) {
+                    assert!(
+                        (h.score - 1.0).abs() < 1e-4,
+                        "{mode:?}: a stale score {h:?}"
+                    );
+                }
+                first += usize::from(hits[0].id == *id);
             }
+            let want = if mode == SearchMode::Ann { 19 } else { 20 };
+            assert!(
+                first >= want,
+                "{mode:?}: {first} of 20 moved rows came first"
+            );
         }
         let r = recall_vs_exact(&shard, &queries, 10, SearchMode::Ann);
         assert!(r >= 0.9, "recall {r:.3} after deletes and updates");
