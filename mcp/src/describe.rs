@@ -98,8 +98,8 @@ id, kind, title, score, tokens}], tokens_used, token_budget, duplicates_removed,
 
 pub(crate) const D_GET: &str = "Read one memory by id (from memory_remember or a recall result): its text, kind, \
 namespace, metadata and times. Use it to see a memory in full before updating or forgetting \
-it; `agent` reads another agent's memory. Returns {id, agent, kind, namespace, text, metadata, created_at, \
-updated_at, ...}.";
+it; `agent` reads another agent's memory. Returns {id, agent, kind, namespace, text, metadata, created and \
+updated (RFC 3339, UTC), created_at and updated_at (Unix ms), ...}.";
 
 pub(crate) const D_UPDATE: &str = "Correct a memory: replace its text (re-embedded) and/or its metadata (a JSON \
 object replacing the old one). Use it when a stored fact changed, rather than remembering a \

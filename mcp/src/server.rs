@@ -614,6 +614,9 @@ impl Server {
                 o.remove("embedding");
             }
             v["agent"] = json!(memory.agent());
+            // The times as date-times too, which a model reads at sight.
+            v["created"] = json!(reasonbank::units::rfc3339(record.created_at));
+            v["updated"] = json!(reasonbank::units::rfc3339(record.updated_at));
             Ok(v)
         })
         .await

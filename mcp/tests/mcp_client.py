@@ -277,6 +277,8 @@ async def main(binary, root, version):
             })
             check([h["created"] for h in r["results"]] == ["2026-11-20T14:00:00Z"], f"recall window: {r}")
             check(r["results"][0]["created_at"] == 1795183200000, f"recall created_at: {r}")
+            got = await call_ok(session, "memory_get", {"id": r["results"][0]["id"], "agent": "timeline"})
+            check(got["created"] == "2026-11-20T14:00:00Z" and got["updated"].startswith("20"), f"get times: {got}")
             r = await call_ok(session, "memory_recall", {
                 "query": "what did we decide about deploys", "agent": "timeline", "since": "7d",
             })
