@@ -127,8 +127,8 @@ pub(crate) enum Cmd {
     },
     /// Import JSONL: an `export` (rows keep their ids and stamps and are applied
     /// last-writer-wins, so importing twice changes nothing), or one object per line with
-    /// `text` and optional `metadata`, `kind`, `namespace`, `created_at` (Unix ms: when it
-    /// happened) (new memories). Every line is checked before the first write.
+    /// `text` and optional `metadata`, `kind`, `namespace`, `created_at` (when it happened:
+    /// Unix ms, or a date, RFC 3339 date-time or age) (new memories). Every line is checked before the first write.
     Import {
         /// The file (`-` for standard input).
         file: PathBuf,

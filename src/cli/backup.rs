@@ -67,7 +67,7 @@ struct RowOut<'a> {
 }
 
 /// One line as `import` reads it: an export row (format 2, or format 1 without the stamp) or
-/// a new memory (`text` and optional `kind`, `namespace`, `metadata`).
+/// a new memory (`text` and optional `kind`, `namespace`, `metadata`, `created_at`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LineIn {
@@ -76,12 +76,24 @@ struct LineIn {
     namespace: Option<String>,
     text: String,
     metadata: Option<Map<String, Value>>,
-    created_at: Option<i64>,
+    created_at: Option<CreatedAt>,
     updated_at: Option<i64>,
     version: Option<u64>,
     origin: Option<String>,
     #[serde(default)]
     deleted: bool,
+}
+
+/// A line's `created_at`: Unix milliseconds (as `export` writes it) or, for a new memory, any
+/// text `units::instant` reads (a date, an RFC 3339 date-time, an age).
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "Unix milliseconds, or a date, RFC 3339 date-time or age as a string"
+)]
+enum CreatedAt {
+    Millis(i64),
+    Text(String),
 }
 
 /// A validated line, ready to embed and write.
@@ -396,17 +408,32 @@ fn parse_line(line: &str) -> Result<Option<Item>, String> {
             ));
         }
         check_content(&kind, &namespace, &l.text, &metadata).map_err(|e| e.to_string())?;
-        check_created_at(l.created_at).map_err(|e| e.to_string())?;
+        let created_at = match l.created_at {
+            None => None,
+            Some(CreatedAt::Millis(t)) => Some(t),
+            Some(CreatedAt::Text(t)) => Some(
+                crate::units::instant("created_at", &t, crate::units::now_ms())
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        check_created_at(created_at).map_err(|e| e.to_string())?;
         return Ok(Some(Item::New(NewMemory {
             kind,
             namespace,
             text: l.text,
             metadata,
-            created_at: l.created_at,
+            created_at,
         })));
     };
     let (Some(created_at), Some(updated_at)) = (l.created_at, l.updated_at) else {
         return Err("a line with an `id` needs `created_at` and `updated_at`".into());
+    };
+    let CreatedAt::Millis(created_at) = created_at else {
+        return Err(
+            "a line with an `id` gives `created_at` in Unix milliseconds, as `export` \
+                    writes it"
+                .into(),
+        );
     };
     let (version, origin) = match (l.version, l.origin) {
         (Some(v), Some(o)) => (v, o),

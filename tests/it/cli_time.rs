@@ -48,7 +48,7 @@ fn issue_16_memories_have_times_and_recall_takes_a_window() {
     let file = root.join("history.jsonl");
     std::fs::write(
         &file,
-        "{\"text\": \"We moved the billing service to the new cluster.\", \"created_at\": 1795132800000}\n",
+        "{\"text\": \"We moved the billing service to the new cluster.\", \"created_at\": \"2026-11-20\"}\n",
     )
     .unwrap();
     ok(&rb(root, &["import", file.to_str().unwrap()]));
@@ -113,12 +113,22 @@ fn issue_16_memories_have_times_and_recall_takes_a_window() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
-    std::fs::write(&file, "{\"text\": \"x\", \"created_at\": -5}\n").unwrap();
+    let bad = [
+        r#"{"text": "x", "created_at": -5}"#,
+        r#"{"text": "x", "created_at": "soon"}"#,
+        r#"{"text": "x", "created_at": true}"#,
+    ];
+    std::fs::write(&file, bad.join("\n")).unwrap();
     let out = rb(root, &["import", file.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("line 1") && err.contains("created_at"),
+        "{err}"
+    );
+    assert!(err.contains("line 2") && err.contains("RFC 3339"), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("Unix milliseconds, or a date"),
         "{err}"
     );
     assert_eq!(recall_ids(root, &[]).len(), 3);
