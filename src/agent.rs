@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::embedders::{EmbedKind, Embedder, LocalModel, Reranker, provision::ProvisionOptions};
 use crate::memories::{Memories, Shared};
@@ -17,7 +17,7 @@ use crate::reasoning::{
     LearnReport, MemoryItem, ReasoningBank, ScoredItem, SynthesizedContext, Trajectory, recency,
 };
 use crate::recall::{RecallMode, RecallOptions, Recalled, Why};
-use crate::{Error, Result};
+use crate::{Error, Memory, Result};
 
 /// Shard (agent) id used when none is given.
 pub const DEFAULT_AGENT: &str = "default";
@@ -36,74 +36,6 @@ pub struct AgentMemoryBuilder {
     load_model_on_first_use: bool,
     create: bool,
     pub(crate) reranker: Option<Arc<dyn Reranker>>,
-}
-
-/// What to remember: text plus optional metadata, kind and namespace.
-#[derive(Clone, Debug)]
-pub struct Memory {
-    /// The text (embedded as a document).
-    pub text: String,
-    /// A JSON object (default `{}`).
-    pub metadata: Value,
-    /// Record kind (default `memory`).
-    pub kind: Option<String>,
-    /// Namespace (default `""`).
-    pub namespace: Option<String>,
-    /// When it happened, Unix milliseconds (default: when it is remembered). For memories
-    /// written after the fact, such as an imported conversation, so that
-    /// [`RecallOptions::since`]/[`until`](RecallOptions::until) find them by their own time.
-    pub created_at: Option<i64>,
-}
-
-impl Memory {
-    /// Text with no metadata.
-    pub fn new(text: impl Into<String>) -> Self {
-        Memory {
-            text: text.into(),
-            metadata: Value::Object(Map::new()),
-            kind: None,
-            namespace: None,
-            created_at: None,
-        }
-    }
-    /// The memory the front ends' optional arguments describe: no metadata is `{}`, no kind
-    /// or namespace the defaults.
-    pub fn from_parts(
-        text: impl Into<String>,
-        metadata: Option<Value>,
-        kind: Option<String>,
-        namespace: Option<String>,
-    ) -> Self {
-        Memory {
-            text: text.into(),
-            metadata: metadata.unwrap_or_else(|| Value::Object(Map::new())),
-            kind,
-            namespace,
-            created_at: None,
-        }
-    }
-    /// Sets the metadata object.
-    pub fn metadata(mut self, metadata: Value) -> Self {
-        self.metadata = metadata;
-        self
-    }
-    /// Sets the kind.
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.kind = Some(kind.into());
-        self
-    }
-    /// Sets the namespace.
-    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
-        self.namespace = Some(ns.into());
-        self
-    }
-    /// Sets when it happened (Unix milliseconds, 1970 to 9999; see
-    /// [`units::instant`](crate::units::instant) for reading one from text). `None` is when
-    /// it is remembered.
-    pub fn created_at(mut self, unix_ms: Option<i64>) -> Self {
-        self.created_at = unix_ms;
-        self
-    }
 }
 
 /// A front end's two optional settings that go together (a URL and a model), named `names`
@@ -551,7 +483,7 @@ impl AgentMemory {
                 .collect::<Result<Vec<_>>>()
         })
         .await??;
-        let now = now_ms();
+        let now = crate::units::now_ms();
         let recalled = hits
             .into_iter()
             .map(|(h, reliability)| {
@@ -776,10 +708,4 @@ impl AgentMemory {
     pub fn index_status(&self) -> IndexStatus {
         self.inner.shard.index_status()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

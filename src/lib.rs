@@ -45,10 +45,11 @@ mod memories;
 mod peer;
 mod recall;
 mod reembed;
+mod remember;
 mod rerank;
 pub mod units;
 
-pub use agent::{AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, LLM_API_KEY_ENV, Memory};
+pub use agent::{AgentMemory, AgentMemoryBuilder, DEFAULT_AGENT, LLM_API_KEY_ENV};
 pub use error::{Error, Result};
 pub use memories::Memories;
 pub use peer::{
@@ -61,4 +62,5 @@ pub use reasonbank_reasoning as reasoning;
 pub use reasonbank_sync as sync;
 pub use recall::{BGE_TEXT_BONUS, RecallMode, RecallOptions, Recalled, Why, default_fusion};
 pub use reembed::EmbedderReembedder;
+pub use remember::Memory;
 pub use rerank::RERANK_API_KEY_ENV;

@@ -240,12 +240,6 @@ struct Skipped {
     error: String,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// Writes the agent's shard to `file` (standard output if `None`): a header, then every live
 /// row, and tombstones too with `tombstones`, in commit order. A file is written beside its
 /// path and renamed over it when complete, so a failed export never clobbers a good backup.
@@ -262,7 +256,7 @@ pub fn export(
         agent: agent.to_owned(),
         model_id: stats.model_id,
         dimensions: stats.dimensions,
-        exported_at: now_ms(),
+        exported_at: crate::units::now_ms(),
         tombstones,
     };
     let tmp = file.map(|p| {
