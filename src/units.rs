@@ -96,6 +96,16 @@ pub fn instant(what: &'static str, text: &str, now_ms: i64) -> Result<i64> {
     in_range(ms).map_err(|_| bad("is not between 1970 and the end of 9999"))
 }
 
+/// An instant a front end was given as text, read now: [`instant`] with the current time, so
+/// an age (`7d`) counts back from the moment of the call. Every front end reads its `at`,
+/// `since`, `until` and import `created_at` text with this.
+///
+/// # Errors
+/// As [`instant`].
+pub fn read_instant(what: &'static str, text: &str) -> Result<i64> {
+    instant(what, text, now_ms())
+}
+
 /// An instant given as a number of `unit`s since 1970 (Node's milliseconds, Python's
 /// seconds), as Unix milliseconds.
 ///

@@ -33,7 +33,7 @@ pub(crate) fn parse_shard_ids(shards: Option<Vec<String>>) -> anyhow::Result<Vec
 /// An instant argument (`at`, `since`, `until`) in one of the forms
 /// [`reasonbank::units::instant`] reads, as Unix milliseconds (absent: none).
 pub(crate) fn parse_instant(what: &'static str, v: Option<String>) -> anyhow::Result<Option<i64>> {
-    v.map(|s| reasonbank::units::instant(what, &s, reasonbank::units::now_ms()))
+    v.map(|s| reasonbank::units::read_instant(what, &s))
         .transpose()
         .with_context(|| format!("argument {what}"))
 }

@@ -464,7 +464,7 @@ fn filter(s: &str) -> Result<Filter, String> {
 /// An instant in one of [`crate::units::INSTANT_FORMS`], as Unix milliseconds (an age counts
 /// back from now).
 fn instant(s: &str) -> Result<i64, String> {
-    crate::units::instant("time", s, crate::units::now_ms()).map_err(|e| e.to_string())
+    crate::units::read_instant("time", s).map_err(|e| e.to_string())
 }
 
 /// `feedback`'s verdict.

@@ -152,7 +152,7 @@ fn instant(what: &'static str, v: Option<Either<f64, String>>) -> Result<Option<
     let Some(v) = v else { return Ok(None) };
     Ok(Some(match v {
         Either::A(ms) => reasonbank::units::instant_from_number(what, ms, TimeUnit::Milliseconds)?,
-        Either::B(s) => reasonbank::units::instant(what, &s, reasonbank::units::now_ms())?,
+        Either::B(s) => reasonbank::units::read_instant(what, &s)?,
     }))
 }
 

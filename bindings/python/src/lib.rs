@@ -139,11 +139,7 @@ impl Instant {
 fn unix_ms(what: &'static str, v: Option<Instant>) -> Result<Option<i64>, Failure> {
     Ok(match v {
         None => None,
-        Some(Instant::Text(s)) => Some(reasonbank::units::instant(
-            what,
-            &s,
-            reasonbank::units::now_ms(),
-        )?),
+        Some(Instant::Text(s)) => Some(reasonbank::units::read_instant(what, &s)?),
         Some(Instant::Seconds(x)) => Some(reasonbank::units::instant_from_number(
             what,
             x,

@@ -117,10 +117,9 @@ pub(super) fn parse_line(line: &str) -> Result<Option<Item>, String> {
         let created_at = match l.created_at {
             None => None,
             Some(CreatedAt::Millis(t)) => Some(t),
-            Some(CreatedAt::Text(t)) => Some(
-                crate::units::instant("created_at", &t, crate::units::now_ms())
-                    .map_err(|e| e.to_string())?,
-            ),
+            Some(CreatedAt::Text(t)) => {
+                Some(crate::units::read_instant("created_at", &t).map_err(|e| e.to_string())?)
+            }
         };
         check_created_at(created_at).map_err(|e| e.to_string())?;
         return Ok(Some(Item::New(NewMemory {
